@@ -1,0 +1,78 @@
+# warmbox: make run (set up and serve), make test (everything CI runs).
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+PKGS_UNIT = $(shell $(GO) list ./... | grep -v '/test/')
+GOTEST := $(GO) test -race -count=1
+
+.PHONY: all build engine images run test test-unit test-integration test-telemetry test-hostile \
+	test-faults soak soak-short bench lint fmt fuzz up down clean help
+
+all: build
+
+help:
+	@echo "make run | test | build | images | bench | lint | fmt | up | down"
+
+build: ## the daemon and the static runner
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/warmbox-runner ./cmd/warmbox-runner
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/warmbox ./cmd/warmbox
+
+engine: ## a Docker engine that answers (installs Debian's docker.io if needed)
+	@deploy/host/engine.sh
+
+images: engine ## runtime images, built offline (FORCE=1 rebuilds)
+	@deploy/host/images.sh
+
+run: engine images build ## serve with the embedded defaults (WARMBOX_CONFIG=file.yaml to override)
+	exec $(BIN)/warmbox serve
+
+test: engine images build test-unit test-integration test-telemetry test-hostile test-faults soak-short ## everything
+
+test-unit: ## package tests (pool with a fake runtime, runner in real containers, API with a fake service)
+	$(GOTEST) -timeout 20m $(PKGS_UNIT)
+
+test-integration: engine images ## the daemon end to end against the real engine
+	$(GOTEST) -timeout 30m -p 1 ./test/e2e/...
+
+test-telemetry: engine images ## traces in a real Jaeger, metrics in a real Prometheus
+	deploy/host/promtool-check.sh
+	deploy/host/jaeger.sh start
+	$(GOTEST) -timeout 20m -p 1 ./test/telemetry/...
+
+test-hostile: engine images ## the hostile-code battery
+	$(GOTEST) -timeout 30m -p 1 ./test/hostile/...
+
+test-faults: engine images ## engine restarts, killed sandboxes, signals
+	$(GOTEST) -timeout 30m -p 1 ./test/faults/...
+
+soak-short: engine images
+	WARMBOX_SOAK=60s $(GOTEST) -timeout 20m -p 1 -run TestSoak ./test/soak/...
+
+soak: engine images ## 10 minutes at concurrency 32
+	WARMBOX_SOAK=10m $(GO) test -count=1 -timeout 30m -v -run TestSoak ./test/soak/...
+
+fuzz: ## each fuzz target for a bounded time
+	$(GO) test -run '^$$' -fuzz FuzzReadFrame -fuzztime 20s ./runner/
+	$(GO) test -run '^$$' -fuzz FuzzValidateFileName -fuzztime 20s ./runner/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeExecute -fuzztime 20s ./httpapi/
+
+bench: build ## warm vs cold against the daemon `make run` started
+	$(BIN)/warmbox bench --out bench-results
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+up: ## the compose stack (needs a host that can pull images)
+	docker compose up -d --build
+
+down:
+	docker compose down
+
+clean:
+	rm -rf $(BIN) bench-results

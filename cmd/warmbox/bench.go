@@ -1,0 +1,440 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/warmbox/warmbox/bench"
+	"github.com/warmbox/warmbox/daemon"
+	"github.com/warmbox/warmbox/dispatch"
+	"github.com/warmbox/warmbox/engine"
+	"github.com/warmbox/warmbox/runner"
+)
+
+// benchFlags are `warmbox bench`'s settings.
+type benchFlags struct {
+	url, key, config                 string
+	targets, langs, scenarios, mix   string
+	file, model                      string
+	concurrency, maxInFlight, reqs   int
+	rate                             float64
+	duration, warmup, timeout, ready time.Duration
+	jobTimeout                       int
+	seed                             uint64
+	jsonPath, plotPath, outDir       string
+	progress                         bool
+	langSet                          bool
+}
+
+const startHint = "start it with `WARMBOX_RATE_LIMIT_REQUESTS=0 make run` in another terminal"
+
+func benchCmd(args []string) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	var f benchFlags
+	fs.StringVar(&f.url, "url", envOrDefault("WARMBOX_URL", bench.DefaultURL), "daemon URL for the warm target; loopback only (127.0.0.1, ::1, localhost)")
+	fs.StringVar(&f.key, "key", os.Getenv("WARMBOX_API_KEY"), "API key, if the daemon requires one")
+	fs.StringVar(&f.config, "config", os.Getenv("WARMBOX_CONFIG"), "config file for the cold baseline's languages and limits (give the daemon's)")
+	fs.StringVar(&f.targets, "targets", "warm,cold", "targets, interleaved: warm (the daemon) and/or cold (a fresh container per request)")
+	fs.StringVar(&f.langs, "lang", "python,node,bash", "languages of the built-in scenarios (or the language of --file)")
+	fs.StringVar(&f.scenarios, "scenario", "hello,mix", "scenarios: hello, cpu, output, stdin, multifile (one phase per language), mix (one phase over all languages), or all")
+	fs.StringVar(&f.mix, "mix", "hello=4,cpu=1,output=1,stdin=2,multifile=2", "weights of the mix scenario")
+	fs.StringVar(&f.file, "file", "", "benchmark your own program instead of the built-ins (any answer with status success counts as right)")
+	fs.StringVar(&f.model, "model", "closed", "load model: closed (--concurrency callers) or open (--rate arrivals per second, latency from the intended send time)")
+	fs.IntVar(&f.concurrency, "concurrency", 1, "closed loop: concurrent callers, shared by the targets")
+	fs.Float64Var(&f.rate, "rate", 10, "open loop: requests per second to each target")
+	fs.IntVar(&f.maxInFlight, "max-inflight", 256, "open loop: requests in flight at most; late ones still count from when they were due")
+	fs.DurationVar(&f.duration, "duration", 12*time.Second, "measured time per scenario")
+	fs.IntVar(&f.reqs, "requests", 0, "measured requests per scenario and target (overrides --duration)")
+	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "warm-up per scenario, excluded from the results")
+	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "per-request timeout on the client")
+	fs.IntVar(&f.jobTimeout, "job-timeout", 10, "timeout in seconds sent with each request")
+	fs.Uint64Var(&f.seed, "seed", 0, "seed of the target order and the mix draws (0 picks one; the report records it)")
+	fs.StringVar(&f.jsonPath, "json", "", "write every figure as JSON to this file")
+	fs.StringVar(&f.plotPath, "plot", "", "draw the latency CDFs as SVG to this file")
+	fs.StringVar(&f.outDir, "out", "", "write DIR/report.json and DIR/latency.svg")
+	fs.BoolVar(&f.progress, "progress", true, "show a progress line on stderr")
+	fs.DurationVar(&f.ready, "wait-ready", 60*time.Second, "how long to wait for a warming daemon to turn ready")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: warmbox bench [flags]
+
+Load-tests a warmbox daemon (target warm) against a cold baseline that runs
+each request in a fresh container with the same sandbox flags (target cold),
+interleaved in one run, and prints latency percentiles, throughput, errors
+and the warm/cold ratio per scenario. Every answer is checked. The daemon
+must run with its rate limit off: WARMBOX_RATE_LIMIT_REQUESTS=0 make run.
+See docs/BENCHMARKS.md.
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	fs.Visit(func(fl *flag.Flag) { f.langSet = f.langSet || fl.Name == "lang" })
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "warmbox bench: unexpected argument %q (see warmbox bench -h)\n", fs.Arg(0))
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	code, err := runBench(ctx, f, args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "warmbox bench:", err)
+	}
+	return code
+}
+
+// runBench returns the exit code: 0, 1 when the run failed or an answer
+// was wrong, 2 for bad flags.
+func runBench(ctx context.Context, f benchFlags, args []string) (int, error) {
+	cfg := bench.Config{
+		Model: bench.Model(f.model), Concurrency: f.concurrency, Rate: f.rate, MaxInFlight: f.maxInFlight,
+		Warmup: f.warmup, Duration: f.duration, Requests: f.reqs, Timeout: f.timeout, JobTimeout: f.jobTimeout,
+		Seed: f.seed, Baseline: "cold",
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = uint64(time.Now().UnixNano())
+	}
+	if f.progress {
+		cfg.Progress = os.Stderr
+	}
+	if err := cfg.Validate(); err != nil {
+		return 2, err
+	}
+	targetNames := splitList(f.targets)
+	for _, t := range targetNames {
+		if t != "warm" && t != "cold" {
+			return 2, fmt.Errorf("--targets: unknown target %q (warm, cold)", t)
+		}
+	}
+	if len(targetNames) == 0 {
+		return 2, errors.New("--targets: name at least one target")
+	}
+	langs, scenarios, err := benchScenarios(f)
+	if err != nil {
+		return 2, err
+	}
+
+	var targets []bench.Target
+	machine := bench.LocalMachine()
+	machine.Warmbox = version
+	var environments []byte
+	for _, name := range targetNames {
+		switch name {
+		case "warm":
+			h, err := bench.NewHTTP("warm", f.url, f.key, max(f.concurrency, f.maxInFlight))
+			if err != nil {
+				return 2, err
+			}
+			defer h.Close()
+			if err := h.Check(ctx, f.ready); err != nil {
+				if errors.Is(err, bench.ErrNoDaemon) {
+					return 1, fmt.Errorf("no warmbox daemon answers at %s: %s\n(%v)", h.URL(), startHint, errors.Unwrap(err))
+				}
+				return 1, err
+			}
+			environments, _ = h.Get(ctx, "/environments")
+			targets = append(targets, h)
+		case "cold":
+			cold, facts, closeCold, err := coldTarget(ctx, f.config, langs)
+			if err != nil {
+				return 1, fmt.Errorf("cold baseline: %w", err)
+			}
+			defer closeCold()
+			machine.Engine, machine.EngineAPI, machine.Runtime, machine.Cgroup = facts.Engine, facts.EngineAPI, facts.Runtime, facts.Cgroup
+			targets = append(targets, cold)
+		}
+	}
+	if machine.Engine == "" {
+		machine.Engine = dockerCLI("version", "--format", "Docker {{.Server.Version}}")
+		machine.Runtime = dockerCLI("info", "--format", "{{.DefaultRuntime}}")
+	}
+
+	rep, runErr := bench.Run(ctx, cfg, targets, scenarios)
+	if rep == nil {
+		return 1, runErr
+	}
+	rep.Command = append([]string{"warmbox", "bench"}, args...)
+	rep.Machine = machine
+	rep.Daemon = environments
+	if f.progress {
+		fmt.Fprintln(os.Stderr)
+	}
+	if err := rep.WriteTable(os.Stdout); err != nil {
+		return 1, err
+	}
+	if err := writeOutputs(rep, f); err != nil {
+		return 1, err
+	}
+	switch {
+	case bench.IsRateLimited(runErr):
+		return 1, fmt.Errorf("the daemon at %s answered 429 Too Many Requests: its rate limit is on (10 requests per 60 s per client by default), so nothing can be measured. Restart it with the limit off: `WARMBOX_RATE_LIMIT_REQUESTS=0 make run`", f.url)
+	case runErr != nil:
+		return 1, fmt.Errorf("run stopped early: %w", runErr)
+	case rep.WrongOutputs() > 0:
+		return 1, fmt.Errorf("%d wrong answers under load (see error_examples in the report)", rep.WrongOutputs())
+	}
+	return 0, nil
+}
+
+// benchScenarios builds the phases the flags ask for.
+func benchScenarios(f benchFlags) ([]string, []bench.Scenario, error) {
+	langs := splitList(f.langs)
+	if f.file != "" {
+		code, err := os.ReadFile(f.file)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--file: %w", err)
+		}
+		lang := map[string]string{".py": "python", ".js": "node", ".mjs": "node", ".sh": "bash"}[filepath.Ext(f.file)]
+		if f.langSet {
+			if len(langs) != 1 {
+				return nil, nil, errors.New("--file takes exactly one --lang")
+			}
+			lang = langs[0]
+		}
+		if lang == "" {
+			return nil, nil, fmt.Errorf("--file %s: say its language with --lang", f.file)
+		}
+		return []string{lang}, []bench.Scenario{bench.File(filepath.Base(f.file), lang, string(code))}, nil
+	}
+	if len(langs) == 0 {
+		return nil, nil, errors.New("--lang: name at least one language")
+	}
+	kinds := splitList(f.scenarios)
+	if slices.Contains(kinds, "all") {
+		kinds = append(slices.Clone(bench.Kinds), "mix")
+	}
+	var out []bench.Scenario
+	for _, k := range kinds {
+		if k == "mix" {
+			w, err := bench.ParseMix(f.mix)
+			if err != nil {
+				return nil, nil, fmt.Errorf("--mix: %w", err)
+			}
+			s, err := bench.Mix(langs, w)
+			if err != nil {
+				return nil, nil, fmt.Errorf("--mix: %w", err)
+			}
+			out = append(out, s)
+			continue
+		}
+		for _, l := range langs {
+			s, err := bench.Builtin(k, l)
+			if err != nil {
+				return nil, nil, fmt.Errorf("--scenario: %w", err)
+			}
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil, errors.New("--scenario: name at least one scenario")
+	}
+	return langs, out, nil
+}
+
+// engineFacts describe the engine, for the report.
+type engineFacts struct{ Engine, EngineAPI, Runtime, Cgroup string }
+
+// coldTarget builds the cold baseline on the engine adapter: each
+// request runs in a new container with the sandbox settings the daemon
+// would use for its language (from the same config), and the same
+// runner and job. The returned close reaps what a run leaves behind.
+func coldTarget(ctx context.Context, cfgPath string, langs []string) (*bench.Func, engineFacts, func(), error) {
+	cfg, err := daemon.LoadConfig(cfgPath, os.Getenv)
+	if err != nil {
+		return nil, engineFacts{}, nil, err
+	}
+	runnerPath := cfg.Engine.RunnerPath
+	if runnerPath == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, engineFacts{}, nil, fmt.Errorf("locating the runner: %w", err)
+		}
+		runnerPath = filepath.Join(filepath.Dir(exe), "warmbox-runner")
+	}
+	if runnerPath, err = filepath.Abs(runnerPath); err != nil {
+		return nil, engineFacts{}, nil, err
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	eng, err := engine.New(engine.Options{Host: cfg.Engine.Host, RunnerPath: runnerPath, Instance: uuid.NewString(), Scope: "bench", Logger: logger})
+	if err != nil {
+		return nil, engineFacts{}, nil, err
+	}
+	if err := eng.Ping(ctx); err != nil {
+		eng.Close()
+		return nil, engineFacts{}, nil, fmt.Errorf("no Docker engine answers (%w); start one with deploy/host/engine.sh", err)
+	}
+	closeEng := func() {
+		rctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if n, err := eng.Reap(rctx, true); err != nil || n > 0 {
+			fmt.Fprintf(os.Stderr, "warmbox bench: removed %d leftover cold containers (%v)\n", n, err)
+		}
+		eng.Close()
+	}
+	type served struct {
+		lang dispatch.Language
+		rt   *engine.Runtime
+	}
+	byName := map[string]served{}
+	for _, name := range langs {
+		l, ok := cfg.Languages[name]
+		if !ok || !l.Enabled {
+			closeEng()
+			return nil, engineFacts{}, nil, fmt.Errorf("language %q is not configured (see warmbox config)", name)
+		}
+		if err := eng.HasImage(ctx, l.Image); err != nil {
+			closeEng()
+			return nil, engineFacts{}, nil, err
+		}
+		byName[name] = served{
+			lang: dispatch.Language{Name: name, Image: l.Image, Runtime: l.Runtime, Command: l.Command, File: l.File, Env: l.Env, Limits: l.Limits},
+			rt:   eng.Sandboxes(engine.Spec{Language: name, Image: l.Image, Runtime: l.Runtime, Limits: l.Limits}),
+		}
+	}
+	var facts engineFacts
+	if info, err := eng.Info(ctx); err == nil {
+		facts = engineFacts{Engine: "Docker " + info.Version, EngineAPI: "API " + info.APIVersion, Cgroup: "cgroup v" + info.CgroupV}
+	}
+	facts.Runtime = dockerCLI("info", "--format", "{{.DefaultRuntime}}")
+	if l, ok := cfg.Languages[langs[0]]; ok && l.Runtime != "" {
+		facts.Runtime = l.Runtime
+	}
+
+	run := func(ctx context.Context, req bench.Request) (bench.Response, error) {
+		s, ok := byName[req.Environment]
+		if !ok {
+			return bench.Response{}, bench.WithKind("unknown_language", fmt.Errorf("no cold runtime for %q", req.Environment))
+		}
+		timeout := s.lang.Limits.Timeout
+		if req.Timeout > 0 {
+			timeout = min(time.Duration(req.Timeout)*time.Second, s.lang.Limits.MaxTimeout)
+		}
+		names := make([]string, 0, len(req.Files))
+		for n := range req.Files {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		files := make([]runner.File, 0, len(names))
+		for _, n := range names {
+			files = append(files, runner.File{Name: n, Content: []byte(req.Files[n])})
+		}
+		job := dispatch.Job(s.lang, dispatch.Request{Language: req.Environment, Code: req.Code, Files: files,
+			Args: req.Args, Stdin: []byte(req.Stdin), Timeout: timeout})
+		res, err := s.rt.RunCold(ctx, job)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return bench.Response{}, fmt.Errorf("cold run: %w", ctx.Err())
+		case err != nil:
+			return bench.Response{}, bench.WithKind("engine", err)
+		case res.Error != "":
+			return bench.Response{}, bench.WithKind("rejected", errors.New(res.Error))
+		}
+		return coldResponse(res), nil
+	}
+	desc := "a fresh container per request (create, start, run, remove) with the same sandbox flags and runner"
+	return bench.NewFunc("cold", desc, run), facts, closeEng, nil
+}
+
+// coldResponse gives a cold result the daemon's answer shape. It has no
+// server timing: there is no server, queue or pool, only the client's
+// measure of the container's whole life.
+func coldResponse(res runner.Result) bench.Response {
+	out := bench.Response{
+		Stdout: string(res.Stdout), Stderr: string(res.Stderr), Signal: res.Signal,
+		TimedOut: res.TimedOut, OOMKilled: res.OOMKilled,
+		Truncated: bench.Truncated{Stdout: res.StdoutTruncated, Stderr: res.StderrTruncated},
+		CPUTimeMs: res.CPUTimeMs, MemoryPeakKB: res.MemoryPeakKB,
+	}
+	if res.Signal == "" {
+		code := res.ExitCode
+		out.ExitCode = &code
+	}
+	switch {
+	case res.TimedOut:
+		out.Status = "timeout"
+	case res.ExitCode == 0 && res.Signal == "" && !res.OOMKilled:
+		out.Status = "success"
+	default:
+		out.Status = "error"
+	}
+	return out
+}
+
+func writeOutputs(rep *bench.Report, f benchFlags) error {
+	jsonPath, plotPath := f.jsonPath, f.plotPath
+	if f.outDir != "" {
+		if err := os.MkdirAll(f.outDir, 0o755); err != nil {
+			return err
+		}
+		jsonPath = cmp.Or(jsonPath, filepath.Join(f.outDir, "report.json"))
+		plotPath = cmp.Or(plotPath, filepath.Join(f.outDir, "latency.svg"))
+	}
+	write := func(path string, render func(io.Writer) error) error {
+		if path == "" {
+			return nil
+		}
+		out, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := render(out); err != nil {
+			out.Close()
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if err := out.Close(); err != nil {
+			return err
+		}
+		fmt.Fprintln(os.Stderr, "wrote", path)
+		return nil
+	}
+	return errors.Join(write(jsonPath, rep.WriteJSON), write(plotPath, rep.WriteSVG))
+}
+
+func splitList(s string) []string {
+	var out []string
+	for p := range strings.SplitSeq(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func envOrDefault(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// dockerCLI asks the docker CLI for a fact; "" when it cannot.
+func dockerCLI(args ...string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "docker", args...).Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,442 @@
+package daemon
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/warmbox/warmbox/policy"
+	"github.com/warmbox/warmbox/pool"
+	"github.com/warmbox/warmbox/telemetry"
+)
+
+//go:embed defaults.yaml
+var defaultsYAML []byte
+
+// Config is the whole configuration tree.
+type Config struct {
+	Listen    string                    `yaml:"listen"`
+	LogLevel  string                    `yaml:"log_level"`
+	Engine    EngineConfig              `yaml:"engine"`
+	HTTP      HTTPConfig                `yaml:"http"`
+	RateLimit policy.RateLimit          `yaml:"rate_limit"`
+	Auth      AuthConfig                `yaml:"auth"`
+	Tracing   telemetry.TracingConfig   `yaml:"tracing"`
+	Shutdown  ShutdownConfig            `yaml:"shutdown"`
+	Limits    policy.Limits             `yaml:"limits"`
+	Pool      pool.Config               `yaml:"pool"`
+	Languages map[string]LanguageConfig `yaml:"-"`
+}
+
+// EngineConfig locates the Docker engine and the runner binary.
+type EngineConfig struct {
+	// Host is the Docker API address; empty means DOCKER_HOST or the
+	// default socket.
+	Host string `yaml:"host"`
+	// RunnerPath is the host path of the static runner binary; empty
+	// means warmbox-runner next to the warmbox executable.
+	RunnerPath string `yaml:"runner_path"`
+	// Scope groups daemons that share reaping: at start and shutdown a
+	// daemon removes every sandbox of its scope it does not own. Two
+	// daemons on one engine need different scopes.
+	Scope string `yaml:"scope"`
+}
+
+// HTTPConfig tunes the HTTP server.
+type HTTPConfig struct {
+	MaxBodyBytes      int64         `yaml:"max_body_bytes"`
+	CORSOrigins       []string      `yaml:"cors_origins"`
+	TrustedProxies    []string      `yaml:"trusted_proxies"`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes    int           `yaml:"max_header_bytes"`
+}
+
+// AuthConfig holds API keys; none means the API is open.
+type AuthConfig struct {
+	APIKeys []string `yaml:"api_keys"`
+}
+
+// ShutdownConfig bounds the drain on SIGTERM.
+type ShutdownConfig struct {
+	// DrainTimeout is how long in-flight jobs may run after SIGTERM.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// LanguageConfig describes one language's sandboxes.
+type LanguageConfig struct {
+	Enabled     bool     `yaml:"enabled"`
+	Image       string   `yaml:"image"`
+	Command     []string `yaml:"command"`
+	File        string   `yaml:"file"`
+	Env         []string `yaml:"env"`
+	Handoff     string   `yaml:"handoff"`
+	Runtime     string   `yaml:"runtime"`
+	VersionCode string   `yaml:"version_code"`
+	// Pool and Limits start from the top-level pool and limits blocks;
+	// a language's own blocks override them key by key.
+	Pool   pool.Config   `yaml:"pool"`
+	Limits policy.Limits `yaml:"limits"`
+}
+
+// defaultConfig holds the built-in values that defaults.yaml does not set.
+func defaultConfig() Config {
+	return Config{
+		Listen:    "127.0.0.1:8000",
+		LogLevel:  "info",
+		Engine:    EngineConfig{Scope: "default"},
+		RateLimit: policy.RateLimit{Requests: 10, Window: 60 * time.Second},
+		HTTP: HTTPConfig{
+			MaxBodyBytes:      1 << 20,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    32 << 10,
+		},
+		Tracing:  telemetry.TracingConfig{ServiceName: "warmbox", SampleRatio: 1},
+		Shutdown: ShutdownConfig{DrainTimeout: 65 * time.Second},
+		Limits:   policy.DefaultLimits(),
+		Pool:     pool.DefaultConfig(),
+	}
+}
+
+// defaultEnv is a sandboxed program's environment.
+var defaultEnv = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "TMPDIR=/tmp", "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1"}
+
+// LoadConfig layers the embedded defaults, the YAML file at path (if
+// path is not empty) and the environment, then validates.
+func LoadConfig(path string, env func(string) string) (Config, error) {
+	var user []byte
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		user = b
+	}
+	cfg, err := parseConfig(user)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := cfg.applyEnv(env); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// parseConfig merges user YAML over the embedded defaults and decodes it
+// strictly: an unknown key is an error that names it.
+func parseConfig(user []byte) (Config, error) {
+	base, err := parseNode(defaultsYAML, "embedded defaults")
+	if err != nil {
+		return Config{}, err
+	}
+	if len(bytes.TrimSpace(user)) > 0 {
+		over, err := parseNode(user, "config file")
+		if err != nil {
+			return Config{}, err
+		}
+		if err := mergeNode(base, over, ""); err != nil {
+			return Config{}, err
+		}
+	}
+	langs := takeKey(base, "languages")
+	cfg := defaultConfig()
+	if err := strictDecode(base, &cfg, ""); err != nil {
+		return Config{}, err
+	}
+	cfg.Languages = map[string]LanguageConfig{}
+	if langs == nil {
+		return cfg, nil
+	}
+	if langs.Kind != yaml.MappingNode {
+		return Config{}, errors.New("config: languages: must be a mapping of language name to settings")
+	}
+	for i := 0; i+1 < len(langs.Content); i += 2 {
+		name, node := langs.Content[i].Value, langs.Content[i+1]
+		prefix := "languages." + name
+		if !languageName.MatchString(name) {
+			return Config{}, fmt.Errorf("config: %s: a language name must match %s", prefix, languageName)
+		}
+		if node.Kind != yaml.MappingNode {
+			return Config{}, fmt.Errorf("config: %s: must be a mapping", prefix)
+		}
+		lc := LanguageConfig{Enabled: true, Env: defaultEnv, Handoff: "exec", Pool: cfg.Pool, Limits: cfg.Limits}
+		// lc starts from the top-level limits and pool blocks; the
+		// language's own blocks override them key by key.
+		if err := strictDecode(node, &lc, prefix); err != nil {
+			return Config{}, err
+		}
+		cfg.Languages[name] = lc
+	}
+	return cfg, nil
+}
+
+func parseNode(b []byte, what string) (*yaml.Node, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("config: %s: %w", what, err)
+	}
+	if doc.Kind == 0 {
+		return &yaml.Node{Kind: yaml.MappingNode}, nil
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("config: %s: must be a YAML mapping", what)
+	}
+	return doc.Content[0], nil
+}
+
+// mergeNode merges over into base: mappings merge key by key, anything
+// else is replaced.
+func mergeNode(base, over *yaml.Node, path string) error {
+	for i := 0; i+1 < len(over.Content); i += 2 {
+		k, v := over.Content[i], over.Content[i+1]
+		key := strings.TrimPrefix(path+"."+k.Value, ".")
+		if bv := findKey(base, k.Value); bv != nil && bv.Kind == yaml.MappingNode && v.Kind == yaml.MappingNode {
+			if err := mergeNode(bv, v, key); err != nil {
+				return err
+			}
+			continue
+		}
+		setKey(base, k.Value, v)
+	}
+	return nil
+}
+
+func findKey(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func setKey(m *yaml.Node, key string, v *yaml.Node) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content[i+1] = v
+			return
+		}
+	}
+	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, v)
+}
+
+func takeKey(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			v := m.Content[i+1]
+			m.Content = append(m.Content[:i], m.Content[i+2:]...)
+			return v
+		}
+	}
+	return nil
+}
+
+var unknownField = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
+
+// strictDecode decodes node onto out, rejecting unknown keys by name.
+func strictDecode(node *yaml.Node, out any, prefix string) error {
+	b, err := yaml.Marshal(node)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(out); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			msgs := make([]string, 0, len(te.Errors))
+			for _, e := range te.Errors {
+				if m := unknownField.FindStringSubmatch(e); m != nil {
+					msgs = append(msgs, fmt.Sprintf("unknown key %q%s", m[1], where(prefix)))
+					continue
+				}
+				msgs = append(msgs, stripLine(e)+where(prefix))
+			}
+			return fmt.Errorf("config: %s", strings.Join(msgs, "; "))
+		}
+		return fmt.Errorf("config%s: %w", where(prefix), err)
+	}
+	return nil
+}
+
+var lineRef = regexp.MustCompile(`^line \d+: `)
+
+func stripLine(s string) string { return lineRef.ReplaceAllString(s, "") }
+
+func where(prefix string) string {
+	if prefix == "" {
+		return ""
+	}
+	return " in " + prefix
+}
+
+// applyEnv applies the environment variables for the common keys.
+func (c *Config) applyEnv(env func(string) string) error {
+	set := func(name string, apply func(v string) error) error {
+		v := env(name)
+		if v == "" {
+			return nil
+		}
+		if err := apply(v); err != nil {
+			return fmt.Errorf("config: %s=%q: %w", name, v, err)
+		}
+		return nil
+	}
+	atoi := func(dst *int) func(string) error {
+		return func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return errors.New("must be a whole number")
+			}
+			*dst = n
+			return nil
+		}
+	}
+	perPool := func(apply func(p *pool.Config, n int)) func(string) error {
+		return func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return errors.New("must be a whole number")
+			}
+			apply(&c.Pool, n)
+			for name, l := range c.Languages {
+				apply(&l.Pool, n)
+				c.Languages[name] = l
+			}
+			return nil
+		}
+	}
+	return errors.Join(
+		set("WARMBOX_LISTEN", func(v string) error { c.Listen = v; return nil }),
+		set("WARMBOX_LOG_LEVEL", func(v string) error { c.LogLevel = v; return nil }),
+		set("WARMBOX_SCOPE", func(v string) error { c.Engine.Scope = v; return nil }),
+		set("WARMBOX_RUNNER_PATH", func(v string) error { c.Engine.RunnerPath = v; return nil }),
+		set("WARMBOX_RATE_LIMIT_REQUESTS", atoi(&c.RateLimit.Requests)),
+		set("WARMBOX_RATE_LIMIT_WINDOW", func(v string) error {
+			d, err := time.ParseDuration(v)
+			c.RateLimit.Window = d
+			return err
+		}),
+		set("WARMBOX_POOL_MIN_IDLE", perPool(func(p *pool.Config, n int) { p.MinIdle = n })),
+		set("WARMBOX_POOL_MAX_SIZE", perPool(func(p *pool.Config, n int) { p.MaxSize = n })),
+		set("WARMBOX_API_KEYS", func(v string) error {
+			c.Auth.APIKeys = slices.DeleteFunc(strings.Split(v, ","), func(s string) bool { return strings.TrimSpace(s) == "" })
+			return nil
+		}),
+	)
+}
+
+// Validate checks every value without side effects.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen: must be host:port, got %q", c.Listen))
+	}
+	if !languageName.MatchString(c.Engine.Scope) {
+		errs = append(errs, fmt.Errorf("engine.scope: must match %s, got %q", languageName, c.Engine.Scope))
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
+		errs = append(errs, fmt.Errorf("log_level: must be one of debug, info, warn, error, got %q", c.LogLevel))
+	}
+	if c.HTTP.MaxBodyBytes < 1024 || c.HTTP.MaxBodyBytes > 64<<20 {
+		errs = append(errs, fmt.Errorf("http.max_body_bytes: must be 1024 to 67108864, got %d", c.HTTP.MaxBodyBytes))
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"http.read_header_timeout", c.HTTP.ReadHeaderTimeout}, {"http.read_timeout", c.HTTP.ReadTimeout}, {"http.idle_timeout", c.HTTP.IdleTimeout}} {
+		if d.v < 100*time.Millisecond || d.v > 10*time.Minute {
+			errs = append(errs, fmt.Errorf("%s: must be 100ms to 10m, got %s", d.key, d.v))
+		}
+	}
+	if c.HTTP.MaxHeaderBytes < 1024 || c.HTTP.MaxHeaderBytes > 1<<20 {
+		errs = append(errs, fmt.Errorf("http.max_header_bytes: must be 1024 to 1048576, got %d", c.HTTP.MaxHeaderBytes))
+	}
+	if c.Shutdown.DrainTimeout < 0 || c.Shutdown.DrainTimeout > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("shutdown.drain_timeout: must be 0 to 10m, got %s", c.Shutdown.DrainTimeout))
+	}
+	if err := c.RateLimit.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("rate_limit.%w", err))
+	}
+	if err := c.Tracing.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("tracing.%w", err))
+	}
+	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("limits.%w", err))
+	}
+	if err := c.Pool.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("pool.%w", err))
+	}
+	enabled := 0
+	for _, name := range slices.Sorted(maps.Keys(c.Languages)) {
+		l := c.Languages[name]
+		if !l.Enabled {
+			continue
+		}
+		enabled++
+		if err := l.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("languages.%s.%w", name, err))
+		}
+	}
+	if enabled == 0 {
+		errs = append(errs, errors.New("languages: at least one language must be enabled"))
+	}
+	return errors.Join(errs...)
+}
+
+var languageName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+
+func (l LanguageConfig) validate() error {
+	switch {
+	case l.Image == "":
+		return errors.New("image: must be set")
+	case len(l.Command) == 0 || l.Command[0] == "":
+		return errors.New("command: must name the interpreter, e.g. [python3]")
+	case l.File == "" || strings.ContainsAny(l.File, "/\x00") || l.File == "." || l.File == "..":
+		return fmt.Errorf("file: must be a plain file name like main.py, got %q", l.File)
+	case l.Handoff != "exec":
+		return fmt.Errorf("handoff: must be exec, got %q", l.Handoff)
+	case l.Runtime != "" && l.Runtime != "runc" && l.Runtime != "runsc":
+		return fmt.Errorf("runtime: must be empty (engine default), runc or runsc, got %q", l.Runtime)
+	case l.VersionCode == "":
+		return errors.New("version_code: must be a program that prints the interpreter version")
+	}
+	if err := l.Limits.Validate(); err != nil {
+		return fmt.Errorf("limits.%w", err)
+	}
+	if err := l.Pool.Validate(); err != nil {
+		return fmt.Errorf("pool.%w", err)
+	}
+	return nil
+}
+
+// Effective returns the configuration as a YAML-ready tree, languages
+// included, for `warmbox config`.
+func (c Config) Effective() map[string]any {
+	var top map[string]any
+	b, _ := yaml.Marshal(c)
+	_ = yaml.Unmarshal(b, &top)
+	langs := map[string]any{}
+	for name, l := range c.Languages {
+		langs[name] = l
+	}
+	top["languages"] = langs
+	return top
+}

@@ -1,0 +1,280 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/warmbox/warmbox/policy"
+	"github.com/warmbox/warmbox/pool"
+	"github.com/warmbox/warmbox/runner"
+)
+
+// Errors callers map to responses.
+var (
+	// ErrUnknownLanguage: no pool serves the requested language.
+	ErrUnknownLanguage = errors.New("unknown language")
+	// ErrCapacity: no sandbox became free before the caller's deadline.
+	ErrCapacity = pool.ErrExhausted
+	// ErrShuttingDown: the daemon is draining.
+	ErrShuttingDown = pool.ErrClosed
+	// ErrUnavailable: the language cannot be served now (sandbox creation
+	// keeps failing, e.g. its image is gone or the engine is down).
+	ErrUnavailable = errors.New("language unavailable")
+	// ErrSandboxLost: the sandbox died or the engine failed mid-job; the
+	// program may have partly run. Retrying is safe: sandboxes have no
+	// effects outside themselves.
+	ErrSandboxLost = errors.New("sandbox lost")
+	// ErrRejected: the runner refused the job (e.g. a file name).
+	ErrRejected = errors.New("job rejected")
+)
+
+// killGrace is how long past a job's timeout the daemon waits for the
+// runner's own answer before it destroys the sandbox itself.
+const killGrace = 2 * time.Second
+
+// Runtime is what a backend provides for one language.
+type Runtime[S pool.Sandbox] interface {
+	pool.Runtime[S]
+	// Handoff runs one job in s. An error wrapping a not-started sentinel
+	// (see Language.NotStarted) means no user code ran.
+	Handoff(ctx context.Context, s S, job runner.Job) (runner.Result, error)
+}
+
+// Language describes one served language.
+type Language struct {
+	Name    string
+	Image   string
+	Runtime string // OCI runtime; "" is the engine default
+	Handoff string // exec | prestart
+	Command []string
+	File    string // name of the entry file, e.g. main.py
+	Env     []string
+	Limits  policy.Limits
+	Pool    pool.Config
+	// VersionCode is a program that prints the interpreter's version; it
+	// is run once at start as a self-test.
+	VersionCode string
+}
+
+// Request is one job, validated by the caller.
+type Request struct {
+	Language string
+	Code     string
+	Files    []runner.File // extra files besides the entry file
+	Args     []string
+	Stdin    []byte
+	Timeout  time.Duration // resolved, within the language's limits
+}
+
+// Outcome is a finished job.
+type Outcome struct {
+	Result    runner.Result
+	SandboxID string
+	Waited    bool
+	Acquire   time.Duration
+	Run       time.Duration
+}
+
+// Observer receives timings for metrics.
+type Observer interface {
+	AcquireWait(language string, d time.Duration)
+	Handoff(language string, d time.Duration, err error)
+}
+
+// Dispatcher serves every configured language.
+type Dispatcher[S pool.Sandbox] struct {
+	langs      map[string]*served[S]
+	names      []string
+	notStarted error
+	logger     *slog.Logger
+	obs        Observer
+	tracer     trace.Tracer
+}
+
+type served[S pool.Sandbox] struct {
+	Language
+	rt   Runtime[S]
+	pool *pool.Pool[S]
+
+	mu      sync.Mutex
+	version string
+	selfErr string // last self-test failure, "" when it passed
+}
+
+// Options configure a Dispatcher.
+type Options struct {
+	// NotStarted is the backend's sentinel for a hand-off that failed
+	// before any user code ran; such a hand-off is retried once on
+	// another sandbox.
+	NotStarted error
+	Logger     *slog.Logger
+	PoolObs    pool.Observer
+	Obs        Observer
+}
+
+// New builds one pool per language. rts maps a language name to its
+// backend runtime.
+func New[S pool.Sandbox](langs []Language, rts map[string]Runtime[S], opts Options) (*Dispatcher[S], error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	d := &Dispatcher[S]{
+		langs:      make(map[string]*served[S], len(langs)),
+		notStarted: opts.NotStarted,
+		logger:     logger,
+		obs:        opts.Obs,
+		tracer:     otel.Tracer("warmbox/dispatch"),
+	}
+	for _, l := range langs {
+		rt, ok := rts[l.Name]
+		if !ok {
+			d.closeAll()
+			return nil, fmt.Errorf("dispatch: no runtime for language %q", l.Name)
+		}
+		p, err := pool.New(l.Name, l.Pool, pool.Runtime[S](rt), opts.PoolObs, logger.With("pool", l.Name))
+		if err != nil {
+			d.closeAll()
+			return nil, fmt.Errorf("dispatch: pool %s: %w", l.Name, err)
+		}
+		d.langs[l.Name] = &served[S]{Language: l, rt: rt, pool: p}
+		d.names = append(d.names, l.Name)
+	}
+	sort.Strings(d.names)
+	return d, nil
+}
+
+func (d *Dispatcher[S]) closeAll() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = d.Close(ctx)
+}
+
+// Execute runs one job: acquire a sandbox (waiting at most until ctx's
+// deadline), hand the job off, recycle the sandbox off the request path.
+func (d *Dispatcher[S]) Execute(ctx context.Context, req Request) (Outcome, error) {
+	l, ok := d.langs[req.Language]
+	if !ok {
+		return Outcome{}, fmt.Errorf("%w: %q", ErrUnknownLanguage, req.Language)
+	}
+	if st := l.pool.Stats(); st.Degraded && st.Idle == 0 {
+		return Outcome{}, fmt.Errorf("%w: %s: %s", ErrUnavailable, l.Name, st.LastError)
+	}
+	job := Job(l.Language, req)
+	var out Outcome
+	for attempt := 0; ; attempt++ {
+		res, retry, err := d.attempt(ctx, l, job, &out)
+		if retry && attempt == 0 {
+			d.logger.Warn("sandbox failed before the job started; retrying on another", "language", l.Name, "err", err)
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		out.Result = res
+		return out, nil
+	}
+}
+
+// attempt acquires one sandbox and hands the job to it. retry reports
+// that the hand-off failed before any user code ran.
+func (d *Dispatcher[S]) attempt(ctx context.Context, l *served[S], job runner.Job, out *Outcome) (runner.Result, bool, error) {
+	start := time.Now()
+	lease, err := l.pool.Acquire(ctx)
+	waited := time.Since(start)
+	out.Acquire += waited
+	if d.obs != nil {
+		d.obs.AcquireWait(l.Name, waited)
+	}
+	if err != nil {
+		return runner.Result{}, false, err
+	}
+	out.Waited = out.Waited || lease.Waited() > 0
+	sb := lease.Sandbox()
+	out.SandboxID = sb.ID()
+
+	ctx, span := d.tracer.Start(ctx, "sandbox.handoff",
+		trace.WithLinks(trace.Link{SpanContext: lease.CreateSpan()}),
+		trace.WithAttributes(
+			attribute.String("warmbox.language", l.Name),
+			attribute.String("warmbox.handoff", l.Handoff),
+			attribute.String("warmbox.sandbox", shortID(sb.ID()))))
+	defer span.End()
+
+	// The runner enforces the timeout itself; the daemon's own deadline
+	// is the backstop for a runner that cannot answer.
+	runCtx, cancel := context.WithTimeout(ctx, time.Duration(job.Limits.TimeoutMs)*time.Millisecond+killGrace)
+	defer cancel()
+	runStart := time.Now()
+	res, err := l.rt.Handoff(runCtx, sb, job)
+	run := time.Since(runStart)
+	out.Run += run
+	if d.obs != nil {
+		d.obs.Handoff(l.Name, run, err)
+	}
+	switch {
+	case err == nil && res.Error != "":
+		lease.Release()
+		span.SetStatus(codes.Error, res.Error)
+		return runner.Result{}, false, fmt.Errorf("%w: %s", ErrRejected, res.Error)
+	case err == nil:
+		lease.Release()
+		span.SetAttributes(
+			attribute.Int("warmbox.exit_code", res.ExitCode),
+			attribute.Bool("warmbox.timed_out", res.TimedOut),
+			attribute.Bool("warmbox.truncated", res.StdoutTruncated || res.StderrTruncated))
+		return res, false, nil
+	}
+	lease.Discard(pool.ReasonUnhealthy)
+	span.RecordError(err)
+	span.SetStatus(codes.Error, "hand-off failed")
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		// The runner did not answer by timeout+grace: the job outran its
+		// deadline badly enough that the sandbox had to be destroyed.
+		return runner.Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true, WallMs: float64(run.Milliseconds())}, false, nil
+	}
+	if ctx.Err() != nil {
+		return runner.Result{}, false, fmt.Errorf("hand-off: %w", ctx.Err())
+	}
+	if d.notStarted != nil && errors.Is(err, d.notStarted) {
+		return runner.Result{}, true, fmt.Errorf("%w: %w", ErrSandboxLost, err)
+	}
+	return runner.Result{}, false, fmt.Errorf("%w: %w", ErrSandboxLost, err)
+}
+
+// Job builds the runner's job for a request in language l. The cold
+// benchmark baseline uses it too, so both paths run the same job.
+func Job(l Language, req Request) runner.Job {
+	files := make([]runner.File, 0, len(req.Files)+1)
+	files = append(files, runner.File{Name: l.File, Content: []byte(req.Code)})
+	files = append(files, req.Files...)
+	return runner.Job{
+		Files:   files,
+		Command: l.Command,
+		Entry:   l.File,
+		Args:    req.Args,
+		Stdin:   req.Stdin,
+		Env:     l.Env,
+		Limits: runner.Limits{
+			TimeoutMs:   req.Timeout.Milliseconds(),
+			OutputBytes: l.Limits.OutputBytes,
+		},
+	}
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

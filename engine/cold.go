@@ -1,0 +1,34 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/warmbox/warmbox/runner"
+)
+
+// RunCold runs one job the way the original platform did: a new container
+// per request (create, attach, start, wait, remove), with the same
+// sandbox settings and the same runner as the warm path. It exists as the
+// benchmark baseline; the daemon never uses it on the request path.
+func (r *Runtime) RunCold(ctx context.Context, job runner.Job) (runner.Result, error) {
+	cfg, host := r.containerConfig([]string{RunnerMountPath, "run"})
+	cfg.OpenStdin, cfg.StdinOnce, cfg.AttachStdin = true, true, true
+	cfg.AttachStdout, cfg.AttachStderr = true, true
+	resp, err := r.e.cli.ContainerCreate(ctx, cfg, host, nil, nil, "")
+	if err != nil {
+		return runner.Result{}, fmt.Errorf("cold create: %w", err)
+	}
+	defer func() { _ = r.e.remove(ctx, resp.ID) }()
+	hj, err := r.e.cli.ContainerAttach(ctx, resp.ID, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return runner.Result{}, fmt.Errorf("cold attach: %w", err)
+	}
+	if err := r.e.cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+		hj.Close()
+		return runner.Result{}, fmt.Errorf("cold start: %w", err)
+	}
+	return exchange(ctx, hj, job)
+}

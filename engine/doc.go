@@ -1,0 +1,13 @@
+// Package engine is warmbox's Docker adapter: the only package that
+// imports the Docker SDK.
+//
+// It creates locked-down sandbox containers from policy limits, hands a
+// job to a sandbox (docker exec of the runner, job frame on stdin, result
+// frame on stdout), destroys sandboxes, reaps containers by ownership
+// label, and watches the engine's events for sandboxes that die from
+// outside. A Runtime satisfies pool.Runtime for one language.
+//
+// It does not decide when to create or destroy (the pool does), nor what
+// a result means for the caller (dispatch and httpapi do). It never reads
+// or writes a path inside a sandbox: the runner does that, inside.
+package engine

@@ -1,0 +1,135 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+
+	"github.com/warmbox/warmbox/policy"
+)
+
+// SandboxUser is the uid:gid everything inside a sandbox runs as.
+const SandboxUser = "65534:65534"
+
+// WorkDir is the sandbox's only writable directory (a tmpfs).
+const WorkDir = "/tmp"
+
+// Spec describes the sandboxes of one language.
+type Spec struct {
+	Language string
+	Image    string
+	// Runtime is the OCI runtime ("" for the engine's default, or "runsc").
+	Runtime string
+	Limits  policy.Limits
+}
+
+// Container is one sandbox container.
+type Container struct {
+	id      string
+	created time.Time
+}
+
+// ID is the container's full id.
+func (c *Container) ID() string { return c.id }
+
+// Runtime creates, hands jobs to and destroys the sandboxes of one
+// language. It satisfies pool.Runtime[*Container].
+type Runtime struct {
+	e    *Engine
+	spec Spec
+}
+
+// Sandboxes returns the Runtime for one language.
+func (e *Engine) Sandboxes(spec Spec) *Runtime { return &Runtime{e: e, spec: spec} }
+
+// Create creates and starts one sandbox. A container that was created but
+// failed to start is removed before Create returns.
+func (r *Runtime) Create(ctx context.Context) (*Container, error) {
+	ctx, cancel := context.WithTimeout(ctx, createTimeout)
+	defer cancel()
+	cfg, host := r.containerConfig(r.spec.idleCommand())
+	resp, err := r.e.cli.ContainerCreate(ctx, cfg, host, nil, nil, "")
+	if err != nil {
+		return nil, fmt.Errorf("container create: %w", err)
+	}
+	c := &Container{id: resp.ID, created: time.Now()}
+	if err := r.e.cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+		rmErr := r.e.remove(ctx, resp.ID)
+		return nil, errors.Join(fmt.Errorf("container start: %w", err), rmErr)
+	}
+	return c, nil
+}
+
+// Destroy force-removes a sandbox: SIGKILL to every process in it, no
+// exec inside, so it works even when the sandbox's pids are exhausted.
+func (r *Runtime) Destroy(ctx context.Context, c *Container) error {
+	return r.e.remove(ctx, c.id)
+}
+
+// Reset is not supported in exec mode: exec-mode sandboxes are single use.
+func (r *Runtime) Reset(ctx context.Context, c *Container) error {
+	return errors.New("reset: not supported by this hand-off mode")
+}
+
+func (s Spec) idleCommand() []string { return []string{RunnerMountPath, "idle"} }
+
+// containerConfig turns the language's spec and limits into the
+// sandbox's container settings. Nothing in a request reaches here: the
+// network is off and stays off.
+func (r *Runtime) containerConfig(cmd []string) (*container.Config, *container.HostConfig) {
+	l := r.spec.Limits
+	pids := l.Pids
+	cfg := &container.Config{
+		Image:           r.spec.Image,
+		User:            SandboxUser,
+		Entrypoint:      []string{},
+		Cmd:             cmd,
+		WorkingDir:      WorkDir,
+		Hostname:        "sandbox",
+		Env:             []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + WorkDir, "LANG=C.UTF-8"},
+		NetworkDisabled: true,
+		Labels: map[string]string{
+			LabelManagedBy: managedBy,
+			LabelInstance:  r.e.opts.Instance,
+			LabelLanguage:  r.spec.Language,
+			LabelScope:     r.e.opts.Scope,
+		},
+	}
+	mib := int64(1024 * 1024)
+	host := &container.HostConfig{
+		NetworkMode:    "none",
+		ReadonlyRootfs: true,
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges"},
+		IpcMode:        "private",
+		Runtime:        r.spec.Runtime,
+		ShmSize:        l.ShmMB * mib,
+		LogConfig:      container.LogConfig{Type: "none"},
+		Tmpfs: map[string]string{
+			WorkDir: "rw,nosuid,nodev,noexec,mode=1777,size=" + strconv.FormatInt(l.TmpfsMB, 10) + "m,nr_inodes=" + strconv.FormatInt(l.TmpfsInodes, 10),
+		},
+		Mounts: []mount.Mount{{
+			Type:     mount.TypeBind,
+			Source:   r.e.opts.RunnerPath,
+			Target:   RunnerMountPath,
+			ReadOnly: true,
+		}},
+		Resources: container.Resources{
+			Memory:     l.MemoryMB * mib,
+			MemorySwap: l.MemoryMB * mib,
+			NanoCPUs:   int64(l.CPUs * 1e9),
+			PidsLimit:  &pids,
+			Ulimits: []*container.Ulimit{
+				{Name: "nofile", Soft: l.NoFile, Hard: l.NoFile},
+				{Name: "core", Soft: 0, Hard: 0},
+				{Name: "fsize", Soft: l.FileSizeMB * mib, Hard: l.FileSizeMB * mib},
+			},
+		},
+	}
+	return cfg, host
+}

@@ -1,0 +1,20 @@
+// Package httpapi is warmbox's HTTP API: routing, request decoding and
+// validation, authentication, rate limiting, CORS, and the JSON shapes of
+// every answer. It keeps the original service's routes and fields
+// (GET /, /health, /environments, /stats and POST /execute) and adds
+// /healthz, /readyz, /docs and /metrics.
+//
+// POST /execute goes through auth, the per-client rate limit, the
+// content type, a size-limited body read, strict decoding (unknown,
+// case-variant and repeated keys are refused) and validation against the
+// language's limits, in that order, before the [Service] is called: no
+// sandbox is leased for a request that was not read in full and found
+// valid. Every error is {"error": {"code", "message", ...}}, and one
+// function maps the dispatcher's errors to statuses.
+//
+// The package talks to the dispatcher through the small [Service]
+// interface and to metrics through [Recorder]; it never touches Docker,
+// and the policy rules themselves (limits, rate limiting, trusted
+// proxies, API keys) live in package policy. Tracing is applied from
+// outside, per route, through Options.Middleware.
+package httpapi

@@ -1,0 +1,294 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/warmbox/warmbox/dispatch"
+	"github.com/warmbox/warmbox/policy"
+)
+
+// handoffSlack covers what the dispatcher adds to a job's timeout before
+// it gives up on the runner (its kill grace, 2s) plus the reply's trip.
+const handoffSlack = 5 * time.Second
+
+// executeResponse is the answer to a program that ran, whatever its
+// outcome. The first seven fields are the original service's.
+type executeResponse struct {
+	ExecutionID   string    `json:"execution_id"`
+	Status        string    `json:"status"` // success | error | timeout
+	Output        *string   `json:"output"` // stdout+stderr on success, else null
+	Error         *string   `json:"error"`  // on error/timeout: why, then stderr+stdout; null on success
+	ExecutionTime jsonFloat `json:"execution_time"`
+	Environment   string    `json:"environment"`
+	Timestamp     string    `json:"timestamp"`
+
+	Stdout       string    `json:"stdout"`
+	Stderr       string    `json:"stderr"`
+	ExitCode     *int      `json:"exit_code"` // null when a signal ended the program
+	Signal       *string   `json:"signal"`
+	TimedOut     bool      `json:"timed_out"`
+	OOMKilled    bool      `json:"oom_killed"`
+	Truncated    truncated `json:"truncated"`
+	Timing       timing    `json:"timing"`
+	CPUTimeMs    jsonFloat `json:"cpu_time_ms"`
+	MemoryPeakKB int64     `json:"memory_peak_kb"`
+	TraceID      string    `json:"trace_id"`
+}
+
+type truncated struct {
+	Stdout bool `json:"stdout"`
+	Stderr bool `json:"stderr"`
+}
+
+// timing splits the request's time: queue (arrival to the start of the
+// acquire: auth, rate limit, reading and validating the body), acquire
+// (waiting for a sandbox), run (the hand-off) and total.
+type timing struct {
+	QueueMs   jsonFloat `json:"queue_ms"`
+	AcquireMs jsonFloat `json:"acquire_ms"`
+	RunMs     jsonFloat `json:"run_ms"`
+	TotalMs   jsonFloat `json:"total_ms"`
+}
+
+// POST /execute: auth, rate limit, content type, body, validation, then
+// the dispatcher. No sandbox is leased before the body is read in full
+// and validated.
+func (s *server) execute(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := requestID(ctx)
+	client := s.clientIP(r)
+	traceID := ""
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		traceID = sc.TraceID().String()
+		w.Header().Set("X-Trace-Id", traceID)
+	}
+	fail := func(e *apiError, language string) {
+		s.reject(e.reason)
+		s.logReject(ctx, e, id, client, language)
+		writeError(w, e)
+	}
+
+	if s.draining() {
+		fail(errDraining, "")
+		return
+	}
+	if e := s.authenticate(r); e != nil {
+		fail(e, "")
+		return
+	}
+	if ok, retry := s.opts.Limiter.Allow(policy.ClientKey(client)); !ok {
+		fail(rateLimited(retry), "")
+		return
+	}
+	if e := checkContentType(r); e != nil {
+		fail(e, "")
+		return
+	}
+	body, e := readBody(w, r, s.maxBody)
+	if e != nil {
+		fail(e, "")
+		return
+	}
+	q, e := decodeExecute(body)
+	if e != nil {
+		fail(e, "")
+		return
+	}
+	lang, ok := s.svc.Limits(q.Environment)
+	if !ok {
+		fail(unknownEnvironment(q.Environment, s.served()), "")
+		return
+	}
+	req, e := q.validate(lang)
+	if e != nil {
+		fail(e, lang.Name)
+		return
+	}
+
+	// The acquire may wait as long as the job may run; the deadline also
+	// leaves the run its full timeout after an acquire that used its
+	// whole budget.
+	execCtx, cancel := context.WithTimeout(ctx, 2*req.Timeout+handoffSlack)
+	defer cancel()
+	start := time.Now()
+	queue := start.Sub(arrival(ctx))
+	out, err := s.svc.Execute(execCtx, req)
+	if err != nil {
+		e := errorFor(err)
+		if ctx.Err() != nil { // the client left: whatever failed, that is why
+			e = errorFor(ctx.Err())
+		}
+		fail(e, lang.Name)
+		return
+	}
+	total := time.Since(arrival(ctx))
+	resp := s.response(id, req, out, timing{
+		QueueMs: ms(queue), AcquireMs: ms(out.Acquire), RunMs: ms(out.Run), TotalMs: ms(total),
+	})
+	resp.TraceID = traceID
+	s.count(resp.Status)
+	if s.opts.Recorder != nil {
+		s.opts.Recorder.Execution(lang.Name, resp.Status, total, ctx)
+		if aw, ok := s.opts.Recorder.(interface {
+			AcquireWait(language string, d time.Duration)
+		}); ok {
+			aw.AcquireWait(lang.Name, out.Acquire)
+		}
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "execution",
+		slog.String("execution_id", id),
+		slog.String("language", lang.Name),
+		slog.String("status", resp.Status),
+		slog.Any("exit_code", resp.ExitCode),
+		slog.String("signal", out.Result.Signal),
+		slog.Bool("oom_killed", out.Result.OOMKilled),
+		slog.Bool("truncated", out.Result.StdoutTruncated || out.Result.StderrTruncated),
+		slog.Int("code_bytes", len(req.Code)),
+		slog.Int("files", len(req.Files)),
+		slog.Float64("queue_ms", float64(resp.Timing.QueueMs)),
+		slog.Float64("acquire_ms", float64(resp.Timing.AcquireMs)),
+		slog.Float64("run_ms", float64(resp.Timing.RunMs)),
+		slog.Float64("total_ms", float64(resp.Timing.TotalMs)),
+		slog.Bool("waited", out.Waited),
+		slog.String("sandbox", shortID(out.SandboxID)),
+		slog.String("client", client),
+		slog.String("trace_id", traceID))
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// response builds the answer for a program that ran.
+func (s *server) response(id string, req dispatch.Request, out dispatch.Outcome, t timing) executeResponse {
+	res := out.Result
+	stdout := strings.ToValidUTF8(string(res.Stdout), "\uFFFD")
+	stderr := strings.ToValidUTF8(string(res.Stderr), "\uFFFD")
+	resp := executeResponse{
+		ExecutionID:  id,
+		Environment:  req.Language,
+		Timestamp:    timestamp(time.Now()),
+		Stdout:       stdout,
+		Stderr:       stderr,
+		TimedOut:     res.TimedOut,
+		OOMKilled:    res.OOMKilled,
+		Truncated:    truncated{Stdout: res.StdoutTruncated, Stderr: res.StderrTruncated},
+		Timing:       t,
+		CPUTimeMs:    round3(res.CPUTimeMs),
+		MemoryPeakKB: res.MemoryPeakKB,
+	}
+	wall := res.WallMs
+	if wall <= 0 {
+		wall = float64(out.Run) / float64(time.Millisecond)
+	}
+	resp.ExecutionTime = round3(wall / 1000)
+	if res.Signal != "" {
+		sig := res.Signal
+		resp.Signal = &sig
+	} else {
+		code := res.ExitCode
+		resp.ExitCode = &code
+	}
+
+	switch {
+	case res.TimedOut:
+		resp.Status = "timeout"
+	case res.ExitCode == 0 && res.Signal == "" && !res.OOMKilled:
+		resp.Status = "success"
+	default:
+		resp.Status = "error"
+	}
+	if resp.Status == "success" {
+		text := merge(stdout, res.StdoutTruncated, stderr, res.StderrTruncated)
+		resp.Output = &text
+		return resp
+	}
+	var why string
+	switch {
+	case res.TimedOut:
+		why = fmt.Sprintf("execution timed out after %d seconds", int64(req.Timeout/time.Second))
+	case res.OOMKilled:
+		why = "killed: out of memory"
+	case res.Signal != "":
+		why = "killed by signal " + res.Signal
+	}
+	text := merge(stderr, res.StderrTruncated, stdout, res.StdoutTruncated)
+	switch {
+	case why != "" && text != "":
+		text = why + "\n" + text
+	case why != "":
+		text = why
+	}
+	resp.Error = &text
+	return resp
+}
+
+// merge joins two streams into the original's single text, marking a
+// stream that was cut at the output limit.
+func merge(a string, aCut bool, b string, bCut bool) string {
+	const mark = "\n[output truncated]\n"
+	var sb strings.Builder
+	sb.WriteString(a)
+	if aCut {
+		sb.WriteString(mark)
+	}
+	sb.WriteString(b)
+	if bCut {
+		sb.WriteString(mark)
+	}
+	return sb.String()
+}
+
+func (s *server) count(status string) {
+	switch status {
+	case "success":
+		s.success.Add(1)
+	case "timeout":
+		s.timedOut.Add(1)
+	default:
+		s.failed.Add(1)
+	}
+}
+
+// logReject logs a refused request: server-side failures with their
+// cause, client mistakes briefly, floods (429, 401) at debug level.
+func (s *server) logReject(ctx context.Context, e *apiError, id, client, language string) {
+	level := slog.LevelInfo
+	switch {
+	case e.status >= 500:
+		level = slog.LevelWarn
+		if e.status == http.StatusInternalServerError {
+			level = slog.LevelError
+		}
+	case e.status == http.StatusTooManyRequests, e.status == http.StatusUnauthorized:
+		level = slog.LevelDebug
+	}
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("execution_id", id),
+		slog.Int("status", e.status),
+		slog.String("code", e.code),
+		slog.String("client", client),
+	}
+	if language != "" {
+		attrs = append(attrs, slog.String("language", language))
+	}
+	if e.cause != nil && !errors.Is(e.cause, context.Canceled) {
+		attrs = append(attrs, slog.String("err", e.cause.Error()))
+	}
+	s.log.LogAttrs(ctx, level, "execution refused", attrs...)
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

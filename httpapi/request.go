@@ -1,0 +1,305 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/warmbox/warmbox/dispatch"
+	"github.com/warmbox/warmbox/policy"
+	"github.com/warmbox/warmbox/runner"
+)
+
+// executeRequest is the body of POST /execute. Absent fields and null
+// take their defaults; a timeout of null means "the default".
+type executeRequest struct {
+	Code        string            `json:"code"`
+	Environment string            `json:"environment"`
+	Timeout     *int64            `json:"timeout"` // seconds
+	Stdin       string            `json:"stdin"`
+	Args        []string          `json:"args"`
+	Files       map[string]string `json:"files"`
+}
+
+// requestFields are the accepted keys, spelled exactly.
+var requestFields = []string{"code", "environment", "timeout", "stdin", "args", "files"}
+
+// checkContentType accepts application/json, with no charset or utf-8,
+// and no Content-Encoding: a browser can send text/plain or a form
+// cross-origin without a preflight, JSON it cannot.
+func checkContentType(r *http.Request) *apiError {
+	if enc := r.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
+		return unsupportedMedia("unsupported_encoding", "Content-Encoding is not supported; send the body uncompressed")
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return unsupportedMedia("unsupported_media_type", "Content-Type must be application/json")
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return unsupportedMedia("unsupported_media_type", "Content-Type charset must be utf-8")
+	}
+	return nil
+}
+
+// readBody reads the whole body, at most limit bytes. A declared length
+// over the limit is refused before anything is read (so a client waiting
+// on "Expect: 100-continue" never gets the go-ahead).
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *apiError) {
+	if r.ContentLength > limit {
+		return nil, tooLarge(limit)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(limit)
+		}
+		return nil, &apiError{status: http.StatusBadRequest, code: "invalid_body",
+			message: "could not read the request body", reason: "invalid_request", cause: err}
+	}
+	return body, nil
+}
+
+// decodeExecute parses a body: exactly one JSON object, known keys only
+// (spelled exactly: encoding/json would also take "Code" or "CODE"),
+// each at most once, with values of the right types. Invalid UTF-8 inside
+// strings is replaced with U+FFFD by the decoder; what is validated is
+// what runs.
+func decodeExecute(body []byte) (executeRequest, *apiError) {
+	var req executeRequest
+	if len(bytes.TrimSpace(body)) == 0 {
+		return req, badJSON("request body is empty; send a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, decodeError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return req, badJSON("unexpected data after the JSON object")
+	}
+	if e := checkKeys(body); e != nil {
+		return req, e
+	}
+	return req, nil
+}
+
+// decodeError turns a json.Decoder error into a response.
+func decodeError(err error) *apiError {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &syn):
+		return badJSON("malformed JSON at byte %d: %s", syn.Offset, syn.Error())
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badJSON("malformed JSON: unexpected end of the body")
+	case errors.As(err, &typ) && typ.Field == "":
+		return badJSON("request body must be a JSON object")
+	case errors.As(err, &typ):
+		field := shorten(typ.Field)
+		return invalid(field, "%s must be %s, got a JSON %s", field, expectedType(typ.Field), shorten(typ.Value))
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if n, err := strconv.Unquote(name); err == nil {
+			name = n
+		}
+		return unknownField(name)
+	}
+	return badJSON("malformed JSON")
+}
+
+// expectedType describes a field's type for messages.
+func expectedType(field string) string {
+	switch {
+	case field == "timeout":
+		return "an integer number of seconds"
+	case field == "args":
+		return "an array of strings"
+	case strings.HasPrefix(field, "args"):
+		return "a string"
+	case field == "files":
+		return "an object mapping file names to contents"
+	case strings.HasPrefix(field, "files"):
+		return "a string"
+	}
+	return "a string"
+}
+
+// checkKeys walks the top-level object of a body that already decoded:
+// it rejects keys that differ from a field only in case (the decoder
+// matched them case-insensitively) and keys or file names given twice
+// (the decoder kept the last; a proxy or log may have seen the first).
+func checkKeys(body []byte) *apiError {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return badJSON("request body must be a JSON object")
+	}
+	seen := make(map[string]bool, len(requestFields))
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return badJSON("malformed JSON")
+		}
+		key, _ := tok.(string)
+		if !slices.Contains(requestFields, key) {
+			return unknownField(key)
+		}
+		if seen[key] {
+			return duplicateKey("duplicate_key", key, "field %s is given more than once", key)
+		}
+		seen[key] = true
+		if key == "files" {
+			if e := checkFileKeys(dec); e != nil {
+				return e
+			}
+			continue
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return badJSON("malformed JSON")
+		}
+	}
+	return nil
+}
+
+// checkFileKeys reads the files value (an object or null) and rejects a
+// file name given twice.
+func checkFileKeys(dec *json.Decoder) *apiError {
+	tok, err := dec.Token()
+	if err != nil {
+		return badJSON("malformed JSON")
+	}
+	if tok != json.Delim('{') {
+		return nil // null; anything else failed to decode already
+	}
+	names := make(map[string]bool)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return badJSON("malformed JSON")
+		}
+		name, _ := tok.(string)
+		if names[name] {
+			return duplicateKey("duplicate_file_name", "files", "file name %s is given more than once", quote(name))
+		}
+		names[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return badJSON("malformed JSON")
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return badJSON("malformed JSON")
+	}
+	return nil
+}
+
+// validate checks a decoded request against its language and builds the
+// dispatcher's request. Nothing is leased before it passes.
+func (q executeRequest) validate(l dispatch.Language) (dispatch.Request, *apiError) {
+	lim := l.Limits
+	if q.Code == "" {
+		return dispatch.Request{}, invalid("code", "code must not be empty")
+	}
+	total := len(q.Code)
+	for _, c := range q.Files {
+		total += len(c)
+	}
+	if total > lim.CodeBytes {
+		if len(q.Files) == 0 {
+			return dispatch.Request{}, invalid("code", "code is %d bytes; the limit is %d bytes", total, lim.CodeBytes)
+		}
+		return dispatch.Request{}, invalid("code", "code and files are %d bytes together; the limit is %d bytes", total, lim.CodeBytes)
+	}
+	timeout, e := requestTimeout(q.Timeout, lim)
+	if e != nil {
+		return dispatch.Request{}, e
+	}
+	if len(q.Stdin) > lim.StdinBytes {
+		return dispatch.Request{}, invalid("stdin", "stdin is %d bytes; the limit is %d bytes", len(q.Stdin), lim.StdinBytes)
+	}
+	if len(q.Args) > lim.MaxArgs {
+		return dispatch.Request{}, invalid("args", "at most %d args are accepted, got %d", lim.MaxArgs, len(q.Args))
+	}
+	for i, a := range q.Args {
+		if strings.IndexByte(a, 0) >= 0 {
+			return dispatch.Request{}, invalid(fmt.Sprintf("args[%d]", i), "args[%d] must not contain NUL", i)
+		}
+	}
+	if len(q.Files) > lim.MaxFiles {
+		return dispatch.Request{}, invalid("files", "at most %d files are accepted, got %d", lim.MaxFiles, len(q.Files))
+	}
+	names := make([]string, 0, len(q.Files))
+	for name := range q.Files {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	files := make([]runner.File, 0, len(names))
+	for _, name := range names {
+		if err := runner.ValidateFileName(name); err != nil {
+			return dispatch.Request{}, invalid("files", "%s", err.Error())
+		}
+		if name == l.File {
+			return dispatch.Request{}, invalid("files", "file name %s is the entry file, which holds code; choose another name", quote(name))
+		}
+		files = append(files, runner.File{Name: name, Content: []byte(q.Files[name])})
+	}
+	// The runner's own checks (a file that is also a directory, ...),
+	// run here so that a job it would refuse never leases a sandbox.
+	job := runner.Job{
+		Files:   append([]runner.File{{Name: l.File}}, files...),
+		Command: []string{"interpreter"},
+		Entry:   l.File,
+		Args:    q.Args,
+		Limits:  runner.Limits{TimeoutMs: timeout.Milliseconds()},
+	}
+	if err := job.Validate(); err != nil {
+		return dispatch.Request{}, invalid("files", "%s", err.Error())
+	}
+	req := dispatch.Request{
+		Language: l.Name,
+		Code:     q.Code,
+		Files:    files,
+		Args:     q.Args,
+		Timeout:  timeout,
+	}
+	if q.Stdin != "" {
+		req.Stdin = []byte(q.Stdin)
+	}
+	return req, nil
+}
+
+// requestTimeout resolves the timeout field: absent or null is the
+// language's default; otherwise an integer from 1 to the maximum, with
+// no silent clamping. (0 is an error here, not "the default" as in
+// policy.Limits.RequestTimeout.)
+func requestTimeout(asked *int64, lim policy.Limits) (time.Duration, *apiError) {
+	if asked == nil {
+		d, err := lim.RequestTimeout(0)
+		if err != nil {
+			return 0, invalid("timeout", "%s", err.Error())
+		}
+		return d, nil
+	}
+	maxSec := int64(lim.MaxTimeout / time.Second)
+	if *asked < 1 || *asked > maxSec { // checked in seconds first: no overflow
+		return 0, invalid("timeout", "timeout must be an integer from 1 to %d seconds (default %d)",
+			maxSec, int64(lim.Timeout/time.Second))
+	}
+	d, err := lim.RequestTimeout(time.Duration(*asked) * time.Second)
+	if err != nil {
+		return 0, invalid("timeout", "%s", err.Error())
+	}
+	return d, nil
+}

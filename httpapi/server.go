@@ -1,0 +1,182 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/warmbox/warmbox/dispatch"
+	"github.com/warmbox/warmbox/policy"
+	"github.com/warmbox/warmbox/pool"
+)
+
+// Service is what the API needs from the dispatcher (implemented by
+// *dispatch.Dispatcher[S]).
+type Service interface {
+	Execute(ctx context.Context, req dispatch.Request) (dispatch.Outcome, error)
+	Languages() []dispatch.Info
+	Limits(language string) (dispatch.Language, bool)
+	Stats() []pool.Stats
+	Health() []dispatch.LanguageHealth
+}
+
+// Recorder receives per-request facts for metrics (telemetry implements
+// it; nil = none). If it also has AcquireWait(language string, d
+// time.Duration), that is called with each execution's acquire wait.
+type Recorder interface {
+	// Execution is called once per program that ran; ctx carries the
+	// request's span, for exemplars.
+	Execution(language, status string, total time.Duration, ctx context.Context)
+	// Rejected is called once per /execute request refused before or
+	// instead of running: "unauthorized", "rate_limited",
+	// "unsupported_media_type", "too_large", "invalid_request",
+	// "capacity", "unavailable", "sandbox_lost", "shutting_down",
+	// "canceled" (the client went away), "internal".
+	Rejected(reason string)
+}
+
+// Options configure the handler. Only Service is required.
+type Options struct {
+	Service      Service
+	Ping         func(ctx context.Context) error // engine reachability; nil = always reachable
+	Recorder     Recorder
+	Limiter      *policy.Limiter  // nil = no rate limit
+	RateLimit    policy.RateLimit // reported by /stats
+	Clients      *policy.ClientResolver
+	Auth         policy.Auth
+	CORSOrigins  []string     // exact origins, or "*"
+	MaxBodyBytes int64        // default 1 MiB
+	Metrics      http.Handler // served at GET /metrics; nil = 404
+	Version      string
+	Logger       *slog.Logger
+	// Draining reports that shutdown began: /readyz answers 503 and new
+	// /execute requests get 503 shutting_down with Retry-After.
+	Draining func() bool
+	// Middleware wraps each route's handler (telemetry's tracing), given
+	// the route template ("/execute"); unmatched requests (404, 405) use
+	// the template "unmatched". nil = none.
+	Middleware func(route string, h http.Handler) http.Handler
+}
+
+// DefaultMaxBodyBytes bounds a request body unless Options say otherwise.
+const DefaultMaxBodyBytes = 1 << 20
+
+// pingTimeout bounds the engine check of /health and /readyz.
+const pingTimeout = 2 * time.Second
+
+type server struct {
+	svc      Service
+	opts     Options
+	log      *slog.Logger
+	clients  *policy.ClientResolver
+	maxBody  int64
+	draining func() bool
+
+	// Executions by status, for /stats.
+	success, failed, timedOut atomic.Uint64
+}
+
+// New builds the API's handler. Every response is JSON (except
+// /metrics) and carries Content-Type, X-Content-Type-Options: nosniff,
+// Cache-Control: no-store and X-Request-Id.
+func New(opts Options) http.Handler {
+	s := &server{svc: opts.Service, opts: opts, log: opts.Logger, clients: opts.Clients,
+		maxBody: opts.MaxBodyBytes, draining: opts.Draining}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	if s.draining == nil {
+		s.draining = func() bool { return false }
+	}
+	wrap := opts.Middleware
+	if wrap == nil {
+		wrap = func(_ string, h http.Handler) http.Handler { return h }
+	}
+
+	r := httprouter.New()
+	// A path that is not exactly a route is a 404, never a redirect.
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = true
+	r.HandleOPTIONS = true
+	for _, rt := range s.routes() {
+		r.Handler(rt.method, rt.path, wrap(rt.path, rt.handler))
+	}
+	r.NotFound = wrap("unmatched", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, errNotFound)
+	}))
+	r.MethodNotAllowed = wrap("unmatched", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, errMethodNotAllowed) // the router has set Allow
+	}))
+	r.GlobalOPTIONS = http.HandlerFunc(s.options)
+	return s.base(s.cors(r))
+}
+
+type route struct {
+	method, path string
+	handler      http.Handler
+	doc          string
+}
+
+// routes lists every route; /docs serves this list.
+func (s *server) routes() []route {
+	rs := []route{
+		{http.MethodGet, "/", http.HandlerFunc(s.root), "service name, version and status"},
+		{http.MethodGet, "/docs", http.HandlerFunc(s.docs), "this route list"},
+		{http.MethodGet, "/health", http.HandlerFunc(s.health), "engine and per-language health; 503 while the engine is unreachable"},
+		{http.MethodGet, "/healthz", http.HandlerFunc(s.healthz), "liveness: 200 while the process serves"},
+		{http.MethodGet, "/readyz", http.HandlerFunc(s.readyz), "readiness: 200 when every language can take jobs"},
+		{http.MethodGet, "/environments", http.HandlerFunc(s.environments), "served languages, images, versions and limits"},
+		{http.MethodGet, "/stats", s.authenticated(http.HandlerFunc(s.stats)), "pools, executions, rate and resource limits"},
+		{http.MethodPost, "/execute", http.HandlerFunc(s.execute), "run code in a sandbox"},
+	}
+	if s.opts.Metrics != nil {
+		rs = append(rs, route{http.MethodGet, "/metrics", s.opts.Metrics, "Prometheus metrics"})
+	}
+	return rs
+}
+
+// authenticated guards a read-only route with the API keys.
+func (s *server) authenticated(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e := s.authenticate(r); e != nil {
+			writeError(w, e)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// authenticate checks the request's key; nil when auth is off or the key
+// is valid.
+func (s *server) authenticate(r *http.Request) *apiError {
+	if !s.opts.Auth.Enabled() {
+		return nil
+	}
+	switch err := s.opts.Auth.Check(r.Header.Get("Authorization"), r.Header.Get("X-API-Key"), r.URL.Query()); err {
+	case nil:
+		return nil
+	case policy.ErrKeyInQuery:
+		return errKeyInQuery
+	default:
+		return errUnauthorized
+	}
+}
+
+// clientIP is the request's client address, trusted proxies considered.
+func (s *server) clientIP(r *http.Request) string {
+	return s.clients.ClientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))
+}
+
+func (s *server) reject(reason string) {
+	if s.opts.Recorder != nil && reason != "" {
+		s.opts.Recorder.Rejected(reason)
+	}
+}

@@ -1,0 +1,312 @@
+package testdaemon
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// Binaries builds warmbox and warmbox-runner once per test process and
+// returns the directory holding them.
+func Binaries(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "warmbox-test-bin-")
+		if buildErr != nil {
+			return
+		}
+		root := moduleRoot()
+		for _, b := range []struct{ out, pkg string }{
+			{"warmbox-runner", "./cmd/warmbox-runner"},
+			{"warmbox", "./cmd/warmbox"},
+		} {
+			cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(binDir, b.out), b.pkg)
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("building binaries: %v", buildErr)
+	}
+	return binDir
+}
+
+func moduleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Daemon is a running warmbox.
+type Daemon struct {
+	URL   string
+	Scope string
+	cmd   *exec.Cmd
+	logs  *syncBuffer
+	done  chan struct{}
+	err   error
+}
+
+// Options for Start.
+type Options struct {
+	// Config is YAML merged over the embedded defaults. listen, engine
+	// scope and log_level are set by Start.
+	Config string
+	// Env adds environment variables.
+	Env []string
+	// NoWait returns as soon as the daemon listens, before it is ready.
+	NoWait bool
+}
+
+// Start runs a daemon and stops it (SIGTERM) at test cleanup.
+func Start(t testing.TB, opts Options) *Daemon {
+	t.Helper()
+	RequireDocker(t)
+	bin := Binaries(t)
+	dir := t.TempDir()
+	scope := fmt.Sprintf("test-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
+	cfg := "listen: 127.0.0.1:0\nlog_level: debug\nengine:\n  scope: " + scope + "\n" + opts.Config
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{Scope: scope, logs: &syncBuffer{}, done: make(chan struct{})}
+	d.cmd = exec.Command(filepath.Join(bin, "warmbox"), "serve", "--config", cfgPath)
+	d.cmd.Env = append(os.Environ(), opts.Env...)
+	stderr, err := d.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatalf("starting warmbox: %v", err)
+	}
+	addr := make(chan string, 1)
+	go d.follow(stderr, addr)
+	go func() { d.err = d.cmd.Wait(); close(d.done) }()
+	t.Cleanup(func() { d.Stop(t) })
+
+	select {
+	case a := <-addr:
+		d.URL = "http://" + a
+	case <-d.done:
+		t.Fatalf("warmbox exited before serving: %v\n%s", d.err, d.Logs())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("warmbox did not start listening within 60 s\n%s", d.Logs())
+	}
+	if !opts.NoWait {
+		d.WaitReady(t, 120*time.Second)
+	}
+	return d
+}
+
+// follow copies the daemon's JSON logs and reports its listen address.
+func (d *Daemon) follow(r io.Reader, addr chan<- string) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	sent := false
+	for sc.Scan() {
+		line := sc.Bytes()
+		d.logs.Write(append(append([]byte{}, line...), '\n'))
+		if sent {
+			continue
+		}
+		var rec struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal(line, &rec) == nil && rec.Msg == "warmbox serving" {
+			addr <- rec.Addr
+			sent = true
+		}
+	}
+}
+
+// WaitReady polls /readyz until it answers 200.
+func (d *Daemon) WaitReady(t testing.TB, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(d.URL + "/readyz")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = string(b)
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-d.done:
+			t.Fatalf("warmbox exited while warming up: %v\n%s", d.err, d.Logs())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	t.Fatalf("warmbox not ready within %s: %s\n%s", within, last, d.Logs())
+}
+
+// Signal sends sig to the daemon.
+func (d *Daemon) Signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %v: %v", sig, err)
+	}
+}
+
+// Wait waits up to within for the daemon to exit and returns its exit code.
+func (d *Daemon) Wait(t testing.TB, within time.Duration) int {
+	t.Helper()
+	select {
+	case <-d.done:
+	case <-time.After(within):
+		t.Fatalf("warmbox did not exit within %s\n%s", within, d.Logs())
+	}
+	return d.cmd.ProcessState.ExitCode()
+}
+
+// Stop sends SIGTERM, waits for exit 0, and checks that no sandbox of
+// the daemon's scope is left on the engine.
+func (d *Daemon) Stop(t testing.TB) {
+	t.Helper()
+	select {
+	case <-d.done:
+	default:
+		_ = d.cmd.Process.Signal(syscall.SIGTERM)
+		if code := d.Wait(t, 90*time.Second); code != 0 {
+			t.Errorf("warmbox exited %d after SIGTERM\n%s", code, d.Logs())
+		}
+	}
+	if n := Sandboxes(t, d.Scope); n != 0 {
+		t.Errorf("%d sandbox containers of scope %s left after the daemon stopped", n, d.Scope)
+		RemoveScope(d.Scope)
+	}
+}
+
+// Logs returns what the daemon has logged so far.
+func (d *Daemon) Logs() string { return d.logs.String() }
+
+// RequireDocker fails the test when no Docker engine answers.
+func RequireDocker(t testing.TB) {
+	t.Helper()
+	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
+		t.Fatalf("a Docker engine is required (run deploy/host/engine.sh): %v: %s", err, out)
+	}
+}
+
+// Sandboxes counts the containers of a scope, running or not.
+func Sandboxes(t testing.TB, scope string) int {
+	t.Helper()
+	return len(ContainerIDs(t, scope))
+}
+
+// ContainerIDs lists the containers of a scope.
+func ContainerIDs(t testing.TB, scope string) []string {
+	t.Helper()
+	out, err := exec.Command("docker", "ps", "-aq", "--no-trunc", "--filter", "label=io.warmbox.scope="+scope).Output()
+	if err != nil {
+		t.Fatalf("docker ps: %v", err)
+	}
+	return strings.Fields(string(out))
+}
+
+// RemoveScope force-removes every container of a scope (test cleanup).
+func RemoveScope(scope string) {
+	out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=io.warmbox.scope="+scope).Output()
+	if ids := strings.Fields(string(out)); len(ids) > 0 {
+		_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Response is a decoded JSON answer.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   map[string]any
+	Raw    []byte
+}
+
+// Post sends a JSON body (a string is sent as is) to path.
+func (d *Daemon) Post(t testing.TB, path string, body any) Response {
+	t.Helper()
+	var raw []byte
+	switch b := body.(type) {
+	case string:
+		raw = []byte(b)
+	default:
+		var err error
+		if raw, err = json.Marshal(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := http.Post(d.URL+path, "application/json", bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	return decode(t, resp)
+}
+
+// Get fetches path.
+func (d *Daemon) Get(t testing.TB, path string) Response {
+	t.Helper()
+	resp, err := http.Get(d.URL + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	return decode(t, resp)
+}
+
+func decode(t testing.TB, resp *http.Response) Response {
+	t.Helper()
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading response: %v", err)
+	}
+	r := Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, &r.Body); err != nil {
+			t.Fatalf("response is not JSON: %v: %s", err, raw)
+		}
+	}
+	return r
+}

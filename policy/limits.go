@@ -1,0 +1,109 @@
+package policy
+
+import (
+	"fmt"
+	"time"
+)
+
+// Limits bound one sandbox and the jobs it runs. The engine turns the
+// container-wide ones into container settings; the runner enforces
+// Timeout and OutputBytes; the API enforces the request sizes.
+type Limits struct {
+	// Timeout is the default wall-clock limit of a job.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxTimeout is the largest timeout a request may ask for.
+	MaxTimeout time.Duration `yaml:"max_timeout"`
+	// MemoryMB is the container's memory limit; swap is off.
+	MemoryMB int64 `yaml:"memory_mb"`
+	// CPUs is the container's CPU quota, in cores.
+	CPUs float64 `yaml:"cpus"`
+	// Pids caps processes and threads in the container.
+	Pids int64 `yaml:"pids"`
+	// TmpfsMB sizes the writable work dir (/tmp, a tmpfs).
+	TmpfsMB int64 `yaml:"tmpfs_mb"`
+	// TmpfsInodes caps files in the work dir.
+	TmpfsInodes int64 `yaml:"tmpfs_inodes"`
+	// ShmMB sizes /dev/shm.
+	ShmMB int64 `yaml:"shm_mb"`
+	// NoFile is the open-files rlimit (soft = hard).
+	NoFile int64 `yaml:"nofile"`
+	// FileSizeMB is the largest file a job may write (RLIMIT_FSIZE).
+	FileSizeMB int64 `yaml:"file_size_mb"`
+	// OutputBytes caps stdout and stderr, each.
+	OutputBytes int `yaml:"output_bytes"`
+	// CodeBytes caps the code plus all files of a request.
+	CodeBytes int `yaml:"code_bytes"`
+	// StdinBytes caps a request's stdin.
+	StdinBytes int `yaml:"stdin_bytes"`
+	// MaxFiles caps the number of extra files in a request.
+	MaxFiles int `yaml:"max_files"`
+	// MaxArgs caps the number of program arguments.
+	MaxArgs int `yaml:"max_args"`
+}
+
+// DefaultLimits are the limits a sandbox gets unless configured otherwise.
+func DefaultLimits() Limits {
+	return Limits{
+		Timeout:     30 * time.Second,
+		MaxTimeout:  60 * time.Second,
+		MemoryMB:    256,
+		CPUs:        0.5,
+		Pids:        50,
+		TmpfsMB:     50,
+		TmpfsInodes: 10000,
+		ShmMB:       16,
+		NoFile:      1024,
+		FileSizeMB:  50,
+		OutputBytes: 10 * 1024,
+		CodeBytes:   64 * 1024,
+		StdinBytes:  1 << 20,
+		MaxFiles:    100,
+		MaxArgs:     100,
+	}
+}
+
+// Validate checks that every limit is in its accepted range. Errors name
+// the key (relative to the limits block) and the range.
+func (l Limits) Validate() error {
+	checks := []struct {
+		key    string
+		ok     bool
+		accept string
+		got    any
+	}{
+		{"timeout", l.Timeout >= time.Second && l.Timeout <= l.MaxTimeout, "1s to max_timeout", l.Timeout},
+		{"max_timeout", l.MaxTimeout >= time.Second && l.MaxTimeout <= 10*time.Minute, "1s to 10m", l.MaxTimeout},
+		{"memory_mb", l.MemoryMB >= 16 && l.MemoryMB <= 64*1024, "16 to 65536", l.MemoryMB},
+		{"cpus", l.CPUs >= 0.01 && l.CPUs <= 64, "0.01 to 64", l.CPUs},
+		{"pids", l.Pids >= 8 && l.Pids <= 4096, "8 to 4096", l.Pids},
+		{"tmpfs_mb", l.TmpfsMB >= 1 && l.TmpfsMB <= 4096, "1 to 4096", l.TmpfsMB},
+		{"tmpfs_inodes", l.TmpfsInodes >= 64 && l.TmpfsInodes <= 1_000_000, "64 to 1000000", l.TmpfsInodes},
+		{"shm_mb", l.ShmMB >= 1 && l.ShmMB <= 1024, "1 to 1024", l.ShmMB},
+		{"nofile", l.NoFile >= 64 && l.NoFile <= 65536, "64 to 65536", l.NoFile},
+		{"file_size_mb", l.FileSizeMB >= 1 && l.FileSizeMB <= 4096, "1 to 4096", l.FileSizeMB},
+		{"output_bytes", l.OutputBytes >= 256 && l.OutputBytes <= 8<<20, "256 to 8388608", l.OutputBytes},
+		{"code_bytes", l.CodeBytes >= 1024 && l.CodeBytes <= 8<<20, "1024 to 8388608", l.CodeBytes},
+		{"stdin_bytes", l.StdinBytes >= 0 && l.StdinBytes <= 8<<20, "0 to 8388608", l.StdinBytes},
+		{"max_files", l.MaxFiles >= 0 && l.MaxFiles <= 1000, "0 to 1000", l.MaxFiles},
+		{"max_args", l.MaxArgs >= 0 && l.MaxArgs <= 1000, "0 to 1000", l.MaxArgs},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			return fmt.Errorf("%s: must be %s, got %v", c.key, c.accept, c.got)
+		}
+	}
+	return nil
+}
+
+// RequestTimeout resolves the timeout a request asked for: zero means the
+// default; anything else must lie in [1s, MaxTimeout]. A request can lower
+// limits, never raise them.
+func (l Limits) RequestTimeout(asked time.Duration) (time.Duration, error) {
+	if asked == 0 {
+		return l.Timeout, nil
+	}
+	if asked < time.Second || asked > l.MaxTimeout {
+		return 0, fmt.Errorf("timeout must be between 1 and %d seconds", int(l.MaxTimeout/time.Second))
+	}
+	return asked, nil
+}

@@ -1,0 +1,133 @@
+package pool_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/warmbox/warmbox/pool"
+)
+
+func TestCreateBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := newFake()
+		rt.createDelay = 10 * time.Millisecond
+		rt.setCreateErr(errBoom)
+		obs := &recorder{}
+		logs := &logBuffer{}
+		cfg := testConfig(2, 4)
+		p := newPool(t, cfg, rt, poolOpts{obs: obs, log: logs})
+
+		// Without backoff, 2 parallel 10 ms creates would make ~2000
+		// attempts in 10 s. Backoff (100 ms doubling, jitter [d/2, d])
+		// allows 7 or 8; the bounds leave room.
+		const window = 10 * time.Second
+		time.Sleep(window)
+		synctest.Wait()
+		// A create may be in flight at the end of the window: compare
+		// finished attempts.
+		creates := rt.counts().CreateFails
+		t.Logf("%d failed create attempts in %v", creates, window)
+		if creates < 5 || creates > 10 {
+			t.Errorf("%d create attempts in %v, want 5..10 with backoff", creates, window)
+		}
+		s := p.Stats()
+		if !s.Degraded || !strings.Contains(s.LastError, "boom") || !s.BackoffUntil.After(time.Now()) {
+			t.Errorf("Degraded, LastError, BackoffUntil-now = %v, %q, %v; want true, contains boom, > 0",
+				s.Degraded, s.LastError, s.BackoffUntil.Sub(time.Now()))
+		}
+		if got, want := s.CreateFailures, uint64(creates); got != want {
+			t.Errorf("CreateFailures = %d, want %d", got, want)
+		}
+		if got := logs.count("sandbox create failed"); got != creates {
+			t.Errorf("logged %d create failures, want one per backoff step (%d)", got, creates)
+		}
+		obs.mu.Lock()
+		if obs.created != creates || obs.failed != creates {
+			t.Errorf("Observer.Created calls, failed = %d, %d; want %d, %d", obs.created, obs.failed, creates, creates)
+		}
+		obs.mu.Unlock()
+
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		err := p.WaitReady(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "boom") {
+			t.Errorf("WaitReady while failing = %v, want DeadlineExceeded naming the create error", err)
+		}
+
+		rt.setCreateErr(nil)
+		waitReady(t, p) // the next probe succeeds, then the pool fills
+		synctest.Wait()
+		s = p.Stats()
+		if s.Degraded || s.LastError != "" || !s.BackoffUntil.IsZero() || s.Idle != cfg.MinIdle {
+			t.Errorf("after recovery Degraded, LastError, BackoffUntil, Idle = %v, %q, %v, %d; want false, \"\", zero, %d",
+				s.Degraded, s.LastError, s.BackoffUntil, s.Idle, cfg.MinIdle)
+		}
+		if got := logs.count("sandbox create recovered"); got != 1 {
+			t.Errorf("logged recovery %d times, want 1", got)
+		}
+	})
+}
+
+func TestCreateParallel(t *testing.T) {
+	for _, tc := range []struct {
+		parallel int
+		wantTime time.Duration // 6 creates of 100 ms, parallel at a time
+	}{
+		{1, 600 * time.Millisecond},
+		{2, 300 * time.Millisecond},
+		{3, 200 * time.Millisecond},
+	} {
+		t.Run(fmt.Sprintf("parallel=%d", tc.parallel), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rt := newFake()
+				rt.createDelay = 100 * time.Millisecond
+				cfg := testConfig(6, 8)
+				cfg.CreateParallel = tc.parallel
+				start := time.Now()
+				p := newPool(t, cfg, rt)
+				waitReady(t, p)
+				if got := time.Since(start); got != tc.wantTime {
+					t.Errorf("warm-up took %v, want %v (fake clock)", got, tc.wantTime)
+				}
+				if got := rt.counts().MaxInflight; got != tc.parallel {
+					t.Errorf("max concurrent creates = %d, want %d", got, tc.parallel)
+				}
+				if got := p.Stats().Created; got != 6 {
+					t.Errorf("Created = %d, want 6", got)
+				}
+			})
+		})
+	}
+}
+
+// TestCreateOutlivesCaller checks that a caller giving up does not cancel
+// the create it triggered: the sandbox goes idle for the next caller.
+func TestCreateOutlivesCaller(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := newFake()
+		rt.createDelay = time.Second
+		p := newPool(t, testConfig(0, 1), rt)
+
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		if _, err := p.Acquire(ctx); !errors.Is(err, pool.ErrExhausted) {
+			t.Fatalf("Acquire = %v, want ErrExhausted", err)
+		}
+		time.Sleep(rt.createDelay)
+		synctest.Wait()
+		s := p.Stats()
+		if s.Idle != 1 || s.Created != 1 || s.CreateFailures != 0 {
+			t.Errorf("Idle, Created, CreateFailures = %d, %d, %d; want 1, 1, 0", s.Idle, s.Created, s.CreateFailures)
+		}
+		l := mustAcquire(t, p)
+		if l.Waited() != 0 {
+			t.Errorf("Waited = %v, want 0", l.Waited())
+		}
+		l.Release()
+	})
+}

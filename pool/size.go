@@ -1,0 +1,144 @@
+package pool
+
+import (
+	"math"
+	"time"
+)
+
+// Demand estimation.
+const (
+	// arrivalTau is the time constant of the smoothed arrival rate: a
+	// step in demand shows 63% after arrivalTau, 95% after 3*arrivalTau.
+	arrivalTau = 20 * time.Second
+	// quietRate is the arrival rate below which demand reads as none
+	// (fewer than one Acquire a minute), so that the target returns to
+	// MinIdle instead of lingering on an exponential tail.
+	quietRate = 1.0 / 60
+	// createTimeWeight: each successful create moves the smoothed create
+	// time 1/createTimeWeight of the way to its own duration.
+	createTimeWeight = 4
+)
+
+// noteArrivalLocked counts one Acquire call at now in the smoothed rate: an
+// exponentially decaying count of arrivals divided by arrivalTau, whose
+// expectation is the arrival rate once demand has held for a few
+// arrivalTau.
+func (p *Pool[S]) noteArrivalLocked(now time.Time) {
+	p.rate = p.decayedRateLocked(now) + 1/arrivalTau.Seconds()
+	p.rateAt = now
+}
+
+// decayedRateLocked returns the smoothed rate as of now, unfloored.
+func (p *Pool[S]) decayedRateLocked(now time.Time) float64 {
+	if p.rateAt.IsZero() {
+		return 0
+	}
+	dt := max(0, now.Sub(p.rateAt).Seconds()) // monotonic
+	return p.rate * math.Exp(-dt/arrivalTau.Seconds())
+}
+
+// arrivalRateLocked returns the smoothed Acquire calls per second as of
+// now, 0 below quietRate.
+func (p *Pool[S]) arrivalRateLocked(now time.Time) float64 {
+	r := p.decayedRateLocked(now)
+	if r < quietRate {
+		return 0
+	}
+	return r
+}
+
+// noteCreateTimeLocked adds a successful create's duration to the smoothed
+// create time; the first one sets it.
+func (p *Pool[S]) noteCreateTimeLocked(d time.Duration) {
+	if p.createTime == 0 {
+		p.createTime = max(d, 1)
+		return
+	}
+	p.createTime += (d - p.createTime) / createTimeWeight
+}
+
+// targetLocked is the number of idle sandboxes (counting creates in flight)
+// the maintainer aims for: by Little's law, arrival rate x create time is
+// the number of replacements in flight at steady demand, and headroom
+// covers bursts on top. The result is clamped to [MinIdle, MaxSize].
+func (p *Pool[S]) targetLocked(now time.Time) int {
+	if !p.cfg.Autosize {
+		return p.cfg.MinIdle
+	}
+	x := p.arrivalRateLocked(now) * p.createTime.Seconds() * p.cfg.Headroom
+	if x >= float64(p.cfg.MaxSize) {
+		return p.cfg.MaxSize
+	}
+	return max(p.cfg.MinIdle, int(math.Ceil(x)))
+}
+
+// needLocked is the number of idle-budget slots the pool's state needs:
+// idle sandboxes and creates in flight beyond MinIdle and the waiters.
+func (p *Pool[S]) needLocked() int {
+	return max(0, len(p.idle)+p.creating-p.cfg.MinIdle-len(p.waiters))
+}
+
+// settleSlotsLocked brings the held slots to what the state needs: it gives
+// back the slots no longer needed and, after a waiter left while creates
+// were in flight, tries to cover the new need. Call it after any change to
+// idle, creating or waiters. A need left uncovered is settled when the
+// create finishes (putLocked).
+func (p *Pool[S]) settleSlotsLocked() {
+	if p.closed {
+		return
+	}
+	switch need := p.needLocked(); {
+	case p.slots > need:
+		p.host.releaseIdle(p.member, p.slots-need)
+		p.slots = need
+	case p.slots < need:
+		p.slots += p.host.acquireIdle(p.member, need-p.slots)
+	}
+}
+
+// idleFitsLocked reports whether one more idle sandbox fits: it is within
+// MinIdle, or the pool holds or obtains a budget slot for it.
+func (p *Pool[S]) idleFitsLocked() bool {
+	if len(p.idle) < p.cfg.MinIdle {
+		return true
+	}
+	need := len(p.idle) + 1 + p.creating - p.cfg.MinIdle - len(p.waiters)
+	if short := need - p.slots; short > 0 {
+		p.slots += p.host.acquireIdle(p.member, short)
+	}
+	return need <= p.slots
+}
+
+// budgetCreatesLocked trims n planned creates to those the idle budget
+// allows, acquiring the slots they need, and returns the number allowed.
+// Creates up to MinIdle plus the waiters need no slot.
+func (p *Pool[S]) budgetCreatesLocked(n int) int {
+	need := len(p.idle) + p.creating + n - p.cfg.MinIdle - len(p.waiters)
+	short := need - p.slots
+	if short <= 0 {
+		return n
+	}
+	got := p.host.acquireIdle(p.member, short)
+	p.slots += got
+	return max(0, n-(short-got))
+}
+
+// shedLocked retires at most one surplus idle sandbox per maintainInterval,
+// never going below MinIdle: the oldest, when there are more idle than the
+// target (demand fell) or the pool holds more than its fair share of the
+// idle budget while another pool waits for its own. It returns the retired
+// sandbox or nil.
+func (p *Pool[S]) shedLocked(now time.Time, target int) *item[S] {
+	if len(p.idle) <= p.cfg.MinIdle || now.Sub(p.lastShed) < maintainInterval {
+		return nil
+	}
+	if len(p.idle) <= target && !p.host.overShare(p.member) {
+		return nil
+	}
+	it := p.idle[0]
+	p.idle[0] = nil
+	p.idle = p.idle[1:]
+	p.retireLocked(it)
+	p.lastShed = now
+	return it
+}

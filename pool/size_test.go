@@ -1,0 +1,240 @@
+package pool_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/warmbox/warmbox/pool"
+)
+
+// loadGen acquires a sandbox every tick in the background and holds each
+// lease for hold before releasing it.
+type loadGen struct {
+	wg     sync.WaitGroup
+	stop   chan struct{}
+	served atomic.Int64 // leases obtained
+	waited atomic.Int64 // leases for which Acquire waited
+}
+
+func startLoad(t *testing.T, p *pool.Pool[*fakeSandbox], every, hold time.Duration) *loadGen {
+	t.Helper()
+	g := &loadGen{stop: make(chan struct{})}
+	g.wg.Go(func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-g.stop:
+				return
+			case <-tick.C:
+			}
+			g.wg.Go(func() {
+				ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+				defer cancel()
+				l, err := p.Acquire(ctx)
+				if err != nil {
+					t.Errorf("%s: Acquire: %v", p.Name(), err)
+					return
+				}
+				g.served.Add(1)
+				if l.Waited() > 0 {
+					g.waited.Add(1)
+				}
+				time.Sleep(hold)
+				l.Release()
+			})
+		}
+	})
+	return g
+}
+
+// Stop ends the load and waits for its leases to end.
+func (g *loadGen) Stop() {
+	close(g.stop)
+	g.wg.Wait()
+}
+
+// every runs check after each step (once the bubble is idle) for d.
+func every(d, step time.Duration, check func()) {
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		time.Sleep(step)
+		synctest.Wait()
+		check()
+	}
+}
+
+func TestAutosize(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		autosize bool
+		maxSize  int
+		interval time.Duration // between acquisitions
+		// Target after 60 s of load (3 time constants of the rate).
+		wantLo, wantHi int
+		wantNoWaits    bool // in the last 20 s of load
+	}{
+		// 10/s x 1 s x 1.5 = 15 at full rate; 60 s shows 95% of it.
+		{"follows demand", true, 30, 100 * time.Millisecond, 14, 16, true},
+		{"clamped to max_size", true, 6, 200 * time.Millisecond, 6, 6, false},
+		{"autosize off", false, 30, 100 * time.Millisecond, 1, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rt := newFake()
+				rt.createDelay = time.Second
+				cfg := testConfig(1, tc.maxSize)
+				cfg.Autosize = tc.autosize
+				cfg.CreateParallel = 16
+				cfg.MaxWaiters = 200
+				p := newPool(t, cfg, rt)
+				waitReady(t, p)
+
+				g := startLoad(t, p, tc.interval, 0)
+				every(40*time.Second, time.Second, func() {
+					if s := p.Stats(); s.Idle+s.Busy+s.Creating > cfg.MaxSize {
+						t.Errorf("Idle+Busy+Creating = %d, want <= %d", s.Idle+s.Busy+s.Creating, cfg.MaxSize)
+					}
+				})
+				waitedBefore := g.waited.Load()
+				time.Sleep(20 * time.Second)
+				synctest.Wait()
+				s := p.Stats()
+				if tc.wantNoWaits {
+					if n := g.waited.Load() - waitedBefore; n != 0 {
+						t.Errorf("%d acquisitions waited at steady demand, want 0 (served from idle)", n)
+					}
+				}
+				g.Stop()
+
+				wantRate := float64(time.Second) / float64(tc.interval)
+				if s.ArrivalRate < 0.9*wantRate || s.ArrivalRate > 1.01*wantRate {
+					t.Errorf("ArrivalRate = %.2f/s, want about %.2f/s", s.ArrivalRate, 0.95*wantRate)
+				}
+				if s.CreateTime != rt.createDelay {
+					t.Errorf("CreateTime = %v, want %v", s.CreateTime, rt.createDelay)
+				}
+				if s.Target < tc.wantLo || s.Target > tc.wantHi {
+					t.Errorf("Target = %d under load, want %d..%d", s.Target, tc.wantLo, tc.wantHi)
+				}
+
+				// Demand stops: the target decays to MinIdle and the surplus
+				// goes, at most one sandbox per maintainer tick.
+				prev := p.Stats()
+				every(3*time.Minute, time.Second, func() {
+					s := p.Stats()
+					if d := s.Destroyed[pool.ReasonSurplus] - prev.Destroyed[pool.ReasonSurplus]; d > 1 {
+						t.Errorf("%d surplus destroys within one second, want at most 1", d)
+					}
+					if s.Target > prev.Target {
+						t.Errorf("Target rose from %d to %d without demand", prev.Target, s.Target)
+					}
+					if s.Idle < cfg.MinIdle {
+						t.Errorf("Idle = %d, want >= MinIdle %d", s.Idle, cfg.MinIdle)
+					}
+					prev = s
+				})
+				s = p.Stats()
+				if s.Target != cfg.MinIdle || s.Idle != cfg.MinIdle || s.ArrivalRate != 0 {
+					t.Errorf("after demand stopped Target, Idle, ArrivalRate = %d, %d, %v; want %d, %d, 0",
+						s.Target, s.Idle, s.ArrivalRate, cfg.MinIdle, cfg.MinIdle)
+				}
+				surplus := s.Destroyed[pool.ReasonSurplus]
+				if tc.autosize && surplus < uint64(tc.wantLo-cfg.MinIdle) {
+					t.Errorf("Destroyed[surplus] = %d, want >= %d", surplus, tc.wantLo-cfg.MinIdle)
+				}
+				if !tc.autosize && surplus != 0 {
+					t.Errorf("Destroyed[surplus] = %d with autosize off, want 0", surplus)
+				}
+				t.Logf("served %d (%d waited), surplus destroyed %d", g.served.Load(), g.waited.Load(), surplus)
+				closePool(t, p)
+				rt.checkAllDestroyedOnce(t)
+			})
+		})
+	}
+}
+
+// TestSurplusKeepsMinIdle checks that a pool shrinking after a burst keeps
+// MinIdle and does not replace what it sheds.
+func TestSurplusKeepsMinIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := newFake()
+		rt.createDelay = 2 * time.Second
+		cfg := testConfig(3, 20)
+		cfg.CreateParallel = 20
+		cfg.MaxWaiters = 100
+		p := newPool(t, cfg, rt)
+		waitReady(t, p)
+
+		// A burst of 60 jobs at once: the rate jumps by 60/20 s = 3/s,
+		// the target to 3 x 2 s x 1.5 = 9 and decays from there.
+		var wg sync.WaitGroup
+		for range 60 {
+			wg.Go(func() { mustAcquire(t, p).Release() })
+		}
+		wg.Wait()
+		synctest.Wait()
+		if got := p.Stats().Target; got <= cfg.MinIdle {
+			t.Errorf("Target after the burst = %d, want above MinIdle %d", got, cfg.MinIdle)
+		}
+		time.Sleep(5 * time.Second) // creates for the target finish
+		created := p.Stats().Created
+		every(2*time.Minute, time.Second, func() {
+			if s := p.Stats(); s.Idle < cfg.MinIdle {
+				t.Errorf("Idle = %d, want >= %d", s.Idle, cfg.MinIdle)
+			}
+		})
+		s := p.Stats()
+		if s.Idle != cfg.MinIdle || s.Created != created {
+			t.Errorf("Idle, Created = %d, %d; want %d, %d (shed, not replaced)", s.Idle, s.Created, cfg.MinIdle, created)
+		}
+	})
+}
+
+// TestSurplusAfterBurst ends a burst with every sandbox coming back idle at
+// once (reused, MaxUses > 1): the surplus goes one per maintainer tick, not
+// all at once.
+func TestSurplusAfterBurst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const burst = 12
+		rt := newFake()
+		rt.createDelay = 100 * time.Millisecond
+		cfg := testConfig(1, burst)
+		cfg.MaxUses = 10
+		cfg.CreateParallel = burst
+		p := newPool(t, cfg, rt)
+		waitReady(t, p)
+
+		var wg sync.WaitGroup
+		for range burst {
+			wg.Go(func() {
+				l := mustAcquire(t, p)
+				time.Sleep(time.Second)
+				l.Release()
+			})
+		}
+		wg.Wait()
+		synctest.Wait()
+		s := p.Stats()
+		// 12 calls: 0.6/s x 0.1 s x 1.5 rounds up to 1 = MinIdle.
+		if s.Idle != burst || s.Target != cfg.MinIdle {
+			t.Fatalf("after the burst Idle, Target = %d, %d; want %d, %d", s.Idle, s.Target, burst, cfg.MinIdle)
+		}
+		prev := s
+		every(time.Minute, 100*time.Millisecond, func() {
+			s := p.Stats()
+			if d := s.Destroyed[pool.ReasonSurplus] - prev.Destroyed[pool.ReasonSurplus]; d > 0 && s.Idle < prev.Idle-1 {
+				t.Errorf("Idle fell from %d to %d within 100 ms, want one surplus destroy per tick", prev.Idle, s.Idle)
+			}
+			prev = s
+		})
+		s = p.Stats()
+		if s.Idle != cfg.MinIdle || s.Destroyed[pool.ReasonSurplus] != burst-uint64(cfg.MinIdle) {
+			t.Errorf("settled Idle, Destroyed[surplus] = %d, %d; want %d, %d",
+				s.Idle, s.Destroyed[pool.ReasonSurplus], cfg.MinIdle, burst-cfg.MinIdle)
+		}
+	})
+}

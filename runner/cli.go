@@ -1,0 +1,177 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+const usage = `usage: warmbox-runner idle|run
+
+  idle  block forever as the sandbox's PID 1, reaping zombies
+  run   read one job frame on stdin, run it, write one result frame on stdout
+`
+
+// Main runs the warmbox-runner command with args (without the program
+// name) and returns the process exit status: 0 when a result was
+// written, 2 for a bad job frame or bad usage, 1 when the result could
+// not be written.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "idle":
+		idle()
+		return 0
+	case "run":
+		return runOnce(stdin, stdout, stderr)
+	default:
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+}
+
+// runOnce is the exec mode: one job frame in, one result frame out.
+func runOnce(stdin io.Reader, stdout, stderr io.Writer) int {
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(stderr, "warmbox-runner: "+format+"\n", args...)
+	}
+	if err := harden(); err != nil {
+		logf("%v", err)
+		writeResult(stdout, Result{Error: "runner setup failed"}, logf)
+		return 1
+	}
+	var job Job
+	if err := ReadFrame(stdin, &job); err != nil {
+		logf("read job: %v", err)
+		writeResult(stdout, Result{Error: frameError(err)}, logf)
+		return 2
+	}
+	if err := writeResult(stdout, execute(job, defaultOptions(logf)), logf); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// frameError turns a ReadFrame error into a short message for the caller.
+func frameError(err error) string {
+	switch {
+	case errors.Is(err, io.EOF):
+		return "bad job frame: no frame before end of input"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "bad job frame: truncated"
+	case errors.Is(err, ErrFrameTooLarge):
+		return fmt.Sprintf("bad job frame: larger than %d bytes", MaxFrameBytes)
+	default:
+		return "bad job frame: not a JSON job"
+	}
+}
+
+func writeResult(w io.Writer, res Result, logf func(string, ...any)) error {
+	err := WriteFrame(w, res)
+	if errors.Is(err, ErrFrameTooLarge) {
+		err = WriteFrame(w, Result{Error: "result frame too large"})
+	}
+	if err != nil {
+		logf("%v", err)
+	}
+	return err
+}
+
+// harden prepares the runner process before it reads a job:
+//
+//   - not dumpable, so the job (same uid) cannot ptrace it or open its
+//     /proc/<pid>/mem, environ or fd;
+//   - a child subreaper, so every orphan of the job is reparented to it
+//     and reaped by it;
+//   - every signal that would end a Go program is caught and dropped, so
+//     the job cannot stop the runner with SIGTERM, SIGINT, SIGQUIT...
+//     (only SIGKILL and SIGSTOP remain). Caught rather than ignored:
+//     SIG_IGN would be inherited by the job through exec;
+//   - a small GOMAXPROCS and a reserve of idle OS threads, created now:
+//     during a fork bomb the pids cgroup (which counts threads) is full,
+//     and a Go runtime that then needs a new thread dies.
+func harden() error {
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl PR_SET_DUMPABLE: %w", err)
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl PR_SET_CHILD_SUBREAPER: %w", err)
+	}
+	runtime.GOMAXPROCS(2)
+	caught := make(chan os.Signal, 16)
+	signal.Notify(caught, fatalSignals...)
+	go func() {
+		for range caught {
+		}
+	}()
+	reserveThreads(8)
+	return nil
+}
+
+// fatalSignals end a Go program by default when another process sends
+// them, plus the ones a job might use to disturb the runner. Catching
+// SIGSEGV, SIGBUS and SIGFPE only diverts those sent with kill(2): a real
+// fault still panics. Signals 32-34 cannot be caught (the runtime keeps
+// them for libc) and still kill the runner; so, of course, does SIGKILL.
+var fatalSignals = []os.Signal{
+	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGILL, unix.SIGTRAP,
+	unix.SIGABRT, unix.SIGBUS, unix.SIGFPE, unix.SIGSEGV, unix.SIGSTKFLT,
+	unix.SIGSYS, unix.SIGTERM, unix.SIGPIPE,
+	unix.SIGUSR1, unix.SIGUSR2, unix.SIGALRM, unix.SIGXCPU, unix.SIGXFSZ,
+	unix.SIGVTALRM, unix.SIGIO, unix.SIGPWR, unix.SIGTSTP, unix.SIGTTIN,
+	unix.SIGTTOU,
+}
+
+// reserveThreads makes the Go runtime start n OS threads now and keep
+// them idle: n goroutines each hold a thread at once, then let go. The
+// runtime parks released threads for reuse and never exits them.
+func reserveThreads(n int) {
+	var held, done sync.WaitGroup
+	release := make(chan struct{})
+	held.Add(n)
+	done.Add(n)
+	for range n {
+		go func() {
+			defer done.Done()
+			runtime.LockOSThread()
+			held.Done()
+			<-release
+			runtime.UnlockOSThread()
+		}()
+	}
+	held.Wait()
+	close(release)
+	done.Wait()
+}
+
+// idle is the sandbox's PID 1 in exec mode. It never returns. It reaps
+// every zombie reparented to it and ignores every signal it can: as the
+// namespace's init with SIG_IGN, the kernel drops them before delivery.
+// The daemon stops the container from outside with SIGKILL.
+func idle() {
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		fmt.Fprintf(os.Stderr, "warmbox-runner: prctl PR_SET_DUMPABLE: %v\n", err)
+	}
+	for s := syscall.Signal(1); s <= 64; s++ {
+		switch s {
+		case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD, unix.SIGURG, unix.SIGPROF:
+			continue
+		}
+		signal.Ignore(s)
+	}
+	r := newReaper()
+	for {
+		r.reap()
+		<-r.sigchld
+	}
+}

@@ -1,0 +1,129 @@
+package runner
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// MaxFrameBytes bounds a frame in either direction. A job holds at most
+// the code, its files and stdin (the API caps them far below this); a
+// result holds two capped output streams.
+const MaxFrameBytes = 16 << 20
+
+// ErrFrameTooLarge is returned for a frame whose declared length exceeds
+// MaxFrameBytes.
+var ErrFrameTooLarge = errors.New("frame too large")
+
+// Job is what the daemon asks the runner to do.
+type Job struct {
+	// Files are written under the work dir before the program starts.
+	// Names are relative paths (see ValidateFileName).
+	Files []File `json:"files"`
+	// Command is the interpreter and its fixed flags, e.g. ["python3"].
+	// The runner runs Command + [Entry] + Args.
+	Command []string `json:"command"`
+	// Entry names the file in Files that the interpreter runs.
+	Entry string `json:"entry"`
+	// Args are the program's own arguments.
+	Args []string `json:"args,omitempty"`
+	// Stdin is fed to the program, then closed.
+	Stdin []byte `json:"stdin,omitempty"`
+	// Env is the program's whole environment (nothing is inherited).
+	Env []string `json:"env,omitempty"`
+	// Limits bound the run.
+	Limits Limits `json:"limits"`
+}
+
+// File is one file of a job.
+type File struct {
+	Name    string `json:"name"`
+	Content []byte `json:"content"`
+}
+
+// Limits are enforced by the runner itself; container-wide limits
+// (memory, pids, CPU) are set by the engine.
+type Limits struct {
+	// TimeoutMs is the wall-clock limit of the program.
+	TimeoutMs int64 `json:"timeout_ms"`
+	// OutputBytes caps stdout and stderr, each.
+	OutputBytes int `json:"output_bytes"`
+}
+
+// Result is what the runner reports.
+type Result struct {
+	// ExitCode is the program's exit status, or -1 when a signal ended it.
+	ExitCode int `json:"exit_code"`
+	// Signal names the signal that ended the program ("SIGKILL"), if any.
+	Signal string `json:"signal,omitempty"`
+	// TimedOut is set when the runner killed the program at the deadline.
+	TimedOut bool `json:"timed_out"`
+	// OOMKilled is set when the kernel's OOM killer fired in the
+	// sandbox's memory cgroup during the job.
+	OOMKilled bool `json:"oom_killed"`
+
+	Stdout          []byte `json:"stdout"`
+	Stderr          []byte `json:"stderr"`
+	StdoutTruncated bool   `json:"stdout_truncated"`
+	StderrTruncated bool   `json:"stderr_truncated"`
+
+	// WallMs is the program's wall time, from start to exit.
+	WallMs float64 `json:"wall_ms"`
+	// CPUTimeMs is user+system CPU time of the program and the children
+	// it waited for (wait4 rusage).
+	CPUTimeMs float64 `json:"cpu_time_ms"`
+	// MemoryPeakKB is the peak resident set size (wait4 rusage).
+	MemoryPeakKB int64 `json:"memory_peak_kb"`
+
+	// Error is set when the runner could not run the job at all (a bad
+	// file name, the interpreter missing); the other fields are then
+	// meaningless. It is a message for the caller, never a Go error
+	// string from deep inside.
+	Error string `json:"error,omitempty"`
+}
+
+// WriteFrame writes v as one frame.
+func WriteFrame(w io.Writer, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode frame: %w", err)
+	}
+	if len(body) > MaxFrameBytes {
+		return ErrFrameTooLarge
+	}
+	buf := make([]byte, 4+len(body))
+	binary.BigEndian.PutUint32(buf, uint32(len(body)))
+	copy(buf[4:], body)
+	if _, err := w.Write(buf); err != nil {
+		return fmt.Errorf("write frame: %w", err)
+	}
+	return nil
+}
+
+// ReadFrame reads one frame into v. It never allocates more than
+// MaxFrameBytes, whatever the header claims. io.EOF means the stream
+// ended cleanly before a frame began; io.ErrUnexpectedEOF means it ended
+// inside one.
+func ReadFrame(r io.Reader, v any) error {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > MaxFrameBytes {
+		return ErrFrameTooLarge
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		if errors.Is(err, io.EOF) {
+			return io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("decode frame: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,53 @@
+package runner
+
+import (
+	"time"
+)
+
+// options configure execute. Tests point the work dir and the cgroup root
+// at temporary directories.
+type options struct {
+	workDir    string // where the job's files go and the program runs
+	cgroupRoot string // where memory.events or memory/memory.oom_control live
+	logf       func(format string, args ...any)
+}
+
+func defaultOptions(logf func(string, ...any)) options {
+	return options{workDir: "/tmp", cgroupRoot: cgroupRoot, logf: logf}
+}
+
+// execute runs one job to the end and reports it: it validates the job,
+// writes its files, starts the program, enforces the deadline, kills
+// every process the job left behind and reaps them. Every failure is
+// reported in Result.Error; execute never panics on a bad job.
+//
+// It is the unit a long-lived mode would loop on: it assumes only that
+// the process was prepared by harden, and touches nothing it does not
+// clean up, except the files in the work dir.
+func execute(job Job, opt options) Result {
+	if err := checkKillAll(); err != nil {
+		return Result{Error: err.Error()}
+	}
+	if err := job.Validate(); err != nil {
+		return Result{Error: err.Error()}
+	}
+	oomBefore, oomKnown := readOOMKills(opt.cgroupRoot)
+	if err := writeFiles(opt.workDir, job.Files); err != nil {
+		return Result{Error: err.Error()}
+	}
+
+	r := newReaper()
+	defer r.stop()
+	p, err := startProcess(job, opt.workDir, r)
+	if err != nil {
+		return Result{Error: err.Error()}
+	}
+	res := p.finish(time.Duration(job.Limits.TimeoutMs)*time.Millisecond, sweep, opt.logf)
+
+	if oomKnown {
+		if after, ok := readOOMKills(opt.cgroupRoot); ok && after > oomBefore {
+			res.OOMKilled = true
+		}
+	}
+	return res
+}

@@ -1,0 +1,48 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"go.opentelemetry.io/otel/trace"
+)
+
+// NewLogger returns a JSON logger writing to w at level ("debug", "info",
+// "warn" or "error"; empty means info). A record logged with a context that
+// carries a valid span (logger.InfoContext(ctx, ...)) gets trace_id and
+// span_id attributes, so a log line leads to its trace. Under
+// logger.WithGroup the two ids land inside the group.
+func NewLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if strings.TrimSpace(level) != "" {
+		if err := lv.UnmarshalText([]byte(strings.TrimSpace(level))); err != nil {
+			return nil, fmt.Errorf("log level: want debug, info, warn or error, got %q", level)
+		}
+	}
+	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv})
+	return slog.New(traceHandler{h}), nil
+}
+
+// traceHandler adds the ids of the span in a record's context.
+type traceHandler struct{ slog.Handler }
+
+func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r = r.Clone()
+		r.AddAttrs(
+			slog.String("trace_id", sc.TraceID().String()),
+			slog.String("span_id", sc.SpanID().String()))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return traceHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h traceHandler) WithGroup(name string) slog.Handler {
+	return traceHandler{h.Handler.WithGroup(name)}
+}

@@ -1,0 +1,274 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"go.opentelemetry.io/contrib/propagators/jaeger"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// TracingConfig configures trace export. The zero value is not useful:
+// start from [DefaultTracingConfig].
+type TracingConfig struct {
+	// Endpoint is the OTLP/HTTP base URL of the collector, e.g.
+	// "http://127.0.0.1:4318" (Jaeger's OTLP HTTP receiver); "/v1/traces"
+	// is appended as for OTEL_EXPORTER_OTLP_ENDPOINT. Empty turns tracing
+	// off. An https URL uses TLS, http does not.
+	Endpoint string `yaml:"otlp_endpoint"`
+	// ServiceName is the service.name resource attribute (default
+	// "warmbox").
+	ServiceName string `yaml:"service_name"`
+	// SampleRatio is the fraction of new traces sampled, 0..1 (default
+	// 1). The sampler is parent-based: a caller's sampling decision wins.
+	SampleRatio float64 `yaml:"sample_ratio"`
+}
+
+// Default tracing settings.
+const (
+	defaultServiceName = "warmbox"
+	defaultSampleRatio = 1.0
+)
+
+// Standard OpenTelemetry environment variables that [Setup] honours. They
+// override the configuration file.
+const (
+	envEndpoint       = "OTEL_EXPORTER_OTLP_ENDPOINT"
+	envTracesEndpoint = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+	envServiceName    = "OTEL_SERVICE_NAME"
+	envSampler        = "OTEL_TRACES_SAMPLER"
+	envSamplerArg     = "OTEL_TRACES_SAMPLER_ARG"
+	envSDKDisabled    = "OTEL_SDK_DISABLED"
+	envTracesExporter = "OTEL_TRACES_EXPORTER"
+)
+
+// DefaultTracingConfig returns tracing off, service "warmbox", every trace
+// sampled.
+func DefaultTracingConfig() TracingConfig {
+	return TracingConfig{ServiceName: defaultServiceName, SampleRatio: defaultSampleRatio}
+}
+
+// Validate reports every invalid field, each error naming its yaml key. It
+// has no side effects and does not look at the environment.
+func (c TracingConfig) Validate() error {
+	var errs []error
+	if c.Endpoint != "" {
+		if err := checkEndpoint(c.Endpoint); err != nil {
+			errs = append(errs, fmt.Errorf("otlp_endpoint: %w", err))
+		}
+	}
+	if strings.TrimSpace(c.ServiceName) == "" {
+		errs = append(errs, errors.New("service_name: must not be empty"))
+	}
+	if !(c.SampleRatio >= 0 && c.SampleRatio <= 1) { // also rejects NaN
+		errs = append(errs, fmt.Errorf("sample_ratio: must be within 0..1, got %v", c.SampleRatio))
+	}
+	return errors.Join(errs...)
+}
+
+func checkEndpoint(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("must be a URL such as http://127.0.0.1:4318: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("must be an http:// or https:// URL such as http://127.0.0.1:4318, got %q", s)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("must name a host, got %q", s)
+	}
+	return nil
+}
+
+// Propagator returns the propagators warmbox speaks: W3C traceparent and
+// baggage, and Jaeger's uber-trace-id so that callers still on
+// jaeger-client-go join the same trace. On injection all are written.
+func Propagator() propagation.TextMapPropagator {
+	return propagation.NewCompositeTextMapPropagator(
+		propagation.TraceContext{}, propagation.Baggage{}, jaeger.Jaeger{})
+}
+
+// Setup installs the global OpenTelemetry tracer provider and propagators,
+// and returns the function that flushes and stops them (call it last, with a
+// deadline). version becomes service.version.
+//
+// The standard environment variables override cfg:
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, then OTEL_EXPORTER_OTLP_ENDPOINT,
+// then cfg.Endpoint choose the collector; OTEL_SERVICE_NAME (and
+// OTEL_RESOURCE_ATTRIBUTES) override cfg.ServiceName; OTEL_TRACES_SAMPLER
+// with OTEL_TRACES_SAMPLER_ARG replaces the sampler, and
+// OTEL_TRACES_SAMPLER_ARG alone replaces cfg.SampleRatio;
+// OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none turn tracing off.
+// The SDK's own variables (OTEL_BSP_*, OTEL_EXPORTER_OTLP_HEADERS, ...)
+// apply as usual.
+//
+// With tracing off the global provider is a no-op, Setup starts nothing and
+// the returned shutdown does nothing; the propagators are installed all the
+// same, so a caller's trace id still reaches the response.
+func Setup(ctx context.Context, cfg TracingConfig, version string) (shutdown func(context.Context) error, err error) {
+	otel.SetTextMapPropagator(Propagator())
+	nothing := func(context.Context) error { return nil }
+
+	if cfg.ServiceName == "" {
+		cfg.ServiceName = defaultServiceName
+	}
+	if err := cfg.Validate(); err != nil {
+		return nothing, err
+	}
+	endpoint, fromEnv, on, err := resolveEndpoint(cfg.Endpoint)
+	if err != nil {
+		return nothing, err
+	}
+	if !on {
+		otel.SetTracerProvider(noop.NewTracerProvider())
+		return nothing, nil
+	}
+	sampler, err := samplerFor(cfg.SampleRatio)
+	if err != nil {
+		return nothing, err
+	}
+
+	var opts []otlptracehttp.Option
+	if !fromEnv {
+		// The exporter reads the environment itself; an explicit option
+		// would override it, so pass one only for the config's endpoint.
+		opts = append(opts, otlptracehttp.WithEndpointURL(endpoint))
+	}
+	exp, err := otlptracehttp.New(ctx, opts...)
+	if err != nil {
+		return nothing, fmt.Errorf("otlp exporter: %w", err)
+	}
+	res, err := resource.New(ctx,
+		resource.WithSchemaURL(semconv.SchemaURL),
+		resource.WithAttributes(semconv.ServiceName(cfg.ServiceName), semconv.ServiceVersion(version)),
+		resource.WithTelemetrySDK(),
+		resource.WithHost(),
+		resource.WithFromEnv(), // last: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win
+	)
+	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
+		_ = exp.Shutdown(ctx)
+		return nothing, fmt.Errorf("resource: %w", err)
+	}
+	tp := sdktrace.NewTracerProvider(
+		sdktrace.WithBatcher(exp),
+		sdktrace.WithResource(res),
+		sdktrace.WithSampler(sampler),
+	)
+	otel.SetTracerProvider(tp)
+	// Export failures (a collector that is down) go to slog's default
+	// logger (the daemon's JSON logger once it is slog.SetDefault) rather
+	// than the SDK's plain-text stderr logger.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		slog.Default().Warn("opentelemetry", "err", err)
+	}))
+	return func(ctx context.Context) error {
+		if err := tp.Shutdown(ctx); err != nil {
+			return fmt.Errorf("tracing shutdown: %w", err)
+		}
+		return nil
+	}, nil
+}
+
+// resolveEndpoint applies the environment's precedence. It returns the
+// export URL for the config's endpoint, whether the environment supplies
+// the endpoint instead, and whether tracing is on.
+func resolveEndpoint(cfgEndpoint string) (endpoint string, fromEnv, on bool, err error) {
+	if v := strings.TrimSpace(os.Getenv(envSDKDisabled)); v != "" {
+		disabled, perr := strconv.ParseBool(v)
+		if perr != nil {
+			return "", false, false, fmt.Errorf("%s: want true or false, got %q", envSDKDisabled, v)
+		}
+		if disabled {
+			return "", false, false, nil
+		}
+	}
+	switch v := strings.ToLower(strings.TrimSpace(os.Getenv(envTracesExporter))); v {
+	case "", "otlp":
+	case "none":
+		return "", false, false, nil
+	default:
+		return "", false, false, fmt.Errorf("%s: only otlp and none are supported, got %q", envTracesExporter, v)
+	}
+	for _, key := range []string{envTracesEndpoint, envEndpoint} {
+		if v := strings.TrimSpace(os.Getenv(key)); v != "" {
+			if err := checkEndpoint(v); err != nil {
+				return "", false, false, fmt.Errorf("%s: %w", key, err)
+			}
+			return v, true, true, nil
+		}
+	}
+	if cfgEndpoint == "" {
+		return "", false, false, nil
+	}
+	return tracesURL(cfgEndpoint), false, true, nil
+}
+
+// tracesURL appends the OTLP traces path to a base URL, as the
+// specification does for OTEL_EXPORTER_OTLP_ENDPOINT.
+func tracesURL(base string) string {
+	u, err := url.Parse(base)
+	if err != nil { // Validate has rejected it already
+		return base
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/traces"
+	return u.String()
+}
+
+// samplerFor builds the sampler: parent-based ratio from the config, or
+// the environment's choice.
+func samplerFor(ratio float64) (sdktrace.Sampler, error) {
+	name := strings.ToLower(strings.TrimSpace(os.Getenv(envSampler)))
+	arg := strings.TrimSpace(os.Getenv(envSamplerArg))
+	parseRatio := func() (float64, error) {
+		if arg == "" {
+			return 1, nil
+		}
+		v, err := strconv.ParseFloat(arg, 64)
+		if err != nil || !(v >= 0 && v <= 1) {
+			return 0, fmt.Errorf("%s: want a ratio within 0..1, got %q", envSamplerArg, arg)
+		}
+		return v, nil
+	}
+	switch name {
+	case "":
+		if arg != "" {
+			r, err := parseRatio()
+			if err != nil {
+				return nil, err
+			}
+			ratio = r
+		}
+		return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio)), nil
+	case "always_on":
+		return sdktrace.AlwaysSample(), nil
+	case "always_off":
+		return sdktrace.NeverSample(), nil
+	case "parentbased_always_on":
+		return sdktrace.ParentBased(sdktrace.AlwaysSample()), nil
+	case "parentbased_always_off":
+		return sdktrace.ParentBased(sdktrace.NeverSample()), nil
+	case "traceidratio", "parentbased_traceidratio":
+		r, err := parseRatio()
+		if err != nil {
+			return nil, err
+		}
+		if name == "traceidratio" {
+			return sdktrace.TraceIDRatioBased(r), nil
+		}
+		return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(r)), nil
+	default:
+		return nil, fmt.Errorf("%s: unsupported sampler %q", envSampler, name)
+	}
+}
