@@ -89,7 +89,8 @@ func (h *HTTP) URL() string { return h.base }
 // Close releases idle connections.
 func (h *HTTP) Close() { h.client.CloseIdleConnections() }
 
-// Do implements Target: POST /execute. A 429 answer wraps ErrRateLimited.
+// Do implements Target: POST /execute. A 429 answer wraps ErrRateLimited,
+// a 401 or 403 ErrUnauthorized.
 func (h *HTTP) Do(ctx context.Context, req Request) (Response, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -110,8 +111,11 @@ func (h *HTTP) Do(ctx context.Context, req Request) (Response, error) {
 		if json.Unmarshal(raw, &apiErr) == nil {
 			se.Code, se.Message = apiErr.Error.Code, apiErr.Error.Message
 		}
-		if status == http.StatusTooManyRequests {
+		switch status {
+		case http.StatusTooManyRequests:
 			return Response{}, fmt.Errorf("%w: %w", ErrRateLimited, se)
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return Response{}, fmt.Errorf("%w: %w", ErrUnauthorized, se)
 		}
 		return Response{}, se
 	}

@@ -80,8 +80,9 @@ func (c Config) timeout() time.Duration {
 }
 
 // Run runs each scenario in turn against every target, interleaved, and
-// reports. When ctx ends or the daemon rate-limits the harness (see
-// ErrRateLimited), it stops and returns what it measured with the error.
+// reports. When ctx ends, or the daemon rate-limits the harness or
+// refuses its key (ErrRateLimited, ErrUnauthorized), it stops and
+// returns what it measured with the error.
 func Run(ctx context.Context, cfg Config, targets []Target, scenarios []Scenario) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
@@ -298,7 +299,7 @@ func (p *phase) do(ctx context.Context, slot int64, intended time.Duration, warm
 	}
 	switch {
 	case err != nil:
-		if IsRateLimited(err) {
+		if fatal(err) {
 			p.abort(err)
 		}
 		s.kind, s.detail = ErrorKind(err, timedOut), err.Error()

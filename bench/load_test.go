@@ -172,37 +172,48 @@ func TestOpenLoopInterleavesTargets(t *testing.T) {
 	}
 }
 
-func TestRateLimitStopsTheRun(t *testing.T) {
-	f := newFakeDaemon(t, func(f *fakeDaemon) {
-		f.answer = func(w http.ResponseWriter, _ Request) {
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Retry-After", "6")
-			w.WriteHeader(http.StatusTooManyRequests)
-			_, _ = w.Write([]byte(`{"error":{"code":"rate_limited","message":"slow down"}}`))
-		}
-	})
-	cfg := Config{Model: Closed, Concurrency: 2, Duration: time.Minute, Timeout: time.Second}
-	done := make(chan struct{})
-	var rep *Report
-	var err error
-	go func() {
-		defer close(done)
-		rep, err = Run(context.Background(), cfg, []Target{mustHTTP(t, f.URL)}, []Scenario{mustBuiltin(t, "hello", "python")})
-	}()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("a 429 did not stop the run")
-	}
-	if !IsRateLimited(err) {
-		t.Fatalf("Run error = %v, want ErrRateLimited", err)
-	}
-	var se *StatusError
-	if !errors.As(err, &se) || se.RetryAfter != "6" || se.Code != "rate_limited" {
-		t.Errorf("error %v does not carry the 429's code and Retry-After", err)
-	}
-	if rep == nil || !rep.Interrupted {
-		t.Errorf("report = %+v, want an interrupted report", rep)
+func TestFatalAnswersStopTheRun(t *testing.T) {
+	for _, c := range []struct {
+		status int
+		code   string
+		want   error
+	}{
+		{http.StatusTooManyRequests, "rate_limited", ErrRateLimited},
+		{http.StatusUnauthorized, "unauthorized", ErrUnauthorized},
+	} {
+		t.Run(c.code, func(t *testing.T) {
+			f := newFakeDaemon(t, func(f *fakeDaemon) {
+				f.answer = func(w http.ResponseWriter, _ Request) {
+					w.Header().Set("Content-Type", "application/json")
+					w.Header().Set("Retry-After", "6")
+					w.WriteHeader(c.status)
+					_, _ = w.Write([]byte(`{"error":{"code":"` + c.code + `","message":"no"}}`))
+				}
+			})
+			cfg := Config{Model: Closed, Concurrency: 2, Duration: time.Minute, Timeout: time.Second}
+			done := make(chan struct{})
+			var rep *Report
+			var err error
+			go func() {
+				defer close(done)
+				rep, err = Run(context.Background(), cfg, []Target{mustHTTP(t, f.URL)}, []Scenario{mustBuiltin(t, "hello", "python")})
+			}()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("a %d did not stop the run", c.status)
+			}
+			if !errors.Is(err, c.want) {
+				t.Fatalf("Run error = %v, want %v", err, c.want)
+			}
+			var se *StatusError
+			if !errors.As(err, &se) || se.RetryAfter != "6" || se.Code != c.code {
+				t.Errorf("error %v does not carry the answer's code and Retry-After", err)
+			}
+			if rep == nil || !rep.Interrupted {
+				t.Errorf("report = %+v, want an interrupted report", rep)
+			}
+		})
 	}
 }
 

@@ -95,8 +95,11 @@ func (r *Report) panel(b *bytes.Buffer, scenario string, x0, y0 float64) {
 	if math.IsInf(lo, 1) {
 		lo, hi = 1, 10
 	}
-	dLo := math.Floor(math.Log10(math.Max(lo, 1e-3)))
-	dHi := math.Max(dLo+1, math.Ceil(math.Log10(math.Max(hi, 1e-3))))
+	xLo, xHi := niceFloor(lo), niceCeil(hi)
+	if xHi <= xLo {
+		xHi = niceCeil(xLo * 1.01)
+	}
+	dLo, dHi := math.Log10(xLo), math.Log10(xHi)
 	left, top := x0+plotLeft, y0+plotTop
 	pw, ph := float64(panelW-plotLeft-plotRight), float64(panelH-plotTop-plotBottom)
 	px := func(v float64) float64 { return left + (math.Log10(math.Max(v, 1e-3))-dLo)/(dHi-dLo)*pw }
@@ -137,23 +140,12 @@ func (r *Report) panel(b *bytes.Buffer, scenario string, x0, y0 float64) {
 	}{{0.5, "p50"}, {0.9, "p90"}, {0.99, "p99"}} {
 		y := py(g.q)
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#999" stroke-dasharray="4 3"/>`+"\n", left, y, left+pw, y)
-		text(b, left+pw-4, y-3, "end", 10, "", g.label)
+		text(b, left+pw+3, y+3, "start", 10, "", g.label)
 	}
-	decades := dHi - dLo
-	for d := dLo; d <= dHi; d++ {
-		for _, m := range []float64{1, 2, 5} {
-			v := m * math.Pow(10, d)
-			if (m > 1 && d == dHi) || (m > 1 && decades > 3) {
-				continue
-			}
-			x := px(v)
-			stroke := "#e3e3e3"
-			if m == 1 {
-				stroke = "#cfcfcf"
-			}
-			fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s"/>`+"\n", x, top, x, top+ph, stroke)
-			text(b, x, top+ph+16, "middle", 11, "", fmt.Sprintf("%g", v))
-		}
+	for _, v := range logTicks(xLo, xHi) {
+		x := px(v)
+		fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e3e3e3"/>`+"\n", x, top, x, top+ph)
+		text(b, x, top+ph+16, "middle", 11, "", fmt.Sprintf("%g", v))
 	}
 	text(b, left+pw/2, top+ph+36, "middle", 12, "", "latency, ms (log scale)")
 	cy := top + ph/2
@@ -177,6 +169,50 @@ func (r *Report) panel(b *bytes.Buffer, scenario string, x0, y0 float64) {
 		b.WriteString("</g>\n")
 	}
 	b.WriteString("</g>\n")
+}
+
+// steps are the 1-2-5 values of a decade.
+var steps = []float64{1, 2, 5}
+
+// niceFloor returns the largest 1-2-5 value (..., 0.5, 1, 2, 5, 10, ...)
+// not above v; niceCeil the smallest not below it.
+func niceFloor(v float64) float64 {
+	v = math.Max(v, 1e-3)
+	d := math.Pow(10, math.Floor(math.Log10(v)))
+	out := d
+	for _, m := range steps {
+		if m*d <= v*(1+1e-9) {
+			out = m * d
+		}
+	}
+	return out
+}
+
+func niceCeil(v float64) float64 {
+	v = math.Max(v, 1e-3)
+	d := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range append(steps, 10) {
+		if m*d >= v*(1-1e-9) {
+			return m * d
+		}
+	}
+	return 10 * d
+}
+
+// logTicks lists the 1-2-5 values from lo to hi, or only the powers of
+// ten when the range spans more than three decades.
+func logTicks(lo, hi float64) []float64 {
+	decadesOnly := math.Log10(hi/lo) > 3
+	var out []float64
+	for d := math.Floor(math.Log10(lo)); d <= math.Ceil(math.Log10(hi)); d++ {
+		for _, m := range steps {
+			v := m * math.Pow(10, d)
+			if v >= lo*(1-1e-9) && v <= hi*(1+1e-9) && (m == 1 || !decadesOnly) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }
 
 // cdfPoints returns the empirical CDF of sorted samples as (x, share)

@@ -83,3 +83,26 @@ func TestPercentileIsAlwaysASample(t *testing.T) {
 		}
 	}
 }
+
+func TestLogAxis(t *testing.T) {
+	for _, c := range []struct{ v, floor, ceil float64 }{
+		{1, 1, 1}, {3.7, 2, 5}, {7, 5, 10}, {262, 200, 500}, {1228, 1000, 2000}, {0.04, 0.02, 0.05},
+	} {
+		if f, cl := niceFloor(c.v), niceCeil(c.v); math.Abs(f-c.floor) > 1e-9*c.floor || math.Abs(cl-c.ceil) > 1e-9*c.ceil {
+			t.Errorf("niceFloor/niceCeil(%g) = %g, %g; want %g, %g", c.v, f, cl, c.floor, c.ceil)
+		}
+	}
+	got := logTicks(2, 500)
+	want := []float64{2, 5, 10, 20, 50, 100, 200, 500}
+	if len(got) != len(want) {
+		t.Fatalf("logTicks(2, 500) = %v, want %v", got, want)
+	}
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 1e-9*want[i] {
+			t.Errorf("logTicks(2, 500) = %v, want %v", got, want)
+		}
+	}
+	if got := logTicks(1, 1e5); len(got) != 6 {
+		t.Errorf("logTicks over 5 decades = %v, want the 6 powers of ten", got)
+	}
+}

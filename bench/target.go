@@ -70,6 +70,13 @@ type Describer interface {
 // harness, so the run cannot measure anything. The run stops at once.
 var ErrRateLimited = errors.New("the daemon answered 429 Too Many Requests: it rate-limits this client")
 
+// ErrUnauthorized means the daemon refused the harness's API key (or
+// its lack of one). The run stops at once.
+var ErrUnauthorized = errors.New("the daemon refused the API key (pass --key or WARMBOX_API_KEY)")
+
+// fatal reports whether err makes every further request pointless.
+func fatal(err error) bool { return errors.Is(err, ErrRateLimited) || errors.Is(err, ErrUnauthorized) }
+
 // StatusError is an HTTP answer other than 200.
 type StatusError struct {
 	Status     int

@@ -99,7 +99,7 @@ func defaultConfig() Config {
 		Engine:    EngineConfig{Scope: "default"},
 		RateLimit: policy.RateLimit{Requests: 10, Window: 60 * time.Second},
 		HTTP: HTTPConfig{
-			MaxBodyBytes:      1 << 20,
+			MaxBodyBytes:      2 << 20,
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			IdleTimeout:       120 * time.Second,
@@ -261,13 +261,24 @@ func strictDecode(node *yaml.Node, out any, prefix string) error {
 	if err := dec.Decode(out); err != nil {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
+			// Line numbers refer to the re-encoded document: map them
+			// back to key paths, which mean something to the user.
+			var doc yaml.Node
+			_ = yaml.Unmarshal(b, &doc)
 			msgs := make([]string, 0, len(te.Errors))
 			for _, e := range te.Errors {
 				if m := unknownField.FindStringSubmatch(e); m != nil {
 					msgs = append(msgs, fmt.Sprintf("unknown key %q%s", m[1], where(prefix)))
 					continue
 				}
-				msgs = append(msgs, stripLine(e)+where(prefix))
+				msg := stripLine(e)
+				if m := lineRef.FindStringSubmatch(e); m != nil {
+					line, _ := strconv.Atoi(m[1])
+					if key := keyAtLine(&doc, line, prefix); key != "" {
+						msg = key + ": " + msg
+					}
+				}
+				msgs = append(msgs, msg)
 			}
 			return fmt.Errorf("config: %s", strings.Join(msgs, "; "))
 		}
@@ -276,7 +287,37 @@ func strictDecode(node *yaml.Node, out any, prefix string) error {
 	return nil
 }
 
-var lineRef = regexp.MustCompile(`^line \d+: `)
+var lineRef = regexp.MustCompile(`^line (\d+): `)
+
+// keyAtLine finds the dotted key whose value sits on line.
+func keyAtLine(n *yaml.Node, line int, path string) string {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if k := keyAtLine(c, line, path); k != "" {
+				return k
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := strings.TrimPrefix(path+"."+n.Content[i].Value, ".")
+			v := n.Content[i+1]
+			if v.Line == line && v.Kind == yaml.ScalarNode {
+				return key
+			}
+			if k := keyAtLine(v, line, key); k != "" {
+				return k
+			}
+		}
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			if c.Line == line && c.Kind == yaml.ScalarNode {
+				return path
+			}
+		}
+	}
+	return ""
+}
 
 func stripLine(s string) string { return lineRef.ReplaceAllString(s, "") }
 

@@ -189,8 +189,11 @@ func (d *Dispatcher[S]) Execute(ctx context.Context, req Request) (Outcome, erro
 // attempt acquires one sandbox and hands the job to it. retry reports
 // that the hand-off failed before any user code ran.
 func (d *Dispatcher[S]) attempt(ctx context.Context, l *served[S], job runner.Job, out *Outcome) (runner.Result, bool, error) {
+	// A caller waits for a sandbox at most as long as its job may run.
 	start := time.Now()
-	lease, err := l.pool.Acquire(ctx)
+	acqCtx, cancelAcq := context.WithTimeout(ctx, time.Duration(job.Limits.TimeoutMs)*time.Millisecond)
+	lease, err := l.pool.Acquire(acqCtx)
+	cancelAcq()
 	waited := time.Since(start)
 	out.Acquire += waited
 	if d.obs != nil {

@@ -15,10 +15,6 @@ import (
 	"github.com/warmbox/warmbox/policy"
 )
 
-// handoffSlack covers what the dispatcher adds to a job's timeout before
-// it gives up on the runner (its kill grace, 2s) plus the reply's trip.
-const handoffSlack = 5 * time.Second
-
 // executeResponse is the answer to a program that ran, whatever its
 // outcome. The first seven fields are the original service's.
 type executeResponse struct {
@@ -113,14 +109,12 @@ func (s *server) execute(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// The acquire may wait as long as the job may run; the deadline also
-	// leaves the run its full timeout after an acquire that used its
-	// whole budget.
-	execCtx, cancel := context.WithTimeout(ctx, 2*req.Timeout+handoffSlack)
-	defer cancel()
+	// The dispatcher bounds the wait for a sandbox by the job's timeout
+	// and the run by timeout plus its kill grace; ctx ends only when the
+	// client leaves.
 	start := time.Now()
 	queue := start.Sub(arrival(ctx))
-	out, err := s.svc.Execute(execCtx, req)
+	out, err := s.svc.Execute(ctx, req)
 	if err != nil {
 		e := errorFor(err)
 		if ctx.Err() != nil { // the client left: whatever failed, that is why

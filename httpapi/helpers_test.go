@@ -99,7 +99,7 @@ func (f *fakeService) Limits(language string) (dispatch.Language, bool) {
 	return dispatch.Language{}, false
 }
 
-func (f *fakeService) Stats() []pool.Stats                { return f.stats }
+func (f *fakeService) Stats() []pool.Stats               { return f.stats }
 func (f *fakeService) Health() []dispatch.LanguageHealth { return f.health }
 
 func (f *fakeService) calls() []dispatch.Request {

@@ -21,12 +21,15 @@ import (
 // executeRequest is the body of POST /execute. Absent fields and null
 // take their defaults; a timeout of null means "the default".
 type executeRequest struct {
-	Code        string            `json:"code"`
-	Environment string            `json:"environment"`
-	Timeout     *int64            `json:"timeout"` // seconds
-	Stdin       string            `json:"stdin"`
-	Args        []string          `json:"args"`
-	Files       map[string]string `json:"files"`
+	Code        string `json:"code"`
+	Environment string `json:"environment"`
+	// Timeout is an integer number of seconds, parsed by validate so that
+	// every wrong value ("5", 1.5, 1e309, true) gets the same message with
+	// the language's range.
+	Timeout json.RawMessage   `json:"timeout"`
+	Stdin   string            `json:"stdin"`
+	Args    []string          `json:"args"`
+	Files   map[string]string `json:"files"`
 }
 
 // requestFields are the accepted keys, spelled exactly.
@@ -122,8 +125,6 @@ func decodeError(err error) *apiError {
 // expectedType describes a field's type for messages.
 func expectedType(field string) string {
 	switch {
-	case field == "timeout":
-		return "an integer number of seconds"
 	case field == "args":
 		return "an array of strings"
 	case strings.HasPrefix(field, "args"):
@@ -281,11 +282,11 @@ func (q executeRequest) validate(l dispatch.Language) (dispatch.Request, *apiErr
 }
 
 // requestTimeout resolves the timeout field: absent or null is the
-// language's default; otherwise an integer from 1 to the maximum, with
-// no silent clamping. (0 is an error here, not "the default" as in
+// language's default; otherwise a JSON integer from 1 to the maximum,
+// with no silent clamping. (0 is an error here, not "the default" as in
 // policy.Limits.RequestTimeout.)
-func requestTimeout(asked *int64, lim policy.Limits) (time.Duration, *apiError) {
-	if asked == nil {
+func requestTimeout(raw json.RawMessage, lim policy.Limits) (time.Duration, *apiError) {
+	if len(raw) == 0 || string(raw) == "null" {
 		d, err := lim.RequestTimeout(0)
 		if err != nil {
 			return 0, invalid("timeout", "%s", err.Error())
@@ -293,11 +294,12 @@ func requestTimeout(asked *int64, lim policy.Limits) (time.Duration, *apiError) 
 		return d, nil
 	}
 	maxSec := int64(lim.MaxTimeout / time.Second)
-	if *asked < 1 || *asked > maxSec { // checked in seconds first: no overflow
+	secs, err := strconv.ParseInt(string(raw), 10, 64) // a JSON string, float or bool fails here
+	if err != nil || secs < 1 || secs > maxSec {       // checked in seconds first: no overflow
 		return 0, invalid("timeout", "timeout must be an integer from 1 to %d seconds (default %d)",
 			maxSec, int64(lim.Timeout/time.Second))
 	}
-	d, err := lim.RequestTimeout(time.Duration(*asked) * time.Second)
+	d, err := lim.RequestTimeout(time.Duration(secs) * time.Second)
 	if err != nil {
 		return 0, invalid("timeout", "%s", err.Error())
 	}

@@ -131,6 +131,9 @@ func TestExecuteBadRequests(t *testing.T) {
 			if tt.wantField != "" && e["field"] != tt.wantField {
 				t.Errorf("field %v, want %q", e["field"], tt.wantField)
 			}
+			if tt.wantField == "timeout" && tt.wantCode == "invalid_request" && !strings.Contains(e["message"].(string), "from 1 to 60 seconds") {
+				t.Errorf("timeout message %q does not give the range", e["message"])
+			}
 			if len(e["message"].(string)) > 400 {
 				t.Errorf("message is %d bytes; input must not be echoed at length", len(e["message"].(string)))
 			}

@@ -56,7 +56,7 @@ func DefaultLimits() Limits {
 		FileSizeMB:  50,
 		OutputBytes: 10 * 1024,
 		CodeBytes:   64 * 1024,
-		StdinBytes:  1 << 20,
+		StdinBytes:  512 << 10,
 		MaxFiles:    100,
 		MaxArgs:     100,
 	}

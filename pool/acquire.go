@@ -66,6 +66,7 @@ func (p *Pool[S]) acquire(ctx context.Context, start time.Time) (*Lease[S], erro
 		p.idle = p.idle[1:]
 		p.leaseLocked(it)
 		p.acquired++
+		p.idleLow = min(p.idleLow, len(p.idle))
 		p.settleSlotsLocked() // its slot goes back to the host
 		p.mu.Unlock()
 		p.kick() // replenish

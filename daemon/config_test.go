@@ -1,0 +1,124 @@
+package daemon
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func noEnv(string) string { return "" }
+
+func load(t *testing.T, yaml string, env map[string]string) (Config, error) {
+	t.Helper()
+	path := ""
+	if yaml != "" {
+		path = filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return LoadConfig(path, func(k string) string { return env[k] })
+}
+
+func TestEmbeddedDefaults(t *testing.T) {
+	cfg, err := LoadConfig("", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:8000" || cfg.RateLimit.Requests != 10 || cfg.RateLimit.Window != time.Minute {
+		t.Errorf("listen %q rate %+v", cfg.Listen, cfg.RateLimit)
+	}
+	for _, name := range []string{"python", "node", "bash"} {
+		l, ok := cfg.Languages[name]
+		if !ok || !l.Enabled || l.Image == "" || l.Limits.Timeout != 30*time.Second || l.Limits.MemoryMB != 256 ||
+			l.Limits.Pids != 50 || l.Pool.MaxUses != 1 {
+			t.Errorf("%s = %+v", name, l)
+		}
+	}
+}
+
+func TestLayering(t *testing.T) {
+	cfg, err := load(t, `
+limits: {memory_mb: 128}
+pool: {min_idle: 3}
+languages:
+  python:
+    limits: {timeout: 10s}
+    pool: {max_size: 12}
+  ruby:
+    image: example/ruby
+    command: [ruby]
+    file: main.rb
+    version_code: puts RUBY_VERSION
+`, map[string]string{"WARMBOX_LISTEN": "127.0.0.1:9000", "WARMBOX_POOL_MAX_SIZE": "20"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	py := cfg.Languages["python"]
+	if py.Limits.Timeout != 10*time.Second || py.Limits.MemoryMB != 128 || py.Limits.Pids != 50 {
+		t.Errorf("python limits = %+v: want the language's timeout over the top-level memory over the defaults", py.Limits)
+	}
+	if py.Pool.MinIdle != 3 || py.Pool.MaxSize != 20 {
+		t.Errorf("python pool = %+v: want min_idle 3 from the top level and max_size 20 from the environment", py.Pool)
+	}
+	if py.Image != "warmbox/python:bookworm" || py.File != "main.py" {
+		t.Errorf("python lost its embedded settings: %+v", py)
+	}
+	if r := cfg.Languages["ruby"]; r.Image != "example/ruby" || r.Limits.MemoryMB != 128 || !r.Enabled {
+		t.Errorf("ruby = %+v", r)
+	}
+	if cfg.Listen != "127.0.0.1:9000" {
+		t.Errorf("listen = %q, want the environment's", cfg.Listen)
+	}
+}
+
+func TestDisableLanguage(t *testing.T) {
+	cfg, err := load(t, "languages: {node: {enabled: false}}\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Languages["node"].Enabled || !cfg.Languages["python"].Enabled {
+		t.Errorf("enabled: node %v python %v", cfg.Languages["node"].Enabled, cfg.Languages["python"].Enabled)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		env        map[string]string
+		want       string
+	}{
+		{"unknown top-level key", "listne: 127.0.0.1:1\n", nil, `unknown key "listne"`},
+		{"unknown nested key", "limits: {memry_mb: 1}\n", nil, `unknown key "memry_mb"`},
+		{"unknown language key", "languages: {python: {imgae: x}}\n", nil, `unknown key "imgae" in languages.python`},
+		{"memory out of range", "limits: {memory_mb: 1}\n", nil, "limits.memory_mb: must be 16 to 65536, got 1"},
+		{"language timeout out of range", "languages: {python: {limits: {timeout: 2m}}}\n", nil, "languages.python.limits.timeout: must be 1s to max_timeout"},
+		{"pool sizes", "pool: {min_idle: 5, max_size: 2}\n", nil, "max_size"},
+		{"bad listen", "listen: nowhere\n", nil, "listen: must be host:port"},
+		{"bad log level", "log_level: loud\n", nil, "log_level: must be one of"},
+		{"bad handoff", "languages: {bash: {handoff: teleport}}\n", nil, "languages.bash.handoff"},
+		{"bad runtime", "languages: {bash: {runtime: kata}}\n", nil, "languages.bash.runtime"},
+		{"bad language name", "languages: {Py/thon: {image: x}}\n", nil, "a language name must match"},
+		{"no language", "languages: {python: {enabled: false}, node: {enabled: false}, bash: {enabled: false}}\n", nil, "at least one language"},
+		{"wrong type", "limits: {memory_mb: lots}\n", nil, "memory_mb"},
+		{"not a mapping", "- a\n- b\n", nil, "must be a YAML mapping"},
+		{"env not a number", "", map[string]string{"WARMBOX_POOL_MIN_IDLE": "many"}, `WARMBOX_POOL_MIN_IDLE="many": must be a whole number`},
+		{"env duration", "", map[string]string{"WARMBOX_RATE_LIMIT_WINDOW": "soon"}, "WARMBOX_RATE_LIMIT_WINDOW"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, tc.yaml, tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	if _, err := LoadConfig(filepath.Join(t.TempDir(), "absent.yaml"), noEnv); err == nil {
+		t.Fatal("a missing config file was accepted")
+	}
+}

@@ -1,0 +1,289 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/warmbox/warmbox/policy"
+	"github.com/warmbox/warmbox/pool"
+	"github.com/warmbox/warmbox/runner"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var errNotStarted = errors.New("fake: not started")
+
+type sandbox struct{ id string }
+
+func (s *sandbox) ID() string { return s.id }
+
+// fakeRuntime creates numbered sandboxes and hands jobs to a function.
+type fakeRuntime struct {
+	mu        sync.Mutex
+	n         int
+	destroyed []string
+	handoff   func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error)
+	createErr error
+}
+
+func (f *fakeRuntime) Create(ctx context.Context) (*sandbox, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.createErr != nil {
+		return nil, f.createErr
+	}
+	f.n++
+	return &sandbox{id: fmt.Sprintf("sb%d", f.n)}, nil
+}
+
+func (f *fakeRuntime) Reset(ctx context.Context, s *sandbox) error { return nil }
+
+func (f *fakeRuntime) Destroy(ctx context.Context, s *sandbox) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.destroyed = append(f.destroyed, s.id)
+	return nil
+}
+
+func (f *fakeRuntime) Handoff(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+	return f.handoff(ctx, s, job)
+}
+
+func (f *fakeRuntime) destroyedCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.destroyed)
+}
+
+func newDispatcher(t *testing.T, rt *fakeRuntime, pc pool.Config) *Dispatcher[*sandbox] {
+	t.Helper()
+	lang := Language{Name: "python", Command: []string{"python3"}, File: "main.py", Limits: policy.DefaultLimits(), Pool: pc, VersionCode: "v"}
+	d, err := New([]Language{lang}, map[string]Runtime[*sandbox]{"python": rt}, Options{NotStarted: errNotStarted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Close(context.Background()); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	if err := d.WaitReady(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func smallPool() pool.Config {
+	c := pool.DefaultConfig()
+	c.MinIdle, c.MaxSize = 1, 2
+	c.Autosize = false
+	return c
+}
+
+func request(timeout time.Duration) Request {
+	return Request{Language: "python", Code: "print(1)", Timeout: timeout}
+}
+
+func TestExecuteOutcomes(t *testing.T) {
+	cases := []struct {
+		name      string
+		handoff   func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error)
+		wantErr   error
+		wantRes   runner.Result
+		attempts  int32
+		destroyed int // sandboxes destroyed by the time Execute returns and the pool settles
+	}{
+		{
+			name: "success releases the sandbox",
+			handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+				return runner.Result{Stdout: []byte("1\n")}, nil
+			},
+			wantRes: runner.Result{Stdout: []byte("1\n")}, attempts: 1,
+		},
+		{
+			name: "runner refusal is a rejected job",
+			handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+				return runner.Result{Error: "bad file name"}, nil
+			},
+			wantErr: ErrRejected, attempts: 1,
+		},
+		{
+			name: "failure before the job started is retried once",
+			handoff: func() func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+				var n atomic.Int32
+				return func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+					if n.Add(1) == 1 {
+						return runner.Result{}, fmt.Errorf("exec create: %w", errNotStarted)
+					}
+					return runner.Result{Stdout: []byte("ok")}, nil
+				}
+			}(),
+			wantRes: runner.Result{Stdout: []byte("ok")}, attempts: 2,
+		},
+		{
+			name: "a second failure before start is a lost sandbox",
+			handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+				return runner.Result{}, fmt.Errorf("exec create: %w", errNotStarted)
+			},
+			wantErr: ErrSandboxLost, attempts: 2,
+		},
+		{
+			name: "a failure mid-job is a lost sandbox, not retried",
+			handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+				return runner.Result{}, errors.New("stream reset")
+			},
+			wantErr: ErrSandboxLost, attempts: 1,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int32
+			rt := &fakeRuntime{handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+				calls.Add(1)
+				return tc.handoff(ctx, s, job)
+			}}
+			d := newDispatcher(t, rt, smallPool())
+			out, err := d.Execute(context.Background(), request(5*time.Second))
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if tc.wantErr == nil && string(out.Result.Stdout) != string(tc.wantRes.Stdout) {
+				t.Errorf("stdout = %q, want %q", out.Result.Stdout, tc.wantRes.Stdout)
+			}
+			if got := calls.Load(); got != tc.attempts {
+				t.Errorf("hand-offs = %d, want %d", got, tc.attempts)
+			}
+		})
+	}
+}
+
+// A runner that never answers is cut off at timeout + grace, reported as
+// a timeout, and its sandbox destroyed.
+func TestRunnerSilentPastDeadlineIsTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &fakeRuntime{handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+			<-ctx.Done()
+			return runner.Result{}, ctx.Err()
+		}}
+		d := newDispatcher(t, rt, smallPool())
+		start := time.Now()
+		out, err := d.Execute(context.Background(), request(3*time.Second))
+		if err != nil {
+			t.Fatalf("err = %v, want a timeout outcome", err)
+		}
+		if !out.Result.TimedOut || out.Result.Signal != "SIGKILL" {
+			t.Errorf("result = %+v, want timed out by SIGKILL", out.Result)
+		}
+		if got, want := time.Since(start), 3*time.Second+killGrace; got != want {
+			t.Errorf("answered after %v, want %v", got, want)
+		}
+		synctest.Wait()
+		if rt.destroyedCount() < 1 {
+			t.Error("the silent sandbox was not destroyed")
+		}
+	})
+}
+
+// A caller waits for a sandbox at most as long as its job may run.
+func TestAcquireBoundedByJobTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		rt := &fakeRuntime{handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return runner.Result{}, nil
+		}}
+		pc := smallPool()
+		pc.MaxSize = 1
+		d := newDispatcher(t, rt, pc)
+		go func() { _, _ = d.Execute(context.Background(), request(30*time.Second)) }()
+		synctest.Wait()
+		start := time.Now()
+		_, err := d.Execute(context.Background(), request(2*time.Second))
+		if !errors.Is(err, ErrCapacity) {
+			t.Fatalf("err = %v, want ErrCapacity", err)
+		}
+		if got := time.Since(start); got != 2*time.Second {
+			t.Errorf("waited %v, want the job's 2s timeout", got)
+		}
+		close(release)
+		synctest.Wait()
+	})
+}
+
+func TestDegradedPoolFailsFast(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &fakeRuntime{handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+			return runner.Result{}, nil
+		}}
+		d := newDispatcher(t, rt, smallPool())
+		rt.mu.Lock()
+		rt.createErr = errors.New("No such image")
+		rt.mu.Unlock()
+		if _, err := d.Execute(context.Background(), request(time.Second)); err != nil {
+			t.Fatalf("first job (idle sandbox) failed: %v", err)
+		}
+		time.Sleep(5 * time.Second) // the pool tries to refill and backs off
+		start := time.Now()
+		_, err := d.Execute(context.Background(), request(10*time.Second))
+		if !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("err = %v, want ErrUnavailable", err)
+		}
+		if time.Since(start) != 0 {
+			t.Errorf("a degraded, empty pool made the caller wait %v", time.Since(start))
+		}
+		h := d.Health()
+		if h[0].Ready || h[0].Reason == "" {
+			t.Errorf("health = %+v, want not ready with a reason", h[0])
+		}
+	})
+}
+
+func TestUnknownLanguage(t *testing.T) {
+	rt := &fakeRuntime{}
+	d := newDispatcher(t, rt, smallPool())
+	if _, err := d.Execute(context.Background(), Request{Language: "cobol", Code: "x", Timeout: time.Second}); !errors.Is(err, ErrUnknownLanguage) {
+		t.Fatalf("err = %v, want ErrUnknownLanguage", err)
+	}
+}
+
+func TestSelfTestRecordsVersion(t *testing.T) {
+	rt := &fakeRuntime{handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+		if string(job.Files[0].Content) != "v" || job.Entry != "main.py" {
+			return runner.Result{ExitCode: 1}, nil
+		}
+		return runner.Result{Stdout: []byte("3.11.2\n")}, nil
+	}}
+	d := newDispatcher(t, rt, smallPool())
+	if h := d.Health(); h[0].Ready {
+		t.Fatalf("ready before the self-test: %+v", h[0])
+	}
+	if err := d.SelfTest(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Languages()[0].Version; got != "3.11.2" {
+		t.Errorf("version = %q, want 3.11.2", got)
+	}
+	if h := d.Health(); !h[0].Ready {
+		t.Errorf("not ready after the self-test: %+v", h[0])
+	}
+}
+
+func TestJobCarriesLanguageSettings(t *testing.T) {
+	l := Language{Name: "python", Command: []string{"python3"}, File: "main.py", Env: []string{"A=1"}, Limits: policy.DefaultLimits()}
+	job := Job(l, Request{Code: "x", Files: []runner.File{{Name: "b.py", Content: []byte("y")}}, Args: []string{"a"}, Stdin: []byte("in"), Timeout: 3 * time.Second})
+	if job.Entry != "main.py" || job.Files[0].Name != "main.py" || job.Files[1].Name != "b.py" || job.Limits.TimeoutMs != 3000 ||
+		job.Limits.OutputBytes != l.Limits.OutputBytes || job.Env[0] != "A=1" || job.Args[0] != "a" || string(job.Stdin) != "in" {
+		t.Errorf("job = %+v", job)
+	}
+}
