@@ -226,7 +226,7 @@ func newHandler(cfg Config, disp *dispatch.Dispatcher[*engine.Container], eng *e
 		limiter = policy.NewLimiter(cfg.RateLimit)
 	}
 	return httpapi.New(httpapi.Options{
-		Service:      disp,
+		Service: disp,
 		Ping: func(ctx context.Context) error {
 			err := eng.Ping(ctx)
 			metrics.EngineUp(err == nil)
