@@ -82,7 +82,15 @@ type LanguageConfig struct {
 	Command     []string `yaml:"command"`
 	File        string   `yaml:"file"`
 	Env         []string `yaml:"env"`
-	Handoff     string   `yaml:"handoff"`
+	// Handoff is exec (docker exec of the runner per job) or prestart
+	// (the runner is PID 1 and holds the interpreter loaded, reached
+	// through the container's attach stream).
+	Handoff string `yaml:"handoff"`
+	// Bootstrap names the runner's built-in bootstrap that pre-loads the
+	// interpreter in prestart mode: python, node or bash. Empty: the
+	// runner spawns the interpreter per job (still no docker exec).
+	// Ignored in exec mode.
+	Bootstrap   string   `yaml:"bootstrap"`
 	Runtime     string   `yaml:"runtime"`
 	VersionCode string   `yaml:"version_code"`
 	// Pool and Limits start from the top-level pool and limits blocks;
@@ -452,8 +460,10 @@ func (l LanguageConfig) validate() error {
 		return errors.New("command: must name the interpreter, e.g. [python3]")
 	case l.File == "" || strings.ContainsAny(l.File, "/\x00") || l.File == "." || l.File == "..":
 		return fmt.Errorf("file: must be a plain file name like main.py, got %q", l.File)
-	case l.Handoff != "exec":
-		return fmt.Errorf("handoff: must be exec, got %q", l.Handoff)
+	case l.Handoff != "exec" && l.Handoff != "prestart":
+		return fmt.Errorf("handoff: must be exec or prestart, got %q", l.Handoff)
+	case !slices.Contains([]string{"", "python", "node", "bash"}, l.Bootstrap):
+		return fmt.Errorf("bootstrap: must be empty, python, node or bash, got %q", l.Bootstrap)
 	case l.Runtime != "" && l.Runtime != "runc" && l.Runtime != "runsc":
 		return fmt.Errorf("runtime: must be empty (engine default), runc or runsc, got %q", l.Runtime)
 	case l.VersionCode == "":

@@ -74,6 +74,19 @@ languages:
 	}
 }
 
+func TestExecOverridesPrestart(t *testing.T) {
+	cfg, err := load(t, "languages: {python: {handoff: prestart}}\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if py := cfg.Languages["python"]; py.Handoff != "prestart" || py.Bootstrap != "python" {
+		t.Errorf("python handoff = %q bootstrap %q, want prestart with the python bootstrap", py.Handoff, py.Bootstrap)
+	}
+	if cfg.Languages["node"].Handoff != "exec" {
+		t.Errorf("node handoff = %q, want the default", cfg.Languages["node"].Handoff)
+	}
+}
+
 func TestDisableLanguage(t *testing.T) {
 	cfg, err := load(t, "languages: {node: {enabled: false}}\n", nil)
 	if err != nil {
@@ -99,6 +112,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad listen", "listen: nowhere\n", nil, "listen: must be host:port"},
 		{"bad log level", "log_level: loud\n", nil, "log_level: must be one of"},
 		{"bad handoff", "languages: {bash: {handoff: teleport}}\n", nil, "languages.bash.handoff"},
+		{"bad bootstrap", "languages: {bash: {bootstrap: ruby}}\n", nil, "languages.bash.bootstrap"},
 		{"bad runtime", "languages: {bash: {runtime: kata}}\n", nil, "languages.bash.runtime"},
 		{"bad language name", "languages: {Py/thon: {image: x}}\n", nil, "a language name must match"},
 		{"no language", "languages: {python: {enabled: false}, node: {enabled: false}, bash: {enabled: false}}\n", nil, "at least one language"},

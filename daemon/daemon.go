@@ -210,7 +210,10 @@ func languages(cfg Config, eng *engine.Engine) ([]dispatch.Language, map[string]
 			Name: name, Image: l.Image, Runtime: l.Runtime, Handoff: l.Handoff, Command: l.Command,
 			File: l.File, Env: l.Env, Limits: l.Limits, Pool: l.Pool, VersionCode: l.VersionCode,
 		})
-		rts[name] = eng.Sandboxes(engine.Spec{Language: name, Image: l.Image, Runtime: l.Runtime, Limits: l.Limits})
+		rts[name] = eng.Sandboxes(engine.Spec{
+			Language: name, Image: l.Image, Runtime: l.Runtime, Limits: l.Limits,
+			Handoff: l.Handoff, Command: l.Command, Env: l.Env, Bootstrap: l.Bootstrap,
+		})
 	}
 	return langs, rts
 }

@@ -26,9 +26,18 @@ func (r *Runtime) RunCold(ctx context.Context, job runner.Job) (runner.Result, e
 	if err != nil {
 		return runner.Result{}, fmt.Errorf("cold attach: %w", err)
 	}
+	s := openStream(hj)
+	defer s.wait()
 	if err := r.e.cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
-		hj.Close()
 		return runner.Result{}, fmt.Errorf("cold start: %w", err)
 	}
-	return exchange(ctx, hj, job)
+	if err := s.send(ctx, job); err != nil {
+		return runner.Result{}, fmt.Errorf("cold send: %w", err)
+	}
+	_ = s.hj.CloseWrite()
+	var res runner.Result
+	if err := s.receive(ctx, &res); err != nil {
+		return runner.Result{}, fmt.Errorf("cold run: %w", err)
+	}
+	return res, nil
 }

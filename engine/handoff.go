@@ -5,13 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"strings"
 	"sync"
 
-	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/warmbox/warmbox/runner"
 )
@@ -29,71 +25,50 @@ var (
 // diagBytes caps what is kept of the runner's own stderr.
 const diagBytes = 4096
 
-// Handoff runs job in sandbox c through `docker exec` of the runner. ctx
-// bounds the whole exchange; when it ends first, Handoff returns
+// Handoff runs job in sandbox c: through the container's open attach
+// stream in prestart mode, through `docker exec` of the runner otherwise.
+// ctx bounds the whole exchange; when it ends first, Handoff returns
 // ctx.Err() and the caller must destroy the sandbox (a process started
 // by exec is not killed when its stream closes).
 func (r *Runtime) Handoff(ctx context.Context, c *Container, job runner.Job) (runner.Result, error) {
+	if c.attached != nil {
+		return c.run(ctx, job)
+	}
+	s, err := r.execRunner(ctx, c, "run")
+	if err != nil {
+		return runner.Result{}, err
+	}
+	defer s.wait()
+	if err := s.send(ctx, job); err != nil {
+		return runner.Result{}, fmt.Errorf("%w: send job: %w", ErrNotStarted, err)
+	}
+	_ = s.hj.CloseWrite()
+	var res runner.Result
+	if err := s.receive(ctx, &res); err != nil {
+		return runner.Result{}, fmt.Errorf("hand-off: %w", err)
+	}
+	return res, nil
+}
+
+// execRunner starts `runner <mode>` in c through docker exec and returns
+// its stream.
+func (r *Runtime) execRunner(ctx context.Context, c *Container, mode string) (*stream, error) {
 	created, err := r.e.cli.ContainerExecCreate(ctx, c.id, container.ExecOptions{
 		User:         SandboxUser,
 		AttachStdin:  true,
 		AttachStdout: true,
 		AttachStderr: true,
 		WorkingDir:   WorkDir,
-		Cmd:          []string{RunnerMountPath, "run"},
+		Cmd:          []string{RunnerMountPath, mode},
 	})
 	if err != nil {
-		return runner.Result{}, fmt.Errorf("%w: exec create: %w", ErrNotStarted, err)
+		return nil, fmt.Errorf("%w: exec create: %w", ErrNotStarted, err)
 	}
 	hj, err := r.e.cli.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
 	if err != nil {
-		return runner.Result{}, fmt.Errorf("%w: exec attach: %w", ErrNotStarted, err)
+		return nil, fmt.Errorf("%w: exec attach: %w", ErrNotStarted, err)
 	}
-	return exchange(ctx, hj, job)
-}
-
-// exchange writes the job frame to a hijacked stream and reads the result
-// frame from its demultiplexed stdout. It returns only after both of its
-// goroutines have ended.
-func exchange(ctx context.Context, hj types.HijackedResponse, job runner.Job) (runner.Result, error) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer hj.Close()
-	stop := context.AfterFunc(ctx, hj.Close)
-	defer stop()
-
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		if err := runner.WriteFrame(hj.Conn, job); err == nil {
-			_ = hj.CloseWrite()
-		}
-	}()
-	pr, pw := io.Pipe()
-	diag := &limitedBuffer{max: diagBytes}
-	go func() {
-		defer wg.Done()
-		_, err := stdcopy.StdCopy(pw, diag, hj.Reader)
-		if err == nil {
-			err = io.EOF
-		}
-		pw.CloseWithError(err)
-	}()
-
-	var res runner.Result
-	err := runner.ReadFrame(pr, &res)
-	pr.CloseWithError(io.ErrClosedPipe)
-	if err != nil {
-		if ctx.Err() != nil {
-			return runner.Result{}, fmt.Errorf("hand-off: %w", ctx.Err())
-		}
-		msg := strings.TrimSpace(diag.String())
-		if msg == "" {
-			msg = "no diagnostics"
-		}
-		return runner.Result{}, fmt.Errorf("%w: %v (runner stderr: %s)", ErrNoResult, err, msg)
-	}
-	return res, nil
+	return openStream(hj), nil
 }
 
 // limitedBuffer keeps the first max bytes written and drops the rest.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
@@ -26,12 +25,23 @@ type Spec struct {
 	// Runtime is the OCI runtime ("" for the engine's default, or "runsc").
 	Runtime string
 	Limits  policy.Limits
+	// Handoff is HandoffExec or HandoffPrestart.
+	Handoff string
+	// Command and Env are the interpreter and the program environment;
+	// prestart sandboxes start the interpreter with them ahead of a job.
+	Command []string
+	Env     []string
+	// Bootstrap names the runner's built-in bootstrap that pre-loads the
+	// interpreter (python, node, bash); empty spawns it per job.
+	Bootstrap string
 }
 
 // Container is one sandbox container.
 type Container struct {
-	id      string
-	created time.Time
+	id string
+	// attached is the open stream to a prestart sandbox's runner (PID 1);
+	// nil in exec mode.
+	attached *stream
 }
 
 // ID is the container's full id.
@@ -52,12 +62,15 @@ func (e *Engine) Sandboxes(spec Spec) *Runtime { return &Runtime{e: e, spec: spe
 func (r *Runtime) Create(ctx context.Context) (*Container, error) {
 	ctx, cancel := context.WithTimeout(ctx, createTimeout)
 	defer cancel()
+	if r.spec.Handoff == HandoffPrestart {
+		return r.createAttached(ctx)
+	}
 	cfg, host := r.containerConfig(r.spec.idleCommand())
 	resp, err := r.e.cli.ContainerCreate(ctx, cfg, host, nil, nil, "")
 	if err != nil {
 		return nil, fmt.Errorf("container create: %w", err)
 	}
-	c := &Container{id: resp.ID, created: time.Now()}
+	c := &Container{id: resp.ID}
 	if err := r.e.cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
 		rmErr := r.e.remove(ctx, resp.ID)
 		return nil, errors.Join(fmt.Errorf("container start: %w", err), rmErr)
@@ -68,12 +81,11 @@ func (r *Runtime) Create(ctx context.Context) (*Container, error) {
 // Destroy force-removes a sandbox: SIGKILL to every process in it, no
 // exec inside, so it works even when the sandbox's pids are exhausted.
 func (r *Runtime) Destroy(ctx context.Context, c *Container) error {
-	return r.e.remove(ctx, c.id)
-}
-
-// Reset is not supported in exec mode: exec-mode sandboxes are single use.
-func (r *Runtime) Reset(ctx context.Context, c *Container) error {
-	return errors.New("reset: not supported by this hand-off mode")
+	err := r.e.remove(ctx, c.id)
+	if c.attached != nil {
+		c.attached.wait()
+	}
+	return err
 }
 
 func (s Spec) idleCommand() []string { return []string{RunnerMountPath, "idle"} }

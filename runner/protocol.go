@@ -127,3 +127,17 @@ func ReadFrame(r io.Reader, v any) error {
 	}
 	return nil
 }
+
+// Request is a frame the daemon sends to a runner in serve mode (and to
+// `reset`).
+type Request struct {
+	Op  string `json:"op"`            // "run" or "reset"
+	Job *Job   `json:"job,omitempty"` // for "run"
+}
+
+// Reply is a frame a runner sends in serve mode and from `reset`.
+type Reply struct {
+	Kind   string  `json:"kind"`             // "ready" (interpreter pre-started), "result" (after run), "reset" (after reset)
+	Result *Result `json:"result,omitempty"` // for "result"
+	Error  string  `json:"error,omitempty"`  // "ready"/"reset" failure: a short message; "" = ok
+}

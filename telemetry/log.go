@@ -26,15 +26,32 @@ func NewLogger(w io.Writer, level string) (*slog.Logger, error) {
 	return slog.New(traceHandler{h}), nil
 }
 
-// traceHandler adds the ids of the span in a record's context.
+// traceHandler adds the ids of the span in a record's context, unless the
+// record carries them already (a caller that logs trace_id itself would
+// otherwise get the key twice in one JSON object).
 type traceHandler struct{ slog.Handler }
 
 func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		r = r.Clone()
-		r.AddAttrs(
-			slog.String("trace_id", sc.TraceID().String()),
-			slog.String("span_id", sc.SpanID().String()))
+		hasTrace, hasSpan := false, false
+		r.Attrs(func(a slog.Attr) bool {
+			switch a.Key {
+			case "trace_id":
+				hasTrace = true
+			case "span_id":
+				hasSpan = true
+			}
+			return true
+		})
+		if !hasTrace || !hasSpan {
+			r = r.Clone()
+		}
+		if !hasTrace {
+			r.AddAttrs(slog.String("trace_id", sc.TraceID().String()))
+		}
+		if !hasSpan {
+			r.AddAttrs(slog.String("span_id", sc.SpanID().String()))
+		}
 	}
 	return h.Handler.Handle(ctx, r)
 }

@@ -54,6 +54,36 @@ func TestLoggerAddsTraceIDs(t *testing.T) {
 	}
 }
 
+// A caller that logs trace_id itself (httpapi's execution line) gets it
+// once, not twice in the same JSON object.
+func TestLoggerKeepsCallersTraceID(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := NewLogger(&buf, "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.InfoContext(sampledCtx(t), "execution", "trace_id", testTraceID)
+	dec := json.NewDecoder(&buf)
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("log line is not a JSON object: %v %v", tok, err)
+	}
+	seen := map[string]int{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[tok.(string)]++
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if seen["trace_id"] != 1 || seen["span_id"] != 1 {
+		t.Errorf("got trace_id %d times and span_id %d times, want once each", seen["trace_id"], seen["span_id"])
+	}
+}
+
 func TestLoggerLevel(t *testing.T) {
 	tests := []struct {
 		level     string

@@ -1,0 +1,272 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/warmbox/warmbox/policy"
+	"github.com/warmbox/warmbox/runner"
+)
+
+// These tests drive the real Docker engine; they fail, never skip, when
+// it is missing.
+
+var (
+	runnerOnce sync.Once
+	runnerPath string
+	runnerErr  error
+)
+
+func buildRunner(t *testing.T) string {
+	t.Helper()
+	runnerOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "warmbox-engine-test-")
+		if err != nil {
+			runnerErr = err
+			return
+		}
+		runnerPath = filepath.Join(dir, "warmbox-runner")
+		cmd := exec.Command("go", "build", "-o", runnerPath, "../cmd/warmbox-runner")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			runnerErr = fmt.Errorf("%v: %s", err, out)
+		}
+	})
+	if runnerErr != nil {
+		t.Fatalf("building the runner: %v", runnerErr)
+	}
+	return runnerPath
+}
+
+func newEngine(t *testing.T) *Engine {
+	t.Helper()
+	scope := fmt.Sprintf("enginetest-%d", time.Now().UnixNano()%1e9)
+	e, err := New(Options{RunnerPath: buildRunner(t), Instance: "test-" + scope, Scope: scope})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Ping(context.Background()); err != nil {
+		t.Fatalf("a Docker engine is required (deploy/host/engine.sh): %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := e.Reap(context.Background(), true); err != nil {
+			t.Errorf("reap: %v", err)
+		}
+		e.Close()
+	})
+	return e
+}
+
+func spec(handoff string) Spec {
+	return Spec{Language: "python", Image: "warmbox/python:bookworm", Limits: policy.DefaultLimits(), Handoff: handoff,
+		Command: []string{"python3"}, Env: []string{"PATH=/usr/bin:/bin", "HOME=/tmp"}, Bootstrap: "python"}
+}
+
+func TestSandboxSettings(t *testing.T) {
+	e := newEngine(t)
+	rt := e.Sandboxes(spec(HandoffExec))
+	c, err := rt.Create(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Destroy(context.Background(), c)
+	out, err := exec.Command("docker", "inspect", c.ID()).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var insp []struct {
+		Config struct {
+			User   string
+			Labels map[string]string
+		}
+		HostConfig struct {
+			NetworkMode    string
+			ReadonlyRootfs bool
+			CapDrop        []string
+			CapAdd         []string
+			SecurityOpt    []string
+			Privileged     bool
+			PidsLimit      int64
+			Memory         int64
+			MemorySwap     int64
+			NanoCpus       int64
+			Tmpfs          map[string]string
+			ShmSize        int64
+			IpcMode        string
+			Ulimits        []struct {
+				Name       string
+				Soft, Hard int64
+			}
+			Mounts []struct {
+				Source, Target string
+				ReadOnly       bool
+			}
+		}
+		NetworkSettings struct{ Networks map[string]any }
+	}
+	if err := json.Unmarshal(out, &insp); err != nil || len(insp) != 1 {
+		t.Fatalf("inspect: %v", err)
+	}
+	h, cfg := insp[0].HostConfig, insp[0].Config
+	checks := []struct {
+		what string
+		ok   bool
+		got  any
+	}{
+		{"network none", h.NetworkMode == "none", h.NetworkMode},
+		{"attached to no network", len(insp[0].NetworkSettings.Networks) == 0, insp[0].NetworkSettings.Networks},
+		{"read-only root", h.ReadonlyRootfs, h.ReadonlyRootfs},
+		{"all capabilities dropped", len(h.CapDrop) == 1 && h.CapDrop[0] == "ALL" && len(h.CapAdd) == 0, h.CapDrop},
+		{"no-new-privileges, default seccomp", len(h.SecurityOpt) == 1 && h.SecurityOpt[0] == "no-new-privileges", h.SecurityOpt},
+		{"not privileged", !h.Privileged, h.Privileged},
+		{"pids 50", h.PidsLimit == 50, h.PidsLimit},
+		{"memory 256 MB", h.Memory == 256<<20, h.Memory},
+		{"no swap", h.MemorySwap == h.Memory, h.MemorySwap},
+		{"0.5 CPU", h.NanoCpus == 5e8, h.NanoCpus},
+		{"user 65534", cfg.User == "65534:65534", cfg.User},
+		{"tmpfs work dir", strings.Contains(h.Tmpfs["/tmp"], "size=50m") && strings.Contains(h.Tmpfs["/tmp"], "noexec") && strings.Contains(h.Tmpfs["/tmp"], "nosuid") && strings.Contains(h.Tmpfs["/tmp"], "nr_inodes=10000"), h.Tmpfs},
+		{"shm 16 MB", h.ShmSize == 16<<20, h.ShmSize},
+		{"private IPC", h.IpcMode == "private", h.IpcMode},
+		{"runner mounted read-only", len(h.Mounts) == 1 && h.Mounts[0].Target == RunnerMountPath && h.Mounts[0].ReadOnly, h.Mounts},
+		{"labels", cfg.Labels[LabelManagedBy] == "warmbox" && cfg.Labels[LabelScope] == e.opts.Scope && cfg.Labels[LabelInstance] == e.opts.Instance && cfg.Labels[LabelLanguage] == "python", cfg.Labels},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			t.Errorf("%s: got %v", c.what, c.got)
+		}
+	}
+	ul := map[string]int64{}
+	for _, u := range h.Ulimits {
+		if u.Soft != u.Hard {
+			t.Errorf("ulimit %s soft %d != hard %d", u.Name, u.Soft, u.Hard)
+		}
+		ul[u.Name] = u.Hard
+	}
+	if ul["nofile"] != 1024 || ul["core"] != 0 || ul["fsize"] != 50<<20 {
+		t.Errorf("ulimits = %v", ul)
+	}
+}
+
+func job(code string) runner.Job {
+	return runner.Job{Files: []runner.File{{Name: "main.py", Content: []byte(code)}}, Command: []string{"python3"}, Entry: "main.py",
+		Env: []string{"PATH=/usr/bin:/bin", "HOME=/tmp"}, Limits: runner.Limits{TimeoutMs: 5000, OutputBytes: 1024}}
+}
+
+func TestHandoffBothModes(t *testing.T) {
+	e := newEngine(t)
+	for _, mode := range []string{HandoffExec, HandoffPrestart} {
+		t.Run(mode, func(t *testing.T) {
+			rt := e.Sandboxes(spec(mode))
+			c, err := rt.Create(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := rt.Handoff(context.Background(), c, job("import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(3)"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(res.Stdout) != "out\n" || string(res.Stderr) != "err\n" || res.ExitCode != 3 {
+				t.Errorf("result = %+v", res)
+			}
+			if err := rt.Destroy(context.Background(), c); err != nil {
+				t.Fatal(err)
+			}
+			if err := exec.Command("docker", "inspect", c.ID()).Run(); err == nil {
+				t.Error("container still exists after Destroy")
+			}
+		})
+	}
+}
+
+func TestResetBothModes(t *testing.T) {
+	e := newEngine(t)
+	for _, mode := range []string{HandoffExec, HandoffPrestart} {
+		t.Run(mode, func(t *testing.T) {
+			rt := e.Sandboxes(spec(mode))
+			ctx := context.Background()
+			c, err := rt.Create(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rt.Destroy(ctx, c)
+			plant := "import os, subprocess\nopen('/tmp/.planted', 'w').write('x')\nsubprocess.Popen(['sleep', '1000'], start_new_session=True)\nprint('planted')"
+			if res, err := rt.Handoff(ctx, c, job(plant)); err != nil || string(res.Stdout) != "planted\n" {
+				t.Fatalf("plant: %+v %v", res, err)
+			}
+			if err := rt.Reset(ctx, c); err != nil {
+				t.Fatalf("reset: %v", err)
+			}
+			probe := "import os\nprint(sorted(os.listdir('/tmp')))\nprint(sorted(open(f'/proc/{p}/comm').read().strip() for p in os.listdir('/proc') if p.isdigit() and int(p) != 1 and int(p) != os.getpid()))"
+			res, err := rt.Handoff(ctx, c, job(probe))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The probe's own main.py is all that /tmp holds; no process
+			// but PID 1, the runner of this job and the probe remain.
+			if got := strings.Split(strings.TrimSpace(string(res.Stdout)), "\n"); len(got) != 2 || got[0] != "['main.py']" || strings.Contains(got[1], "sleep") {
+				t.Errorf("after reset the next job sees %q", res.Stdout)
+			}
+		})
+	}
+}
+
+func TestReapAndWatch(t *testing.T) {
+	e := newEngine(t)
+	rt := e.Sandboxes(spec(HandoffExec))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	died := make(chan string, 4)
+	go e.Watch(ctx, func(id string) { died <- id })
+	time.Sleep(200 * time.Millisecond)
+	c, err := rt.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("docker", "kill", c.ID()).CombinedOutput(); err != nil {
+		t.Fatalf("docker kill: %v %s", err, out)
+	}
+	select {
+	case id := <-died:
+		if id != c.ID() {
+			t.Errorf("died %s, want %s", id, c.ID())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no die event for a killed sandbox")
+	}
+	// A second engine of the same scope reaps the first one's sandboxes.
+	other, err := New(Options{RunnerPath: e.opts.RunnerPath, Instance: "other", Scope: e.opts.Scope})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	c2, err := rt.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := other.Reap(ctx, false)
+	if err != nil || n != 2 {
+		t.Errorf("reap removed %d (%v), want the killed and the live sandbox", n, err)
+	}
+	if err := exec.Command("docker", "inspect", c2.ID()).Run(); err == nil {
+		t.Error("reaped container still exists")
+	}
+	if cnt, err := e.Count(ctx); err != nil || cnt != 0 {
+		t.Errorf("count after reap = %d (%v)", cnt, err)
+	}
+}
+
+func TestMissingImageIsClear(t *testing.T) {
+	e := newEngine(t)
+	err := e.HasImage(context.Background(), "warmbox/absent:nope")
+	if err == nil || !strings.Contains(err.Error(), "make images") {
+		t.Errorf("err = %v, want a hint to build images", err)
+	}
+}

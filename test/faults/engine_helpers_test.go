@@ -1,0 +1,334 @@
+package faults
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// docker runs the docker CLI, bounded; it returns the combined output.
+func docker(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("docker %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+func mustDocker(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := docker(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// containers lists a scope's containers: all of them, or only the
+// running (not paused) ones.
+func containers(scope string, runningOnly bool) ([]string, error) {
+	args := []string{"ps", "-q", "--no-trunc", "--filter", "label=io.warmbox.scope=" + scope}
+	if runningOnly {
+		args = append(args, "--filter", "status=running")
+	} else {
+		args = append(args, "-a")
+	}
+	out, err := docker(args...)
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(out), nil
+}
+
+// findProcess returns the running container of scope in which a process
+// whose command line contains marker runs, polling up to within.
+func findProcess(t *testing.T, scope, marker string, within time.Duration) string {
+	t.Helper()
+	var last string
+	eventually(t, within, "a container running "+strconv.Quote(marker), func() (bool, string) {
+		ids, err := containers(scope, true)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, id := range ids {
+			out, err := docker("top", id, "-eo", "pid,args")
+			if err == nil && strings.Contains(out, marker) {
+				last = id
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("not among %d running containers", len(ids))
+	})
+	return last
+}
+
+func moduleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// engineUp reports whether the Docker engine answers.
+func engineUp() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return exec.CommandContext(ctx, "docker", "info", "--format", "{{.ServerVersion}}").Run() == nil
+}
+
+// startEngine starts dockerd with deploy/host/engine.sh (which removes
+// a stale pid file) and waits until it answers.
+func startEngine() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(moduleRoot(), "deploy", "host", "engine.sh"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("engine.sh: %v: %s", err, out)
+	}
+	return nil
+}
+
+// restoreEngineAtCleanup makes sure the engine answers after the test,
+// whatever happened.
+func restoreEngineAtCleanup(t *testing.T) {
+	t.Cleanup(func() {
+		if engineUp() {
+			return
+		}
+		if err := startEngine(); err != nil {
+			t.Errorf("restoring the Docker engine: %v", err)
+		}
+	})
+}
+
+// dockerdPID reads dockerd's pid file and checks that the process is
+// dockerd.
+func dockerdPID() (int, error) {
+	b, err := os.ReadFile("/var/run/docker.pid")
+	if err != nil {
+		return 0, fmt.Errorf("dockerd pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("dockerd pid file: %w", err)
+	}
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil || strings.TrimSpace(string(comm)) != "dockerd" {
+		return 0, fmt.Errorf("pid %d from /var/run/docker.pid is not dockerd (%q, %v)", pid, comm, err)
+	}
+	return pid, nil
+}
+
+// stopEngine sends SIGTERM to dockerd (by its pid) and waits until the
+// process is gone and the API no longer answers.
+func stopEngine(t *testing.T) {
+	t.Helper()
+	pid, err := dockerdPID()
+	if err != nil {
+		t.Fatalf("cannot stop the engine: %v", err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM dockerd (pid %d): %v", pid, err)
+	}
+	eventually(t, 90*time.Second, "dockerd to exit", func() (bool, string) {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+		return os.IsNotExist(err), fmt.Sprintf("pid %d still there", pid)
+	})
+}
+
+// eventually polls cond every 250 ms until it holds, or fails the test
+// after within with cond's last message.
+func eventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s: %s", within, what, msg)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// probe is a client for the daemon's read-only routes, bounded.
+var probe = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+
+func getJSON(url string, v any) (int, error) {
+	resp, err := probe.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return resp.StatusCode, fmt.Errorf("%s: not JSON: %v: %.200s", url, err, b)
+	}
+	return resp.StatusCode, nil
+}
+
+// poolStats is one language's entry in /stats.
+type poolStats struct {
+	Idle            int               `json:"idle"`
+	Busy            int               `json:"busy"`
+	Creating        int               `json:"creating"`
+	Destroying      int               `json:"destroying"`
+	Waiting         int               `json:"waiting"`
+	Target          int               `json:"target"`
+	MinIdle         int               `json:"min_idle"`
+	MaxSize         int               `json:"max_size"`
+	Acquired        uint64            `json:"acquired"`
+	AcquireTimeouts uint64            `json:"acquire_timeouts"`
+	Created         uint64            `json:"created"`
+	CreateFailures  uint64            `json:"create_failures"`
+	Destroyed       map[string]uint64 `json:"destroyed"`
+	Degraded        bool              `json:"degraded"`
+	LastError       string            `json:"last_error"`
+}
+
+func (p poolStats) String() string {
+	return fmt.Sprintf("idle %d busy %d creating %d destroying %d waiting %d target %d degraded %v failures %d %s",
+		p.Idle, p.Busy, p.Creating, p.Destroying, p.Waiting, p.Target, p.Degraded, p.CreateFailures, p.LastError)
+}
+
+func getStats(base string) (map[string]poolStats, error) {
+	var body struct {
+		Pools map[string]poolStats `json:"pools"`
+	}
+	code, err := getJSON(base+"/stats", &body)
+	if err == nil && code != 200 {
+		err = fmt.Errorf("/stats: HTTP %d", code)
+	}
+	return body.Pools, err
+}
+
+// health is GET /health.
+type health struct {
+	HTTP            int
+	Status          string `json:"status"`
+	DockerAvailable bool   `json:"docker_available"`
+	Languages       map[string]struct {
+		Ready  bool   `json:"ready"`
+		Reason string `json:"reason"`
+		Idle   int    `json:"idle"`
+	} `json:"languages"`
+}
+
+func getHealth(base string) (health, error) {
+	var h health
+	code, err := getJSON(base+"/health", &h)
+	h.HTTP = code
+	return h, err
+}
+
+// readyz returns /readyz's status code and body.
+func readyz(base string) (int, string) {
+	var body map[string]any
+	code, err := getJSON(base+"/readyz", &body)
+	if err != nil {
+		return code, err.Error()
+	}
+	return code, fmt.Sprint(body)
+}
+
+// poolsFull waits until every pool has at least min_idle idle sandboxes,
+// none is degraded, nothing is being created, and as many sandboxes of
+// the scope run as the pools count idle or busy: the idle ones are
+// alive, not leftovers of an engine that went away.
+func poolsFull(t *testing.T, base, scope string, within time.Duration) {
+	t.Helper()
+	eventually(t, within, "every pool to refill with live sandboxes", func() (bool, string) {
+		st, err := getStats(base)
+		if err != nil {
+			return false, err.Error()
+		}
+		tracked := 0
+		for _, l := range languages {
+			p, ok := st[l]
+			if !ok {
+				continue
+			}
+			if p.Idle < p.MinIdle || p.Degraded {
+				return false, l + ": " + p.String()
+			}
+			tracked += p.Idle + p.Busy
+		}
+		running, err := containers(scope, true)
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(running) < tracked {
+			return false, fmt.Sprintf("%d sandboxes tracked, %d running", tracked, len(running))
+		}
+		return true, ""
+	})
+}
+
+// noLeak waits until the scope's containers are exactly the ones the
+// pools track (idle + busy + being created or destroyed settle to idle).
+func noLeak(t *testing.T, base, scope string, within time.Duration) {
+	t.Helper()
+	eventually(t, within, "the scope's containers to equal the pools' sandboxes", func() (bool, string) {
+		st, err := getStats(base)
+		if err != nil {
+			return false, err.Error()
+		}
+		tracked, moving := 0, 0
+		for _, p := range st {
+			tracked += p.Idle + p.Busy
+			moving += p.Creating + p.Destroying
+		}
+		all, err := containers(scope, false)
+		if err != nil {
+			return false, err.Error()
+		}
+		if moving > 0 || len(all) != tracked {
+			return false, fmt.Sprintf("%d containers of the scope, the pools track %d (%d being created or destroyed); by state: %s",
+				len(all), tracked, moving, states(scope))
+		}
+		return true, ""
+	})
+}
+
+// runOK sends one short job per language and fails unless each succeeds.
+func runOK(t *testing.T, base string, langs ...string) {
+	t.Helper()
+	hc := newClient(1)
+	defer hc.CloseIdleConnections()
+	for _, l := range langs {
+		a := post(hc, base, short(l))
+		if a.HTTP != 200 || a.Status != "success" || a.Problem != "" {
+			t.Errorf("a normal %s job: %s %s %.300s", l, a, a.Problem, a.Raw)
+		}
+	}
+}
+
+// states counts a scope's containers by state, e.g. "running: 6, exited: 2".
+func states(scope string) string {
+	out, err := docker("ps", "-a", "--filter", "label=io.warmbox.scope="+scope, "--format", "{{.State}}")
+	if err != nil {
+		return err.Error()
+	}
+	n := map[string]int{}
+	for _, s := range strings.Fields(out) {
+		n[s]++
+	}
+	return fmt.Sprint(n)
+}
