@@ -36,7 +36,44 @@ type Config struct {
 	Shutdown  ShutdownConfig            `yaml:"shutdown"`
 	Limits    policy.Limits             `yaml:"limits"`
 	Pool      pool.Config               `yaml:"pool"`
+	Pools     PoolsConfig               `yaml:"pools"`
 	Languages map[string]LanguageConfig `yaml:"-"`
+}
+
+// PoolsConfig bounds what all pools use together on this host.
+type PoolsConfig struct {
+	// IdleMemoryMB is the host memory idle sandboxes above their pools'
+	// min_idle may take together; 0 = unlimited.
+	IdleMemoryMB int `yaml:"idle_memory_mb"`
+	// SandboxMemoryMB is what one idle sandbox costs the host (its
+	// containerd shim and runner: ~14 MB with runc, more with gVisor).
+	SandboxMemoryMB int `yaml:"sandbox_memory_mb"`
+	// CreateParallel caps sandbox creations in flight across all pools,
+	// so refills do not starve running jobs of CPU; 0 = unlimited.
+	CreateParallel int `yaml:"create_parallel"`
+}
+
+// Host turns the memory budget into the pools' shared limits.
+func (p PoolsConfig) Host() pool.HostConfig {
+	h := pool.HostConfig{CreateParallel: p.CreateParallel}
+	if p.IdleMemoryMB > 0 {
+		h.IdleBudget = max(1, p.IdleMemoryMB/p.SandboxMemoryMB)
+	}
+	return h
+}
+
+func (p PoolsConfig) validate() error {
+	var errs []error
+	if p.IdleMemoryMB < 0 || p.IdleMemoryMB > 1<<20 {
+		errs = append(errs, fmt.Errorf("pools.idle_memory_mb: must be 0 (unlimited) to 1048576, got %d", p.IdleMemoryMB))
+	}
+	if p.SandboxMemoryMB < 1 || p.SandboxMemoryMB > 4096 {
+		errs = append(errs, fmt.Errorf("pools.sandbox_memory_mb: must be 1 to 4096, got %d", p.SandboxMemoryMB))
+	}
+	if p.CreateParallel < 0 || p.CreateParallel > 256 {
+		errs = append(errs, fmt.Errorf("pools.create_parallel: must be 0 (unlimited) to 256, got %d", p.CreateParallel))
+	}
+	return errors.Join(errs...)
 }
 
 // EngineConfig locates the Docker engine and the runner binary.
@@ -117,6 +154,7 @@ func defaultConfig() Config {
 		Shutdown: ShutdownConfig{DrainTimeout: 65 * time.Second},
 		Limits:   policy.DefaultLimits(),
 		Pool:     pool.DefaultConfig(),
+		Pools:    PoolsConfig{IdleMemoryMB: 448, SandboxMemoryMB: 14, CreateParallel: 3},
 	}
 }
 
@@ -432,6 +470,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Pool.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("pool.%w", err))
+	}
+	if err := c.Pools.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	enabled := 0
 	for _, name := range slices.Sorted(maps.Keys(c.Languages)) {

@@ -66,7 +66,7 @@ func Run(ctx context.Context, cfg Config, version string, ready chan<- string) e
 	if err := eng.Ping(ctx); err != nil {
 		return fmt.Errorf("no Docker engine answers (%w); start one, e.g. with deploy/host/engine.sh", err)
 	}
-	if err := checkEngine(ctx, eng, cfg); err != nil {
+	if err := checkEngine(ctx, eng, cfg, logger); err != nil {
 		return err
 	}
 	if n, err := eng.Reap(ctx, false); err != nil {
@@ -80,6 +80,7 @@ func Run(ctx context.Context, cfg Config, version string, ready chan<- string) e
 	langs, rts := languages(cfg, eng)
 	disp, err = dispatch.New(langs, rts, dispatch.Options{
 		NotStarted: engine.ErrNotStarted, Logger: logger, PoolObs: metrics, Obs: metrics,
+		Host: pool.NewHost(cfg.Pools.Host()),
 	})
 	if err != nil {
 		return err
@@ -183,10 +184,21 @@ func closeSandboxes(disp *dispatch.Dispatcher[*engine.Container], eng *engine.En
 // checkEngine fails closed on what the configuration needs but the
 // engine lacks: an image (warmbox never pulls) or a runtime such as runsc
 // (never a silent fallback to runc).
-func checkEngine(ctx context.Context, eng *engine.Engine, cfg Config) error {
+func checkEngine(ctx context.Context, eng *engine.Engine, cfg Config, logger *slog.Logger) error {
 	info, err := eng.Info(ctx)
 	if err != nil {
 		return err
+	}
+	// Admission: every sandbox of every pool at its memory limit must fit
+	// in the host, or one tenant's memory bomb becomes everyone's OOM.
+	var worst int64
+	for _, name := range sortedLanguages(cfg) {
+		l := cfg.Languages[name]
+		worst += int64(l.Pool.MaxSize) * (l.Limits.MemoryMB + l.Limits.ShmMB + int64(cfg.Pools.SandboxMemoryMB)) << 20
+	}
+	if info.MemTotal > 0 && worst > info.MemTotal {
+		logger.Warn("the pools at max_size could use more memory than the host has; lower max_size or memory_mb",
+			"worst_case_mb", worst>>20, "host_mb", info.MemTotal>>20)
 	}
 	var errs []error
 	for _, name := range sortedLanguages(cfg) {

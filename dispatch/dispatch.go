@@ -120,6 +120,9 @@ type Options struct {
 	Logger     *slog.Logger
 	PoolObs    pool.Observer
 	Obs        Observer
+	// Host, when set, is shared by every pool: the idle budget and the
+	// cap on concurrent creates across languages.
+	Host *pool.Host
 }
 
 // New builds one pool per language. rts maps a language name to its
@@ -142,7 +145,11 @@ func New[S pool.Sandbox](langs []Language, rts map[string]Runtime[S], opts Optio
 			d.closeAll()
 			return nil, fmt.Errorf("dispatch: no runtime for language %q", l.Name)
 		}
-		p, err := pool.New(l.Name, l.Pool, pool.Runtime[S](rt), opts.PoolObs, logger.With("pool", l.Name))
+		var popts []pool.Option
+		if opts.Host != nil {
+			popts = append(popts, pool.WithHost(opts.Host))
+		}
+		p, err := pool.New(l.Name, l.Pool, pool.Runtime[S](rt), opts.PoolObs, logger.With("pool", l.Name), popts...)
 		if err != nil {
 			d.closeAll()
 			return nil, fmt.Errorf("dispatch: pool %s: %w", l.Name, err)

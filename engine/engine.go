@@ -64,6 +64,8 @@ type Info struct {
 	APIVersion string
 	Runtimes   []string
 	CgroupV    string
+	MemTotal   int64
+	CPUs       int
 }
 
 // New connects to the engine with API version negotiation (the engine
@@ -115,7 +117,8 @@ func (e *Engine) Info(ctx context.Context) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("engine info: %w", err)
 	}
-	out := Info{Version: info.ServerVersion, APIVersion: e.cli.ClientVersion(), CgroupV: info.CgroupVersion}
+	out := Info{Version: info.ServerVersion, APIVersion: e.cli.ClientVersion(), CgroupV: info.CgroupVersion,
+		MemTotal: info.MemTotal, CPUs: info.NCPU}
 	for name := range info.Runtimes {
 		out.Runtimes = append(out.Runtimes, name)
 	}

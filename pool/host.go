@@ -255,7 +255,7 @@ func (h *Host) kickLocked(except *member) {
 // ctx ends. On success the caller must call releaseCreate.
 func (h *Host) acquireCreate(ctx context.Context) error {
 	h.mu.Lock()
-	if h.cfg.CreateParallel == 0 || (h.creating <= h.cfg.CreateParallel && len(h.createQ) == 0) {
+	if h.cfg.CreateParallel == 0 || (h.creating < h.cfg.CreateParallel && len(h.createQ) == 0) {
 		h.creating++
 		h.mu.Unlock()
 		return nil

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/warmbox/warmbox/internal/testdaemon"
 )
 
 // docker runs the docker CLI, bounded; it returns the combined output.
@@ -331,4 +333,24 @@ func states(scope string) string {
 		n[s]++
 	}
 	return fmt.Sprint(n)
+}
+
+// start runs a daemon with cfg; if the test fails, the daemon's log is
+// kept in a file under the system temp dir and its tail is logged.
+func start(t *testing.T, opts testdaemon.Options) *testdaemon.Daemon {
+	t.Helper()
+	d := testdaemon.Start(t, opts)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		logs := d.Logs()
+		name := filepath.Join(os.TempDir(), "warmbox-"+strings.ReplaceAll(t.Name(), "/", "_")+"-"+d.Scope+".log")
+		if err := os.WriteFile(name, []byte(logs), 0o644); err == nil {
+			t.Logf("daemon log: %s", name)
+		}
+		lines := strings.Split(strings.TrimSpace(logs), "\n")
+		t.Logf("daemon log, last lines:\n%s", strings.Join(lines[max(0, len(lines)-20):], "\n"))
+	})
+	return d
 }

@@ -21,7 +21,7 @@ import (
 func TestEngineRestart(t *testing.T) {
 	testdaemon.RequireDocker(t)
 	restoreEngineAtCleanup(t)
-	d := testdaemon.Start(t, testdaemon.Options{Config: config})
+	d := start(t, testdaemon.Options{Config: config})
 	l := startLoad(t, d.URL, 4, 100*time.Millisecond, mixed)
 
 	long := job{Lang: "bash", Code: "sleep 15; echo done", Timeout: 20, Want: "done\n", Kind: "bash sleep 15"}
@@ -106,5 +106,8 @@ func TestEngineRestart(t *testing.T) {
 	hc.CloseIdleConnections()
 
 	runOK(t, d.URL, languages...)
+	if out, err := docker("ps", "-a", "--filter", "label=io.warmbox.scope="+d.Scope, "--format", "{{.ID}} {{.CreatedAt}} {{.Status}} {{.Label \"io.warmbox.language\"}}"); err == nil {
+		t.Logf("down %s up %s recovered %s; containers:\n%s", down.Format("15:04:05.000"), up.Format("15:04:05.000"), recovered.Format("15:04:05.000"), out)
+	}
 	noLeak(t, d.URL, d.Scope, 60*time.Second)
 }
