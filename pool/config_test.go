@@ -1,6 +1,7 @@
 package pool_test
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,15 @@ func TestConfigValidate(t *testing.T) {
 		{"negative max_lifetime", func(c *pool.Config) { c.MaxLifetime = -time.Second }, []string{"max_lifetime: must be >= 0 (0 = forever), got -1s"}},
 		{"zero create_parallel", func(c *pool.Config) { c.CreateParallel = 0 }, []string{"create_parallel: must be >= 1, got 0"}},
 		{"negative max_waiters", func(c *pool.Config) { c.MaxWaiters = -1 }, []string{"max_waiters: must be >= 0 (0 = 4*max_size), got -1"}},
-		{"all reported", func(c *pool.Config) { c.MaxUses, c.CreateParallel = 0, 0 }, []string{"max_uses:", "create_parallel:"}},
+		{"autosize off", func(c *pool.Config) { c.Autosize = false }, nil},
+		{"headroom 1", func(c *pool.Config) { c.Headroom = 1 }, nil},
+		{"headroom 10", func(c *pool.Config) { c.Headroom = 10 }, nil},
+		{"headroom below 1", func(c *pool.Config) { c.Headroom = 0.5 }, []string{"headroom: must be 1 to 10, got 0.5"}},
+		{"headroom unset", func(c *pool.Config) { c.Headroom = 0 }, []string{"headroom: must be 1 to 10, got 0"}},
+		{"headroom above 10", func(c *pool.Config) { c.Headroom = 10.5 }, []string{"headroom: must be 1 to 10, got 10.5"}},
+		{"headroom NaN", func(c *pool.Config) { c.Headroom = math.NaN() }, []string{"headroom: must be 1 to 10, got NaN"}},
+		{"all reported", func(c *pool.Config) { c.MaxUses, c.CreateParallel, c.Headroom = 0, 0, 11 },
+			[]string{"max_uses:", "create_parallel:", "headroom:"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := pool.DefaultConfig()

@@ -11,6 +11,54 @@
 // job is destroyed and replaced (single use, the default) or, when
 // [Config.MaxUses] > 1, reset in the background and reused.
 //
+// # Sizing
+//
+// The idle target follows demand ([Config.Autosize], on by default). The
+// pool smooths its arrival rate (Acquire calls per second, an exponentially
+// decaying count with a 20 s time constant on the monotonic clock; below
+// one call a minute it reads as 0) and its create time (each successful
+// create moves the average a quarter of the way). By Little's law, rate x
+// create time is the number of replacements in flight at steady demand, so
+//
+//	target = clamp(ceil(rate x create time x Headroom), MinIdle, MaxSize)
+//
+// keeps that many in flight or idle, and [Config.Headroom] - 1 times as
+// many more for bursts. When demand falls, surplus idle sandboxes are
+// destroyed ([ReasonSurplus]), the oldest first, at most one per maintainer
+// tick (1 s) and never below MinIdle, and only when more than the target
+// stayed idle through the whole tick: a burst that just ended, or a reused
+// sandbox coming back while its replacement was being created, does not
+// make the pool destroy and recreate. Autosize off keeps the target at
+// MinIdle.
+//
+// # Host limits
+//
+// Pools may share a [Host] ([WithHost]); without one each pool has its own
+// with no limits. The Host bounds creates across its pools
+// ([HostConfig.CreateParallel], handed out first come, first served, on top
+// of each pool's own limit) so that refills do not starve running jobs of
+// CPU, and bounds idle sandboxes beyond MinIdle ([HostConfig.IdleBudget],
+// for memory). MinIdle is never charged (whoever sets the budget checks that
+// the pools' MinIdle fit the host), nor are creates for waiting callers.
+// Every other idle sandbox or create in flight holds a budget slot, taken
+// before the create starts and given back when the sandbox leaves idle
+// (leased, destroyed). A sandbox that comes back to idle (reused, or
+// created for a caller who gave up) without a slot to be had is destroyed
+// at once as surplus, unless the pool is below MinIdle.
+//
+// Fairness: each pool is entitled to a max-min fair share of the budget,
+// computed from what the pools want (their target above MinIdle; nothing
+// while their creates fail). A pool wanting no more than an equal share
+// gets all it wants; the rest is split equally among the pools wanting
+// more (the integer remainder to the later-joined). A pool may also use
+// budget that no other pool is entitled to and has not taken, so one busy
+// language can hold the whole budget while the others are quiet; when
+// another pool claims its share, the Host refuses the busy pool new slots
+// and it sheds surplus idle sandboxes, one per tick, until the other has
+// its share.
+//
+// # Use and locking
+//
 // Acquire hands out a [Lease]; the caller ends it with [Lease.Release]
 // (normal end of a job) or [Lease.Discard] (the sandbox cannot be trusted).
 // Waiters are served first come, first served, directly by whoever makes a
@@ -19,15 +67,17 @@
 //
 // Locking follows jackc/puddle and database/sql: one mutex guards a
 // documented block of fields, helpers that need it end in "Locked", and no
-// [Runtime] call runs while it is held.
+// [Runtime] call runs while it is held. A pool calls its Host with its own
+// mutex held (lock order: pool, then host); the Host never calls back into a
+// pool except to wake its maintainer without blocking.
 //
 // The package does not know what a sandbox is: the container runtime
 // (Docker, later Kubernetes) implements [Runtime] elsewhere, and the pool
 // never talks to Docker, never runs jobs, never reaps leftovers by label.
-// It does not export metrics either: [Pool.Stats] returns a value snapshot
-// and an optional [Observer] receives timings, which telemetry turns into
-// Prometheus metrics. Traces use the OpenTelemetry API only
-// (otel.Tracer("warmbox/pool")); without an installed SDK they are no-ops.
-// The package imports nothing else of warmbox and keeps no package-level
-// mutable state.
+// It does not export metrics either: [Pool.Stats] and [Host.Stats] return
+// value snapshots and an optional [Observer] receives timings, which
+// telemetry turns into Prometheus metrics. Traces use the OpenTelemetry API
+// only (otel.Tracer("warmbox/pool")); without an installed SDK they are
+// no-ops. The package imports nothing else of warmbox and keeps no
+// package-level mutable state.
 package pool

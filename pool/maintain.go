@@ -50,7 +50,11 @@ func (p *Pool[S]) maintainOnce(now time.Time) time.Duration {
 	}
 	expired := p.expireLocked(now)
 	target := p.targetLocked(now)
-	p.host.setWant(p.member, target-p.cfg.MinIdle)
+	if p.failures > 0 {
+		p.host.setWant(p.member, 0) // cannot use budget while creates fail
+	} else {
+		p.host.setWant(p.member, target-p.cfg.MinIdle)
+	}
 	surplus := p.shedLocked(now, target)
 	p.settleSlotsLocked()
 	n, wait := p.planCreatesLocked(now, target)

@@ -322,8 +322,9 @@ func (p *Pool[S]) checkReadyLocked() {
 }
 
 // Close shuts the pool down. It fails current and future Acquire calls
-// with ErrClosed, stops the maintainer, cancels creates in flight (their
-// results are destroyed), destroys idle sandboxes, waits for outstanding
+// with ErrClosed, stops the maintainer, gives its idle-budget slots back to
+// the Host, cancels creates in flight (their results are destroyed),
+// destroys idle sandboxes, waits for outstanding
 // leases to end and destroys them, and returns when every background
 // goroutine has finished. If ctx ends first, Close returns ctx.Err() and the
 // remaining work goes on in the background (leases are still destroyed when

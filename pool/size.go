@@ -99,7 +99,7 @@ func (p *Pool[S]) settleSlotsLocked() {
 // idleFitsLocked reports whether one more idle sandbox fits: it is within
 // MinIdle, or the pool holds or obtains a budget slot for it.
 func (p *Pool[S]) idleFitsLocked() bool {
-	if false {
+	if len(p.idle) < p.cfg.MinIdle {
 		return true
 	}
 	need := len(p.idle) + 1 + p.creating - p.cfg.MinIdle - len(p.waiters)

@@ -13,7 +13,7 @@ import (
 // rate() has a series to start from.
 var destroyReasons = []pool.DestroyReason{
 	pool.ReasonUsed, pool.ReasonResetFailed, pool.ReasonExpired,
-	pool.ReasonDied, pool.ReasonUnhealthy, pool.ReasonShutdown,
+	pool.ReasonDied, pool.ReasonUnhealthy, pool.ReasonShutdown, pool.ReasonSurplus,
 }
 
 // poolCollector turns pool.Stats snapshots into metrics at scrape time, in
