@@ -149,7 +149,7 @@ func New[S pool.Sandbox](langs []Language, rts map[string]Runtime[S], opts Optio
 		if opts.Host != nil {
 			popts = append(popts, pool.WithHost(opts.Host))
 		}
-		p, err := pool.New(l.Name, l.Pool, pool.Runtime[S](rt), opts.PoolObs, logger.With("pool", l.Name), popts...)
+		p, err := pool.New(l.Name, l.Pool, pool.Runtime[S](rt), opts.PoolObs, logger, popts...)
 		if err != nil {
 			d.closeAll()
 			return nil, fmt.Errorf("dispatch: pool %s: %w", l.Name, err)
@@ -251,6 +251,8 @@ func (d *Dispatcher[S]) attempt(ctx context.Context, l *served[S], job runner.Jo
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		// The runner did not answer by timeout+grace: the job outran its
 		// deadline badly enough that the sandbox had to be destroyed.
+		span.SetAttributes(attribute.Int("warmbox.exit_code", -1), attribute.Bool("warmbox.timed_out", true),
+			attribute.Bool("warmbox.truncated", false))
 		return runner.Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true, WallMs: float64(run.Milliseconds())}, false, nil
 	}
 	if ctx.Err() != nil {

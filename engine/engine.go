@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
+	"regexp"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 )
 
 // Labels every sandbox carries.
@@ -81,7 +84,8 @@ func New(opts Options) (*Engine, error) {
 	if !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
 		return nil, fmt.Errorf("engine: runner binary %s is not an executable file", opts.RunnerPath)
 	}
-	clientOpts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	clientOpts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation(),
+		client.WithTraceOptions(otelhttp.WithSpanNameFormatter(dockerSpanName))}
 	if opts.Host != "" {
 		clientOpts = append(clientOpts, client.WithHost(opts.Host))
 	}
@@ -182,13 +186,21 @@ func (e *Engine) Count(ctx context.Context) (int, error) {
 	return len(list), nil
 }
 
+// reconcileInterval is how often Watch relists the instance's sandboxes
+// besides each (re)connect of the events stream: events are a hint.
+const reconcileInterval = 30 * time.Second
+
 // Watch follows the engine's events and calls died with the id of every
 // sandbox of this instance that stops. It reconnects with backoff until
-// ctx ends. Events are a hint: a sandbox that died unseen fails its
-// hand-off before any user code runs, and is then replaced.
+// ctx ends. Events are a hint: on every (re)connect and every
+// reconcileInterval it also relists the instance's sandboxes (reconcile),
+// which catches those that stopped while the stream was down, e.g. all of
+// them when the engine restarts without live-restore.
 func (e *Engine) Watch(ctx context.Context, died func(id string)) {
 	backoff := 100 * time.Millisecond
 	since := time.Now()
+	relist := time.NewTicker(reconcileInterval)
+	defer relist.Stop()
 	for ctx.Err() == nil {
 		msgs, errs := e.cli.Events(ctx, events.ListOptions{
 			Since: fmt.Sprintf("%d", since.Unix()),
@@ -197,11 +209,16 @@ func (e *Engine) Watch(ctx context.Context, died func(id string)) {
 				filters.Arg("event", string(events.ActionDie)),
 				filters.Arg("label", LabelInstance+"="+e.opts.Instance)),
 		})
+		// After subscribing: a sandbox that stops from now on is in the
+		// stream, one that stopped before is in the list.
+		e.reconcile(ctx, died)
 	stream:
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-relist.C:
+				e.reconcile(ctx, died)
 			case m := <-msgs:
 				backoff = 100 * time.Millisecond
 				since = time.Unix(m.Time, 0)
@@ -222,6 +239,45 @@ func (e *Engine) Watch(ctx context.Context, died func(id string)) {
 	}
 }
 
+// reconcile removes this instance's sandboxes that do not run: exited or
+// dead (the engine stopped them while nobody watched, or their removal
+// failed earlier, e.g. while the engine was down, and the pools forgot
+// them), and created but never started for longer than a create may take
+// (a create whose start and cleanup both failed). died is called for
+// each first, so that a pool drops one it still holds and replaces it.
+func (e *Engine) reconcile(ctx context.Context, died func(id string)) {
+	listCtx, cancel := context.WithTimeout(ctx, inspectTimeout)
+	list, err := e.cli.ContainerList(listCtx, container.ListOptions{
+		All: true,
+		Filters: filters.NewArgs(
+			filters.Arg("label", LabelManagedBy+"="+managedBy),
+			filters.Arg("label", LabelInstance+"="+e.opts.Instance),
+			filters.Arg("status", "exited"),
+			filters.Arg("status", "dead"),
+			filters.Arg("status", "created")),
+	})
+	cancel()
+	if err != nil {
+		e.logger.Debug("reconcile: listing sandboxes failed", "err", err)
+		return
+	}
+	removed := 0
+	for _, c := range list {
+		if c.State == "created" && time.Since(time.Unix(c.Created, 0)) < createTimeout {
+			continue // a Create call may still be starting it
+		}
+		died(c.ID)
+		if err := e.remove(ctx, c.ID); err != nil {
+			e.logger.Warn("reconcile: removing a stopped sandbox failed", "sandbox", shortID(c.ID), "err", err)
+			continue
+		}
+		removed++
+	}
+	if removed > 0 {
+		e.logger.Info("reconcile: removed stopped sandboxes", "count", removed)
+	}
+}
+
 // remove force-removes a container; a container already gone is success.
 func (e *Engine) remove(ctx context.Context, id string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), removeTimeout)
@@ -231,6 +287,19 @@ func (e *Engine) remove(ctx context.Context, id string) error {
 		return fmt.Errorf("remove %s: %w", shortID(id), err)
 	}
 	return nil
+}
+
+var (
+	apiVersion = regexp.MustCompile(`^/v[0-9.]+`)
+	objectID   = regexp.MustCompile(`/[0-9a-f]{64}`)
+)
+
+// dockerSpanName names the SDK's spans by route template
+// ("docker POST /containers/{id}/exec"), never the raw path, so traces
+// have a bounded set of operation names.
+func dockerSpanName(_ string, r *http.Request) string {
+	path := objectID.ReplaceAllString(apiVersion.ReplaceAllString(r.URL.Path, ""), "/{id}")
+	return "docker " + r.Method + " " + path
 }
 
 func shortID(id string) string {

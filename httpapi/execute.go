@@ -131,11 +131,6 @@ func (s *server) execute(w http.ResponseWriter, r *http.Request) {
 	s.count(resp.Status)
 	if s.opts.Recorder != nil {
 		s.opts.Recorder.Execution(lang.Name, resp.Status, total, ctx)
-		if aw, ok := s.opts.Recorder.(interface {
-			AcquireWait(language string, d time.Duration)
-		}); ok {
-			aw.AcquireWait(lang.Name, out.Acquire)
-		}
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "execution",
 		slog.String("execution_id", id),

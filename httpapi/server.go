@@ -25,8 +25,7 @@ type Service interface {
 }
 
 // Recorder receives per-request facts for metrics (telemetry implements
-// it; nil = none). If it also has AcquireWait(language string, d
-// time.Duration), that is called with each execution's acquire wait.
+// it; nil = none). Acquire waits are recorded by the dispatcher.
 type Recorder interface {
 	// Execution is called once per program that ran; ctx carries the
 	// request's span, for exemplars.

@@ -3,6 +3,7 @@ package telemetry_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -30,6 +32,7 @@ const (
 	exportWait    = 90 * time.Second // batch exporter -> Jaeger -> query API
 	scrapeWait    = 90 * time.Second // daemon -> Prometheus scrape -> query API
 	settleWait    = 120 * time.Second
+	lockWait      = 10 * time.Minute // another run of this test holds the backends
 	poll          = 500 * time.Millisecond
 )
 
@@ -48,6 +51,49 @@ func script(env []string, name string, args ...string) (string, error) {
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err
+}
+
+// lockBackends serialises runs of this test on a host: there is one
+// Prometheus of prometheus.sh per host, and each run repoints it at its
+// own daemon. The lock lives with the scripts' pid files.
+func lockBackends(t *testing.T) {
+	t.Helper()
+	dir := os.Getenv("WARMBOX_RUN_DIR")
+	if dir == "" {
+		dir = "/var/run/warmbox-ci"
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		dir = "/tmp/warmbox-ci"
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "test-telemetry.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatalf("lock %s: %v", path, err)
+	}
+	deadline := time.Now().Add(lockWait)
+	for logged := false; ; {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			t.Fatalf("lock %s: %v", path, err)
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			t.Fatalf("another run of this test held %s for more than %s", path, lockWait)
+		}
+		if !logged {
+			t.Logf("waiting for another run of this test to release %s", path)
+			logged = true
+		}
+		time.Sleep(time.Second)
+	}
+	t.Cleanup(func() { f.Close() }) // closing releases the lock
 }
 
 // answers reports whether GET u answers 200.
@@ -177,6 +223,26 @@ func eventually(within time.Duration, check func() string) string {
 		time.Sleep(poll)
 	}
 }
+
+// budget is one bounded wait shared by a series of polls: the first may
+// use all of it, later ones what is left (each tries at least once), so a
+// backend that never gets the data costs the bound once, not once per
+// check.
+type budget struct {
+	bound    time.Duration
+	deadline time.Time
+}
+
+func newBudget(bound time.Duration) *budget {
+	return &budget{bound: bound, deadline: time.Now().Add(bound)}
+}
+
+// eventually polls check within what is left of the budget.
+func (b *budget) eventually(check func() string) string {
+	return eventually(time.Until(b.deadline), check)
+}
+
+func (b *budget) String() string { return fmt.Sprintf("a shared bound of %s", b.bound) }
 
 // clip shortens a backend's answer for a failure message.
 func clip(b []byte) string {

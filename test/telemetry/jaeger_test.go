@@ -152,11 +152,11 @@ func (tr jTrace) summary() string {
 
 // fetchTrace polls /api/traces/<id> until the trace holds a span of every
 // operation in want (spans of one trace may arrive in several batches).
-func fetchTrace(t *testing.T, id string, want ...string) (jTrace, bool) {
+func fetchTrace(t *testing.T, b *budget, id string, want ...string) (jTrace, bool) {
 	t.Helper()
 	var tr jTrace
 	var raw []byte
-	msg := eventually(exportWait, func() string {
+	msg := b.eventually(func() string {
 		var ans jAnswer
 		var err error
 		raw, err = getJSON(jaegerQuery+"/api/traces/"+id, &ans)
@@ -175,19 +175,19 @@ func fetchTrace(t *testing.T, id string, want ...string) (jTrace, bool) {
 		return ""
 	})
 	if msg != "" {
-		t.Errorf("trace %s not in Jaeger with spans %v within %s: %s\nJaeger answered: %s", id, want, exportWait, msg, clip(raw))
+		t.Errorf("trace %s not in Jaeger with spans %v within %s: %s\nJaeger answered: %s", id, want, b, msg, clip(raw))
 		return tr, false
 	}
 	return tr, true
 }
 
 // search polls /api/traces?service=... until check accepts the traces.
-func search(t *testing.T, what string, params []string, check func([]jTrace) string) []jTrace {
+func search(t *testing.T, b *budget, what string, params []string, check func([]jTrace) string) []jTrace {
 	t.Helper()
 	var ans jAnswer
 	var raw []byte
 	u := query(jaegerQuery+"/api/traces", params...)
-	msg := eventually(exportWait, func() string {
+	msg := b.eventually(func() string {
 		ans = jAnswer{}
 		var err error
 		if raw, err = getJSON(u, &ans); err != nil {
@@ -196,7 +196,7 @@ func search(t *testing.T, what string, params []string, check func([]jTrace) str
 		return check(ans.Data)
 	})
 	if msg != "" {
-		t.Errorf("%s: %s (after %s)\nGET %s\nJaeger answered: %s", what, msg, exportWait, u, clip(raw))
+		t.Errorf("%s: %s (within %s)\nGET %s\nJaeger answered: %s", what, msg, b, u, clip(raw))
 	}
 	return ans.Data
 }
@@ -206,13 +206,14 @@ func search(t *testing.T, what string, params []string, check func([]jTrace) str
 func checkJaeger(t *testing.T, service string, begin time.Time, execs []*execution) {
 	start := strconv.FormatInt(begin.Add(-time.Minute).UnixMicro(), 10)
 	end := func() string { return strconv.FormatInt(time.Now().Add(time.Minute).UnixMicro(), 10) }
+	b := newBudget(exportWait)
 
 	// The search by service finds exactly the requests' traces.
 	want := map[string]bool{}
 	for _, e := range execs {
 		want[traceKey(e.traceID)] = true
 	}
-	search(t, "search by service and operation", []string{"service", service, "operation", "POST /execute",
+	search(t, b, "search by service and operation", []string{"service", service, "operation", "POST /execute",
 		"start", start, "end", end(), "limit", "100"}, func(trs []jTrace) string {
 		got := map[string]bool{}
 		for _, tr := range trs {
@@ -234,7 +235,7 @@ func checkJaeger(t *testing.T, service string, begin time.Time, execs []*executi
 			if e.traceID == "" {
 				t.Fatal("no trace id in the response")
 			}
-			tr, ok := fetchTrace(t, e.traceID, "POST /execute", "pool.acquire", "sandbox.handoff")
+			tr, ok := fetchTrace(t, b, e.traceID, "POST /execute", "pool.acquire", "sandbox.handoff")
 			if !ok {
 				return
 			}
@@ -244,8 +245,8 @@ func checkJaeger(t *testing.T, service string, begin time.Time, execs []*executi
 			}
 			acquire, handoff := tr.ops("pool.acquire")[0], tr.ops("sandbox.handoff")[0]
 			sandbox, _ := acquire.str("warmbox.sandbox.id")
-			checkCreate(t, e, service, acquire, handoff, sandbox)
-			search(t, "sandbox.destroy of "+sandbox, []string{"service", service, "operation", "sandbox.destroy",
+			checkCreate(t, b, e, service, acquire, handoff, sandbox)
+			search(t, b, "sandbox.destroy of "+sandbox, []string{"service", service, "operation", "sandbox.destroy",
 				"tags", fmt.Sprintf(`{"warmbox.sandbox.id":%q}`, sandbox), "start", start, "end", end(), "limit", "10"},
 				func(trs []jTrace) string { return destroyed(trs, e.language, sandbox) })
 		})
@@ -335,6 +336,9 @@ func requestTree(e *execution, service string, tr jTrace) string {
 		check(err)
 	} else if code, ok := e.body["exit_code"].(float64); ok && got != int64(code) {
 		bad("sandbox.handoff: warmbox.exit_code = %d, the response says %v", got, code)
+	} else if !ok && got >= 0 {
+		// A signal ended the program: the response's exit_code is null.
+		bad("sandbox.handoff: warmbox.exit_code = %d, want < 0 when the response has none (signal %v)", got, e.body["signal"])
 	} else if e.exitCode != nil && got != int64(*e.exitCode) {
 		bad("sandbox.handoff: warmbox.exit_code = %d, want %d", got, *e.exitCode)
 	}
@@ -354,7 +358,7 @@ func requestTree(e *execution, service string, tr jTrace) string {
 
 // checkCreate follows the links of pool.acquire and sandbox.handoff to the
 // sandbox's sandbox.create, which must be the root of a trace of its own.
-func checkCreate(t *testing.T, e *execution, service string, acquire, handoff jSpan, sandbox string) {
+func checkCreate(t *testing.T, b *budget, e *execution, service string, acquire, handoff jSpan, sandbox string) {
 	t.Helper()
 	hl, al := handoff.links(), acquire.links()
 	if len(hl) != 1 {
@@ -369,7 +373,7 @@ func checkCreate(t *testing.T, e *execution, service string, acquire, handoff jS
 		t.Errorf("sandbox.create %v is in the request's trace, want a trace of its own", link)
 		return
 	}
-	tr, ok := fetchTrace(t, link.TraceID, "sandbox.create")
+	tr, ok := fetchTrace(t, b, link.TraceID, "sandbox.create")
 	if !ok {
 		return
 	}

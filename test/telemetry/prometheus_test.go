@@ -86,11 +86,11 @@ func sorted(m map[string]float64) string {
 }
 
 // expectQuery polls q until its samples, keyed by labels, equal want.
-func expectQuery(t *testing.T, q string, want map[string]float64, labels ...string) {
+func expectQuery(t *testing.T, b *budget, q string, want map[string]float64, labels ...string) {
 	t.Helper()
 	var got map[string]float64
 	var raw []byte
-	msg := eventually(scrapeWait, func() string {
+	msg := b.eventually(func() string {
 		ss, r, err := instant(q)
 		raw = r
 		if err != nil {
@@ -102,7 +102,7 @@ func expectQuery(t *testing.T, q string, want map[string]float64, labels ...stri
 		return ""
 	})
 	if msg != "" {
-		t.Errorf("%s: %s (after %s)\nPrometheus answered: %s", q, msg, scrapeWait, clip(raw))
+		t.Errorf("%s: %s (within %s)\nPrometheus answered: %s", q, msg, b, clip(raw))
 	}
 }
 
@@ -113,9 +113,10 @@ func expectQuery(t *testing.T, q string, want map[string]float64, labels ...stri
 // and quiet.
 func checkPrometheus(t *testing.T, d *testdaemon.Daemon, target string, execs []*execution) {
 	sel := fmt.Sprintf(`job="warmbox",instance=%q`, target)
+	b := newBudget(scrapeWait)
 
 	t.Run("up", func(t *testing.T) {
-		expectQuery(t, "up{"+sel+"}", map[string]float64{"": 1})
+		expectQuery(t, b, "up{"+sel+"}", map[string]float64{"": 1})
 	})
 
 	t.Run("executions", func(t *testing.T) {
@@ -124,23 +125,24 @@ func checkPrometheus(t *testing.T, d *testdaemon.Daemon, target string, execs []
 			byStatus[e.language+"/"+e.status]++
 			byLang[e.language]++
 		}
-		expectQuery(t, "warmbox_executions_total{"+sel+"}", byStatus, "language", "status")
-		expectQuery(t, "warmbox_execution_duration_seconds_count{"+sel+"}", byLang, "language")
+		expectQuery(t, b, "warmbox_executions_total{"+sel+"}", byStatus, "language", "status")
+		expectQuery(t, b, "warmbox_execution_duration_seconds_count{"+sel+"}", byLang, "language")
 		// One acquire and one hand-off per request, plus the start-up
 		// self-test's (one per language).
 		perSandbox := map[string]float64{}
 		for l, n := range byLang {
 			perSandbox[l] = n + 1
 		}
-		expectQuery(t, "warmbox_acquire_wait_seconds_count{"+sel+"}", perSandbox, "language")
-		expectQuery(t, "warmbox_handoff_duration_seconds_count{"+sel+"}", perSandbox, "language")
-		expectQuery(t, "warmbox_pool_acquisitions_total{"+sel+"}", perSandbox, "language")
+		expectQuery(t, b, "warmbox_acquire_wait_seconds_count{"+sel+"}", perSandbox, "language")
+		expectQuery(t, b, "warmbox_handoff_duration_seconds_count{"+sel+"}", perSandbox, "language")
+		expectQuery(t, b, "warmbox_pool_acquisitions_total{"+sel+"}", perSandbox, "language")
 	})
 
 	t.Run("pools", func(t *testing.T) {
 		// The pools are at rest in /stats; then Prometheus must show the
 		// same numbers (a later scrape of an unchanged daemon).
 		pools := waitSettled(t, d)
+		b := newBudget(scrapeWait) // settling may have used up the first
 		idle, target, zero := map[string]float64{}, map[string]float64{}, map[string]float64{}
 		for _, l := range languages {
 			idle[l] = float64(pools[l].Idle)
@@ -150,15 +152,15 @@ func checkPrometheus(t *testing.T, d *testdaemon.Daemon, target string, execs []
 				t.Errorf("/stats pool %s: %+v, want idle = min_idle = %d", l, pools[l], minIdle)
 			}
 		}
-		expectQuery(t, `warmbox_pool_sandboxes{`+sel+`,state="idle"}`, idle, "language")
-		expectQuery(t, `warmbox_pool_min_idle{`+sel+`}`, idle, "language")
-		expectQuery(t, `warmbox_pool_idle_target{`+sel+`}`, target, "language")
+		expectQuery(t, b, `warmbox_pool_sandboxes{`+sel+`,state="idle"}`, idle, "language")
+		expectQuery(t, b, `warmbox_pool_min_idle{`+sel+`}`, idle, "language")
+		expectQuery(t, b, `warmbox_pool_idle_target{`+sel+`}`, target, "language")
 		for _, state := range []string{"busy", "creating", "destroying"} {
-			expectQuery(t, `warmbox_pool_sandboxes{`+sel+`,state="`+state+`"}`, zero, "language")
+			expectQuery(t, b, `warmbox_pool_sandboxes{`+sel+`,state="`+state+`"}`, zero, "language")
 		}
-		expectQuery(t, `warmbox_pool_waiters{`+sel+`}`, zero, "language")
-		expectQuery(t, `warmbox_pool_degraded{`+sel+`}`, zero, "language")
-		expectQuery(t, `warmbox_engine_up{`+sel+`}`, map[string]float64{"": 1})
+		expectQuery(t, b, `warmbox_pool_waiters{`+sel+`}`, zero, "language")
+		expectQuery(t, b, `warmbox_pool_degraded{`+sel+`}`, zero, "language")
+		expectQuery(t, b, `warmbox_engine_up{`+sel+`}`, map[string]float64{"": 1})
 		// Every request's sandbox was destroyed as used (plus the
 		// self-test's, one per language).
 		used := map[string]float64{}
@@ -168,16 +170,16 @@ func checkPrometheus(t *testing.T, d *testdaemon.Daemon, target string, execs []
 		for l := range used {
 			used[l]++ // the start-up self-test
 		}
-		expectQuery(t, `warmbox_pool_sandboxes_destroyed_total{`+sel+`,reason="used"}`, used, "language")
+		expectQuery(t, b, `warmbox_pool_sandboxes_destroyed_total{`+sel+`,reason="used"}`, used, "language")
 	})
 
-	t.Run("exemplars", func(t *testing.T) { checkExemplars(t, sel, execs) })
-	t.Run("alerts", func(t *testing.T) { checkAlerts(t, d) })
+	t.Run("exemplars", func(t *testing.T) { checkExemplars(t, b, sel, execs) })
+	t.Run("alerts", func(t *testing.T) { checkAlerts(t, b, d) })
 }
 
 // checkExemplars: the executions counter's exemplars (OpenMetrics scrape)
 // carry trace ids of the requests.
-func checkExemplars(t *testing.T, sel string, execs []*execution) {
+func checkExemplars(t *testing.T, b *budget, sel string, execs []*execution) {
 	ours := map[string]bool{}
 	for _, e := range execs {
 		ours[e.traceID] = true
@@ -196,7 +198,7 @@ func checkExemplars(t *testing.T, sel string, execs []*execution) {
 	u := query(promURL+"/api/v1/query_exemplars", "query", "warmbox_executions_total{"+sel+"}",
 		"start", strconv.FormatInt(now.Add(-time.Hour).Unix(), 10),
 		"end", strconv.FormatInt(now.Add(time.Hour).Unix(), 10))
-	msg := eventually(scrapeWait, func() string {
+	msg := b.eventually(func() string {
 		ans.Data = nil
 		var err error
 		if raw, err = getJSON(u, &ans); err != nil {
@@ -227,7 +229,7 @@ func checkExemplars(t *testing.T, sel string, execs []*execution) {
 // WarmboxDown's absent() arm is pending until the first scrape, and a
 // p99 rule may go pending on a slow host (its "for" is 10 minutes, far
 // beyond this test), and neither fires within the test.
-func checkAlerts(t *testing.T, d *testdaemon.Daemon) {
+func checkAlerts(t *testing.T, b *budget, d *testdaemon.Daemon) {
 	want := shippedAlerts(t)
 	type rule struct {
 		Name, Type, State, Health, LastError string
@@ -247,7 +249,7 @@ func checkAlerts(t *testing.T, d *testdaemon.Daemon) {
 	}
 	var raw []byte
 	var rules map[string]rule
-	msg := eventually(scrapeWait, func() string {
+	msg := b.eventually(func() string {
 		ans.Data.Groups = nil
 		var err error
 		if raw, err = getJSON(promURL+"/api/v1/rules", &ans); err != nil {
@@ -275,15 +277,19 @@ func checkAlerts(t *testing.T, d *testdaemon.Daemon) {
 	if msg != "" {
 		t.Fatalf("alert rules: %s\nPrometheus answered: %s", msg, clip(raw))
 	}
+	disturbed := engineTrouble(d)
 	active := false
 	for _, name := range want {
 		r := rules[name]
 		for _, a := range r.Alerts {
 			active = true
-			if a.State == "firing" {
-				t.Errorf("alert %s fires in a healthy state: %v\nPrometheus answered: %s", name, a.Labels, clip(raw))
-			} else {
+			switch {
+			case a.State != "firing":
 				t.Logf("alert %s is %s: %v", name, a.State, a.Labels)
+			case engineAlerts[name] && disturbed != "":
+				t.Logf("alert %s fires: %v; tolerated, the engine failed the daemon during the test (%s)", name, a.Labels, disturbed)
+			default:
+				t.Errorf("alert %s fires in a healthy state: %v\nPrometheus answered: %s", name, a.Labels, clip(raw))
 			}
 		}
 	}
@@ -291,6 +297,29 @@ func checkAlerts(t *testing.T, d *testdaemon.Daemon) {
 		_, st, _ := stats(d)
 		t.Logf("/stats: %s\ndaemon warnings:\n%s", st, warnings(d.Logs()))
 	}
+}
+
+// engineAlerts are true when the Docker engine fails the daemon. Other
+// tests on a shared CI host may restart the engine while this one runs;
+// the daemon then rightly counts create failures, and these alerts may
+// fire if the test runs past their "for".
+var engineAlerts = map[string]bool{
+	"WarmboxEngineUnreachable": true, "WarmboxPoolDegraded": true, "WarmboxSandboxCreateFailures": true,
+}
+
+// engineTrouble describes the engine failures the daemon has seen, or "".
+func engineTrouble(d *testdaemon.Daemon) string {
+	pools, raw, err := stats(d)
+	if err != nil {
+		return fmt.Sprintf("GET /stats: %v: %s", err, raw)
+	}
+	var out []string
+	for _, l := range languages {
+		if n := pools[l].CreateFailures; n > 0 {
+			out = append(out, fmt.Sprintf("%s: %d create failures", l, n))
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // warnings returns the WARN and ERROR lines of a daemon log.

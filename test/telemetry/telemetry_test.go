@@ -49,6 +49,7 @@ func exit(n int) *int { return &n }
 // exports traces to Jaeger and is scraped by Prometheus, then checks what
 // the two backends recorded and what the daemon logged.
 func TestTelemetry(t *testing.T) {
+	lockBackends(t)
 	begin := time.Now()
 	requireJaeger(t)
 
@@ -179,6 +180,8 @@ type poolStats struct {
 	Waiting    int `json:"waiting"`
 	Target     int `json:"target"`
 	MinIdle    int `json:"min_idle"`
+
+	CreateFailures int `json:"create_failures"`
 }
 
 func stats(d *testdaemon.Daemon) (map[string]poolStats, []byte, error) {
