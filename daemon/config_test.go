@@ -75,15 +75,15 @@ languages:
 }
 
 func TestExecOverridesPrestart(t *testing.T) {
-	cfg, err := load(t, "languages: {python: {handoff: prestart}}\n", nil)
+	cfg, err := load(t, "languages: {python: {handoff: exec}}\n", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if py := cfg.Languages["python"]; py.Handoff != "prestart" || py.Bootstrap != "python" {
-		t.Errorf("python handoff = %q bootstrap %q, want prestart with the python bootstrap", py.Handoff, py.Bootstrap)
+	if py := cfg.Languages["python"]; py.Handoff != "exec" {
+		t.Errorf("python handoff = %q, want exec", py.Handoff)
 	}
-	if cfg.Languages["node"].Handoff != "exec" {
-		t.Errorf("node handoff = %q, want the default", cfg.Languages["node"].Handoff)
+	if n := cfg.Languages["node"]; n.Handoff != "prestart" || n.Bootstrap != "node" {
+		t.Errorf("node handoff = %q bootstrap %q, want the default prestart with the node bootstrap", n.Handoff, n.Bootstrap)
 	}
 }
 

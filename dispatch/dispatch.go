@@ -42,6 +42,9 @@ var (
 // runner's own answer before it destroys the sandbox itself.
 const killGrace = 2 * time.Second
 
+// minAcquireWait is the least a caller may wait for a sandbox.
+const minAcquireWait = 5 * time.Second
+
 // Runtime is what a backend provides for one language.
 type Runtime[S pool.Sandbox] interface {
 	pool.Runtime[S]
@@ -196,9 +199,11 @@ func (d *Dispatcher[S]) Execute(ctx context.Context, req Request) (Outcome, erro
 // attempt acquires one sandbox and hands the job to it. retry reports
 // that the hand-off failed before any user code ran.
 func (d *Dispatcher[S]) attempt(ctx context.Context, l *served[S], job runner.Job, out *Outcome) (runner.Result, bool, error) {
-	// A caller waits for a sandbox at most as long as its job may run.
+	// A caller waits for a sandbox at most as long as its job may run,
+	// and at least minAcquireWait, so a short job is not refused while a
+	// replacement is still starting.
 	start := time.Now()
-	acqCtx, cancelAcq := context.WithTimeout(ctx, time.Duration(job.Limits.TimeoutMs)*time.Millisecond)
+	acqCtx, cancelAcq := context.WithTimeout(ctx, max(time.Duration(job.Limits.TimeoutMs)*time.Millisecond, minAcquireWait))
 	lease, err := l.pool.Acquire(acqCtx)
 	cancelAcq()
 	waited := time.Since(start)

@@ -209,12 +209,19 @@ func TestAcquireBoundedByJobTimeout(t *testing.T) {
 		go func() { _, _ = d.Execute(context.Background(), request(30*time.Second)) }()
 		synctest.Wait()
 		start := time.Now()
-		_, err := d.Execute(context.Background(), request(2*time.Second))
+		_, err := d.Execute(context.Background(), request(8*time.Second))
 		if !errors.Is(err, ErrCapacity) {
 			t.Fatalf("err = %v, want ErrCapacity", err)
 		}
-		if got := time.Since(start); got != 2*time.Second {
-			t.Errorf("waited %v, want the job's 2s timeout", got)
+		if got := time.Since(start); got != 8*time.Second {
+			t.Errorf("waited %v, want the job's 8s timeout", got)
+		}
+		start = time.Now()
+		if _, err := d.Execute(context.Background(), request(time.Second)); !errors.Is(err, ErrCapacity) {
+			t.Fatalf("err = %v, want ErrCapacity", err)
+		}
+		if got := time.Since(start); got != minAcquireWait {
+			t.Errorf("a 1s job waited %v, want the %v floor", got, minAcquireWait)
 		}
 		close(release)
 		synctest.Wait()

@@ -13,17 +13,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const usage = `usage: warmbox-runner idle|run
+const usage = `usage: warmbox-runner idle|run|reset
+       warmbox-runner serve [--bootstrap python|node|bash] [--env KEY=VALUE]... -- COMMAND...
 
-  idle  block forever as the sandbox's PID 1, reaping zombies
-  run   read one job frame on stdin, run it, write one result frame on stdout
+  idle   block forever as the sandbox's PID 1 (exec mode), reaping zombies
+  run    read one job frame on stdin, run it, write one result frame on stdout
+  reset  kill every process of the sandbox user, wipe /tmp, /dev/shm,
+         /dev/mqueue and SysV IPC, verify, write one reset frame on stdout
+  serve  be the sandbox's PID 1 (prestart mode): pre-start COMMAND with the
+         bootstrap, then answer request frames on stdin until it ends; the
+         interpreter's environment is exactly the --env entries
 `
 
 // Main runs the warmbox-runner command with args (without the program
-// name) and returns the process exit status: 0 when a result was
-// written, 2 for a bad job frame or bad usage, 1 when the result could
-// not be written.
+// name) and returns the process exit status: 0 when a result or reset
+// frame was written (serve: when stdin ended), 2 for a bad frame or bad
+// usage, 1 when a frame could not be written.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "serve" {
+		return serve(args[1:], stdin, stdout, stderr)
+	}
 	if len(args) != 1 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -34,6 +43,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 0
 	case "run":
 		return runOnce(stdin, stdout, stderr)
+	case "reset":
+		return resetOnce(stdout, stderr)
 	default:
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -57,6 +68,29 @@ func runOnce(stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err := writeResult(stdout, execute(job, defaultOptions(logf)), logf); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// resetOnce is reset in exec mode, started by docker exec next to idle:
+// it reads nothing and writes one reset frame.
+func resetOnce(stdout, stderr io.Writer) int {
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(stderr, "warmbox-runner: "+format+"\n", args...)
+	}
+	rep := Reply{Kind: "reset"}
+	if err := harden(); err != nil {
+		logf("%v", err)
+		rep.Error = "runner setup failed"
+	} else {
+		r := newReaper()
+		defer r.stop()
+		if err := resetSandbox(r, defaultResetConfig()); err != nil {
+			rep.Error = err.Error()
+		}
+	}
+	if writeReply(stdout, rep, logf) != nil {
 		return 1
 	}
 	return 0
@@ -91,8 +125,8 @@ func writeResult(w io.Writer, res Result, logf func(string, ...any)) error {
 //
 //   - not dumpable, so the job (same uid) cannot ptrace it or open its
 //     /proc/<pid>/mem, environ or fd;
-//   - a child subreaper, so every orphan of the job is reparented to it
-//     and reaped by it;
+//   - a child subreaper (or PID 1), so every orphan of the job is
+//     reparented to it and reaped by it;
 //   - every signal that would end a Go program is caught and dropped, so
 //     the job cannot stop the runner with SIGTERM, SIGINT, SIGQUIT...
 //     (only SIGKILL and SIGSTOP remain). Caught rather than ignored:
@@ -104,8 +138,12 @@ func harden() error {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl PR_SET_DUMPABLE: %w", err)
 	}
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("prctl PR_SET_CHILD_SUBREAPER: %w", err)
+	// PID 1 (serve mode) is its namespace's reaper already; gVisor
+	// refuses it the prctl.
+	if os.Getpid() != 1 {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("prctl PR_SET_CHILD_SUBREAPER: %w", err)
+		}
 	}
 	runtime.GOMAXPROCS(2)
 	caught := make(chan os.Signal, 16)

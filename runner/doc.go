@@ -1,17 +1,33 @@
 // Package runner is the in-sandbox agent and its wire protocol.
 //
 // The runner is a small static binary (cmd/warmbox-runner) that the daemon
-// bind-mounts read-only into every sandbox. The daemon hands it one Job
-// frame on stdin; the runner writes the job's files under the work dir,
-// runs the program as the sandbox user with rlimits, captures stdout and
-// stderr separately with caps, kills every process of the job at the end
-// (or at the deadline), and answers with one Result frame on stdout.
+// bind-mounts read-only into every sandbox. For each job it writes the
+// job's files under the work dir, runs the program as the sandbox user,
+// captures stdout and stderr separately with caps, kills every process of
+// the sandbox user at the end (or at the deadline), and reports a Result.
+// It has three ways to be used:
+//
+//   - exec mode: `idle` is the sandbox's PID 1, and each job is a docker
+//     exec of `run`, which reads one Job frame on stdin and writes one
+//     Result frame on stdout.
+//   - prestart mode: `serve` is PID 1. It pre-starts the language's
+//     interpreter with a bootstrap (bootstrap/*) that waits for a go
+//     signal, then answers Request frames on the container's attach
+//     stream with Reply frames: "ready" first, a "result" per run, a
+//     "reset" per reset. A job whose command or environment differs from
+//     the pre-started interpreter's, or any job without a bootstrap, is
+//     started cold, still without docker exec.
+//   - reuse: `reset` (a docker exec in exec mode, a request in serve
+//     mode) kills every process of the sandbox user, wipes /tmp, /dev/shm,
+//     /dev/mqueue and SysV IPC, and verifies that nothing is left; any
+//     leftover is reported and the daemon destroys the sandbox.
 //
 // A frame is a 4-byte big-endian length followed by that many bytes of
-// JSON. The program's own output never reaches the runner's stdout, so a
-// program cannot forge a result frame.
+// JSON. The program's own output goes to pipes, never to the runner's
+// stdout, so a program cannot forge a frame.
 //
-// This package owns the protocol types (Job, Result, frames), file name
-// validation and the agent itself. It imports nothing of warmbox: the
-// daemon and the runner binary both depend on it, never the other way.
+// This package owns the protocol types (Job, Result, Request, Reply,
+// frames), file name validation and the agent itself. It imports nothing
+// of warmbox: the daemon and the runner binary both depend on it, never
+// the other way.
 package runner

@@ -43,7 +43,26 @@ func startProcess(job Job, dir string, r *reaper) (*jobProcess, error) {
 		return nil, err
 	}
 	argv := append(append(append([]string{}, job.Command...), job.Entry), job.Args...)
+	sp, err := spawn(path, argv, job.Env, dir, nil)
+	if err != nil {
+		return nil, fmt.Errorf("cannot start %q: %s", job.Command[0], errnoText(err))
+	}
+	r.track(sp.proc.Pid)
+	return sp.run(job, r, sp.started), nil
+}
 
+// spawned is a started process and the runner's ends of its stdio pipes.
+type spawned struct {
+	proc                     *os.Process
+	started                  time.Time
+	stdinW, stdoutR, stderrR *os.File
+}
+
+// spawn starts path with argv in dir, in a session of its own, with
+// exactly env as its environment, three fresh pipes as fds 0-2 and extra
+// as fds 3 and up (a nil entry leaves that fd closed). Nothing else of
+// the runner's reaches it. The caller still holds extra and closes it.
+func spawn(path string, argv, env []string, dir string, extra []*os.File) (*spawned, error) {
 	var pipes [3][2]*os.File // stdin, stdout, stderr; [0] read end, [1] write end
 	closeAll := func() {
 		for _, p := range pipes {
@@ -55,16 +74,17 @@ func startProcess(job Job, dir string, r *reaper) (*jobProcess, error) {
 		}
 	}
 	for i := range pipes {
+		var err error
 		if pipes[i][0], pipes[i][1], err = os.Pipe(); err != nil {
 			closeAll()
-			return nil, fmt.Errorf("cannot create pipes: %s", errnoText(err))
+			return nil, err
 		}
 	}
 	attr := &os.ProcAttr{
 		Dir: dir,
 		// A nil Env would make os.StartProcess inherit ours.
-		Env:   append([]string{}, job.Env...),
-		Files: []*os.File{pipes[0][0], pipes[1][1], pipes[2][1]},
+		Env:   append([]string{}, env...),
+		Files: append([]*os.File{pipes[0][0], pipes[1][1], pipes[2][1]}, extra...),
 		Sys: &syscall.SysProcAttr{
 			Setsid: true,
 			// If the runner dies (kill -9 -1 from the job reaches it),
@@ -74,28 +94,33 @@ func startProcess(job Job, dir string, r *reaper) (*jobProcess, error) {
 	}
 	if err := cloexecFrom(3); err != nil {
 		closeAll()
-		return nil, fmt.Errorf("cannot close the runner's files: %s", errnoText(err))
+		return nil, err
 	}
 	started := time.Now()
 	proc, err := os.StartProcess(path, argv, attr)
 	if err != nil {
 		closeAll()
-		return nil, fmt.Errorf("cannot start %q: %s", job.Command[0], errnoText(err))
+		return nil, err
 	}
-	r.pid = proc.Pid
 	// Our copies of the child's ends must go, or the output pipes never
 	// reach EOF and stdin never breaks.
 	pipes[0][0].Close()
 	pipes[1][1].Close()
 	pipes[2][1].Close()
+	return &spawned{proc: proc, started: started, stdinW: pipes[0][1], stdoutR: pipes[1][0], stderrR: pipes[2][0]}, nil
+}
 
+// run turns a spawned process into the job's process: it starts feeding
+// job.Stdin and draining the output under job's caps. started is when
+// the job's own program began.
+func (sp *spawned) run(job Job, r *reaper, started time.Time) *jobProcess {
 	p := &jobProcess{
-		proc:    proc,
+		proc:    sp.proc,
 		reaper:  r,
 		started: started,
-		stdinW:  pipes[0][1],
-		stdoutR: pipes[1][0],
-		stderrR: pipes[2][0],
+		stdinW:  sp.stdinW,
+		stdoutR: sp.stdoutR,
+		stderrR: sp.stderrR,
 		stdout:  newCapped(job.Limits.OutputBytes),
 		stderr:  newCapped(job.Limits.OutputBytes),
 		fed:     make(chan struct{}),
@@ -103,7 +128,16 @@ func startProcess(job Job, dir string, r *reaper) (*jobProcess, error) {
 	}
 	go p.feed(job.Stdin)
 	go p.drain()
-	return p, nil
+	return p
+}
+
+// close releases a spawned process that never became a job's: its pipes
+// and its handle. The caller has killed and reaped it.
+func (sp *spawned) close() {
+	sp.stdinW.Close()
+	sp.stdoutR.Close()
+	sp.stderrR.Close()
+	sp.proc.Release()
 }
 
 // feed writes stdin and closes the pipe. A program that never reads

@@ -49,6 +49,27 @@ func newReaper() *reaper {
 
 func (r *reaper) stop() { signal.Stop(r.sigchld) }
 
+// track makes pid the main process whose status the reaper records,
+// forgetting the previous one. A long-lived reaper (serve mode) tracks
+// one process per job.
+func (r *reaper) track(pid int) {
+	r.pid, r.exited = pid, false
+	r.status, r.rusage, r.exitedAt = 0, unix.Rusage{}, time.Time{}
+}
+
+// waitExit reaps until the tracked process has exited or budget has
+// passed, and reports whether it exited.
+func (r *reaper) waitExit(budget time.Duration) bool {
+	end := time.Now().Add(budget)
+	for r.reap(); !r.exited; r.reap() {
+		if time.Now().After(end) {
+			return false
+		}
+		r.waitChild(10*time.Millisecond, nil)
+	}
+	return true
+}
+
 // reap collects every child that has exited so far. It reports whether
 // any child, running or not yet collected, remains.
 func (r *reaper) reap() bool {

@@ -16,15 +16,25 @@ func defaultOptions(logf func(string, ...any)) options {
 	return options{workDir: "/tmp", cgroupRoot: cgroupRoot, logf: logf}
 }
 
-// execute runs one job to the end and reports it: it validates the job,
-// writes its files, starts the program, enforces the deadline, kills
-// every process the job left behind and reaps them. Every failure is
-// reported in Result.Error; execute never panics on a bad job.
-//
-// It is the unit a long-lived mode would loop on: it assumes only that
-// the process was prepared by harden, and touches nothing it does not
-// clean up, except the files in the work dir.
+// execute runs one job to the end in exec mode, with a cold start of its
+// program and a reaper of its own.
 func execute(job Job, opt options) Result {
+	r := newReaper()
+	defer r.stop()
+	return runJob(job, opt, func(job Job) (*jobProcess, error) {
+		return startProcess(job, opt.workDir, r)
+	})
+}
+
+// runJob runs one job to the end and reports it: it validates the job,
+// writes its files, has start begin the program (a cold start, or the go
+// signal to a pre-started interpreter), enforces the deadline, kills
+// every process the job left behind and reaps them. Every failure is
+// reported in Result.Error; runJob never panics on a bad job.
+//
+// It assumes only that the process was prepared by harden, and touches
+// nothing it does not clean up, except the files in the work dir.
+func runJob(job Job, opt options, start func(Job) (*jobProcess, error)) Result {
 	if err := checkKillAll(); err != nil {
 		return Result{Error: err.Error()}
 	}
@@ -36,9 +46,7 @@ func execute(job Job, opt options) Result {
 		return Result{Error: err.Error()}
 	}
 
-	r := newReaper()
-	defer r.stop()
-	p, err := startProcess(job, opt.workDir, r)
+	p, err := start(job)
 	if err != nil {
 		return Result{Error: err.Error()}
 	}

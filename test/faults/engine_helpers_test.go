@@ -133,16 +133,16 @@ func dockerdPID() (int, error) {
 	return pid, nil
 }
 
-// stopEngine sends SIGTERM to dockerd (by its pid) and waits until the
-// process is gone and the API no longer answers.
-func stopEngine(t *testing.T) {
+// stopEngine sends sig to dockerd (by its pid) and waits until the
+// process is gone.
+func stopEngine(t *testing.T, sig syscall.Signal) {
 	t.Helper()
 	pid, err := dockerdPID()
 	if err != nil {
 		t.Fatalf("cannot stop the engine: %v", err)
 	}
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		t.Fatalf("SIGTERM dockerd (pid %d): %v", pid, err)
+	if err := syscall.Kill(pid, sig); err != nil {
+		t.Fatalf("%v to dockerd (pid %d): %v", sig, pid, err)
 	}
 	eventually(t, 90*time.Second, "dockerd to exit", func() (bool, string) {
 		_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))

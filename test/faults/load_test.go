@@ -153,18 +153,26 @@ func (a *answer) check(contentType string) string {
 	if !strings.HasPrefix(contentType, "application/json") {
 		return fmt.Sprintf("HTTP %d with Content-Type %q: %.200s", a.HTTP, contentType, a.Raw)
 	}
+	// A 200's "error" is a string (the original API's); an error
+	// response's is an object.
 	var body struct {
-		ExecutionID string  `json:"execution_id"`
-		Status      string  `json:"status"`
-		Stdout      *string `json:"stdout"`
-		Error       *struct {
-			Code      string `json:"code"`
-			Message   string `json:"message"`
-			Retryable bool   `json:"retryable"`
-		} `json:"error"`
+		ExecutionID string          `json:"execution_id"`
+		Status      string          `json:"status"`
+		Stdout      *string         `json:"stdout"`
+		Error       json.RawMessage `json:"error"`
 	}
 	if err := json.Unmarshal(a.Raw, &body); err != nil {
-		return fmt.Sprintf("HTTP %d, body is not JSON (%v): %.200s", a.HTTP, err, a.Raw)
+		return fmt.Sprintf("HTTP %d, body is not a JSON object (%v): %.200s", a.HTTP, err, a.Raw)
+	}
+	var apiErr *struct {
+		Code      string `json:"code"`
+		Message   string `json:"message"`
+		Retryable bool   `json:"retryable"`
+	}
+	if a.HTTP != http.StatusOK {
+		if err := json.Unmarshal(body.Error, &apiErr); err != nil {
+			return fmt.Sprintf("HTTP %d, error is not an object (%v): %.200s", a.HTTP, err, a.Raw)
+		}
 	}
 	switch a.HTTP {
 	case http.StatusOK:
@@ -180,11 +188,11 @@ func (a *answer) check(contentType string) string {
 		}
 		return ""
 	case http.StatusServiceUnavailable:
-		if body.Error == nil {
+		if apiErr == nil {
 			return fmt.Sprintf("503 without an error object: %.300s", a.Raw)
 		}
-		a.Code = body.Error.Code
-		if !retryable503[a.Code] || !body.Error.Retryable || body.Error.Message == "" {
+		a.Code = apiErr.Code
+		if !retryable503[a.Code] || !apiErr.Retryable || apiErr.Message == "" {
 			return fmt.Sprintf("503 with an undocumented or non-retryable error: %.300s", a.Raw)
 		}
 		if n, err := strconv.Atoi(a.RetryAfter); err != nil || n < 1 {
@@ -192,8 +200,8 @@ func (a *answer) check(contentType string) string {
 		}
 		return ""
 	}
-	if body.Error != nil {
-		a.Code = body.Error.Code
+	if apiErr != nil {
+		a.Code = apiErr.Code
 	}
 	return fmt.Sprintf("unexpected HTTP %d: %.300s", a.HTTP, a.Raw)
 }
@@ -247,6 +255,11 @@ func startLoad(t *testing.T, base string, clients int, pace time.Duration, next 
 
 // mixed is the default load: short jobs round-robin over the languages.
 func mixed(client, n int) job { return short(languages[(client+n)%len(languages)]) }
+
+// over is a load of short jobs round-robin over langs.
+func over(langs ...string) func(client, n int) job {
+	return func(client, n int) job { return short(langs[(client+n)%len(langs)]) }
+}
 
 // Stop ends the load; each client finishes its request in flight (every
 // request is bounded by its hang bound). It returns every answer.
@@ -352,5 +365,29 @@ rate_limit: {requests: 0}
 pool: {min_idle: 2, max_size: 6}
 `
 
-
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// served reports what a healthy daemon answers: 200 success, or 503
+// capacity (on a busy machine a create can outlast a 5 s acquire budget:
+// that is load, not the fault under test).
+func served(a answer) bool {
+	return a.Problem == "" && (a.HTTP == 200 && a.Status == "success" || a.HTTP == 503 && a.Code == "capacity")
+}
+
+// allServed fails the test unless every answer is served and at least
+// one is a success.
+func allServed(t *testing.T, what string, as []answer) {
+	t.Helper()
+	ok := 0
+	for _, a := range as {
+		if !served(a) {
+			t.Errorf("%s: %s, want 200 success (or 503 capacity)", what, a)
+		}
+		if a.HTTP == 200 {
+			ok++
+		}
+	}
+	if ok == 0 {
+		t.Errorf("%s: no request succeeded (%s)", what, tally(as))
+	}
+}

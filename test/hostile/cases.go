@@ -35,9 +35,17 @@ type Case struct {
 	// {{PORT}} becomes the daemon's TCP port.
 	Code   string `yaml:"code"`
 	Expect Expect `yaml:"expect"`
+	// Mode is "single" (the default: TestHostile, single-use sandboxes)
+	// or "reuse" (TestReuse: one sandbox per language, reset between
+	// jobs, so the follow-up runs where the case ran).
+	Mode string `yaml:"mode"`
 	// Followup runs right after the case in the same language, in
 	// whatever sandbox the pool hands out next.
 	Followup *Followup `yaml:"followup"`
+	// Alongside is a job in the same language, sent while the case runs,
+	// that lands in another sandbox: it proves what one sandbox cannot do
+	// to its neighbour.
+	Alongside *Alongside `yaml:"alongside"`
 	// Finding names the entry in docs/SECURITY.md when the expectation
 	// records a weakness the real engine showed.
 	Finding string `yaml:"finding"`
@@ -50,6 +58,18 @@ type Case struct {
 type Followup struct {
 	Code    string `yaml:"code"`
 	Timeout int    `yaml:"timeout"`
+	Expect  Expect `yaml:"expect"`
+	// SameSandbox, in reuse mode, says whether the follow-up must run in
+	// the sandbox the case used (true: it was reset and reused) or in a
+	// new one (false: the case got its sandbox discarded).
+	SameSandbox *bool `yaml:"same_sandbox"`
+}
+
+// Alongside is a job sent DelayMs after the case starts.
+type Alongside struct {
+	Code    string `yaml:"code"`
+	Timeout int    `yaml:"timeout"`
+	DelayMs int    `yaml:"delay_ms"`
 	Expect  Expect `yaml:"expect"`
 }
 
@@ -112,13 +132,24 @@ func LoadCases(path string) ([]Case, error) {
 			return nil, fmt.Errorf("%s: category and title are required", where)
 		case !languages[c.Language]:
 			return nil, fmt.Errorf("%s: language %q", where, c.Language)
-		case c.Timeout < 1 || c.Timeout > 60:
-			return nil, fmt.Errorf("%s: timeout %d must be 1 to 60", where, c.Timeout)
+		case c.Timeout < 1 || c.Timeout > 600:
+			return nil, fmt.Errorf("%s: timeout %d must be 1 to 600", where, c.Timeout)
 		case strings.TrimSpace(c.Code) == "":
 			return nil, fmt.Errorf("%s: code is required", where)
+		case c.Mode != "" && c.Mode != "single" && c.Mode != "reuse":
+			return nil, fmt.Errorf("%s: mode %q must be single or reuse", where, c.Mode)
+		case c.Mode == "reuse" && (c.Followup == nil || c.Followup.SameSandbox == nil):
+			return nil, fmt.Errorf("%s: a reuse case needs a follow-up with same_sandbox", where)
+		}
+		if cases[i].Mode == "" {
+			cases[i].Mode = "single"
 		}
 		seen[c.ID] = true
-		for _, e := range []*Expect{&cases[i].Expect, c.Runsc, followupExpect(c.Followup)} {
+		var along *Expect
+		if c.Alongside != nil {
+			along = &c.Alongside.Expect
+		}
+		for _, e := range []*Expect{&cases[i].Expect, c.Runsc, followupExpect(c.Followup), along} {
 			if e == nil {
 				continue
 			}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -130,15 +131,18 @@ func sandboxUIDBaseline() (map[int]bool, error) {
 	return base, nil
 }
 
-// languageSandboxes counts the containers of one language in a scope.
-func languageSandboxes(scope, language string) (int, error) {
-	out, err := exec.Command("docker", "ps", "-aq",
+// languageSandboxIDs lists the containers of one language in a scope,
+// running or not, sorted.
+func languageSandboxIDs(scope, language string) ([]string, error) {
+	out, err := exec.Command("docker", "ps", "-aq", "--no-trunc",
 		"--filter", "label=io.warmbox.scope="+scope,
 		"--filter", "label=io.warmbox.language="+language).Output()
 	if err != nil {
-		return 0, fmt.Errorf("docker ps: %w", err)
+		return nil, fmt.Errorf("docker ps: %w", err)
 	}
-	return len(strings.Fields(string(out))), nil
+	ids := strings.Fields(string(out))
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // engineEpoch identifies the running dockerd: its pid and start time.
@@ -161,4 +165,21 @@ func engineEpoch() string {
 		}
 	}
 	return p
+}
+
+// globalOOMKills counts the kernel's OOM kills so far that were not
+// confined to one memory cgroup (U6: a sandbox's memory bomb must end in
+// its own cgroup, never in a host-wide OOM).
+func globalOOMKills() (int, error) {
+	out, err := exec.Command("dmesg").Output()
+	if err != nil {
+		return 0, fmt.Errorf("dmesg: %w", err)
+	}
+	n := 0
+	for line := range strings.Lines(string(out)) {
+		if strings.Contains(line, "oom-kill:constraint=") && !strings.Contains(line, "CONSTRAINT_MEMCG") {
+			n++
+		}
+	}
+	return n, nil
 }

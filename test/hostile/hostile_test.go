@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -17,10 +18,6 @@ import (
 
 	"github.com/warmbox/warmbox/internal/testdaemon"
 )
-
-// poolIdle is each language's idle target: autosize is off, so after
-// every job the language's labelled containers return to exactly this.
-const poolIdle = 2
 
 // config sizes the pools for one lane per language, with the rate limit
 // off. Everything else is the embedded defaults: the battery tests the
@@ -93,16 +90,42 @@ func TestCasesFile(t *testing.T) {
 func TestHostile(t *testing.T) {
 	cases := loadCases(t)
 	d := testdaemon.Start(t, testdaemon.Options{Config: config})
+	b := newBattery(t, d, 2)
+	b.lanes(t, cases, "single")
+}
+
+// newBattery prepares a run against d, whose pools keep idle sandboxes
+// per language (autosize off: after every job the language's labelled
+// containers return to exactly that).
+func newBattery(t *testing.T, d *testdaemon.Daemon, idle int) *battery {
+	t.Helper()
 	baseline, err := sandboxUIDBaseline()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := battery{d: d, port: port(t, d.URL), baseline: baseline, scope: d.Scope}
-	start := time.Now()
+	return &battery{d: d, port: port(t, d.URL), baseline: baseline, scope: d.Scope, idle: idle, foreign: map[int]bool{}}
+}
 
+// lanes runs the cases of one mode, one lane per language, each lane in
+// order.
+func (b *battery) lanes(t *testing.T, cases []Case, mode string) {
+	start := time.Now()
+	ooms, err := globalOOMKills()
+	if err != nil {
+		t.Fatalf("U6 needs the kernel log: %v", err)
+	}
+	defer func() {
+		if now, err := globalOOMKills(); err == nil && now > ooms {
+			t.Errorf("U6: %d OOM kills outside a memory cgroup (a host-wide OOM) during the battery", now-ooms)
+		}
+	}()
 	lanes := map[string][]Case{}
+	n := 0
 	for _, c := range cases {
-		lanes[c.Language] = append(lanes[c.Language], c)
+		if c.Mode == mode {
+			lanes[c.Language] = append(lanes[c.Language], c)
+			n++
+		}
 	}
 	// Goroutines rather than t.Parallel: -parallel defaults to GOMAXPROCS,
 	// and a 2-core CI machine would then run two lanes, not three.
@@ -119,7 +142,7 @@ func TestHostile(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	b.report(t, len(cases), time.Since(start))
+	b.report(t, n, time.Since(start))
 }
 
 // battery runs cases against one daemon.
@@ -127,11 +150,13 @@ type battery struct {
 	d        *testdaemon.Daemon
 	port     string
 	scope    string
+	idle     int // each language's idle target
 	baseline map[int]bool
 
 	mu       sync.Mutex
 	findings []string
 	retries  int
+	foreign  map[int]bool // strays seen before a case, logged once
 }
 
 // run runs one case with want as its expectation, then the universal
@@ -171,9 +196,34 @@ func (b *battery) run(t *testing.T, c Case, want Expect) {
 func (b *battery) once(t *testing.T, c Case, want Expect) []string {
 	job := c.Prepare(b.port)
 	var problems []string
+	// What was already wrong on the host before the case is not the
+	// case's doing: an engine restarted by another suite on this machine
+	// leaves containerd tasks that Docker no longer lists.
+	pre := b.snapshot(t, c.Language)
+	var along chan []string
+	if al := c.Alongside; al != nil {
+		along = make(chan []string, 1)
+		go func() {
+			time.Sleep(time.Duration(al.DelayMs) * time.Millisecond)
+			body := map[string]any{"environment": c.Language, "code": strings.ReplaceAll(al.Code, "{{MARK}}", job.Marker), "timeout": al.Timeout}
+			aa, err := b.post(body, al.Timeout)
+			if err != nil {
+				along <- []string{"alongside: " + err.Error()}
+				return
+			}
+			var p []string
+			for _, s := range al.Expect.Check(aa, al.Timeout) {
+				p = append(p, "alongside: "+s)
+			}
+			along <- p
+		}()
+	}
 	a, err := b.post(job.Body, c.Timeout)
+	if along != nil {
+		problems = append(problems, <-along...)
+	}
 	if err != nil {
-		return []string{err.Error()}
+		return append(problems, err.Error())
 	}
 	if os.Getenv("WARMBOX_HOSTILE_DUMP") != "" {
 		t.Logf("%s: HTTP %d in %s: %.4000s", c.ID, a.HTTP, a.Wall.Round(time.Millisecond), a.Raw)
@@ -190,6 +240,14 @@ func (b *battery) once(t *testing.T, c Case, want Expect) []string {
 				problems = append(problems, "follow-up: "+p)
 			}
 		}
+		if f.SameSandbox != nil {
+			after, err := languageSandboxIDs(b.scope, c.Language)
+			same := err == nil && len(after) == 1 && slices.Equal(after, pre.ids)
+			if same != *f.SameSandbox {
+				problems = append(problems, fmt.Sprintf("follow-up ran in the same sandbox: %v, want %v (sandboxes before the case %v, after the follow-up %v)",
+					same, *f.SameSandbox, short(pre.ids), short(after)))
+			}
+		}
 	}
 
 	// U5: the daemon still serves a normal program in this language.
@@ -204,27 +262,66 @@ func (b *battery) once(t *testing.T, c Case, want Expect) []string {
 	}
 
 	// U3 and U4: the host settles.
-	return append(problems, b.settled(c.Language, job.Marker)...)
+	return append(problems, b.settled(c.Language, job.Marker, pre)...)
+}
+
+// before is the host's state before a case.
+type before struct {
+	sandboxes int          // the language's labelled containers
+	ids       []string     // and their ids
+	strays    map[int]bool // stray processes already there
+}
+
+func (b *battery) snapshot(t *testing.T, language string) before {
+	s := before{sandboxes: b.idle, strays: map[int]bool{}}
+	if ids, err := languageSandboxIDs(b.scope, language); err == nil {
+		s.sandboxes, s.ids = len(ids), ids
+	}
+	procs, err := strays(b.baseline, nil)
+	if err != nil {
+		return s
+	}
+	for _, p := range procs {
+		s.strays[p.PID] = true
+		b.mu.Lock()
+		if !b.foreign[p.PID] {
+			b.foreign[p.PID] = true
+			t.Logf("note: before this case, host process %d (uid %d) runs in container %.12s that Docker no longer lists: %.100s (not this battery's doing; an engine restart leaves such containerd tasks)",
+				p.PID, p.UID, p.Container, p.Cmdline)
+		}
+		b.mu.Unlock()
+	}
+	return s
 }
 
 // settled waits up to settle for the language's containers to return to
 // the idle target and for every stray process to be gone.
-func (b *battery) settled(language, marker string) []string {
+//
+// U4 wants the idle target; when the case started with more (containers
+// of an engine restart that the pool has not reaped yet), it wants no
+// more than that. U3 ignores strays that were there before the case,
+// unless they carry the case's marker.
+func (b *battery) settled(language, marker string, pre before) []string {
 	deadline := time.Now().Add(settle)
 	for {
 		var problems []string
-		n, err := languageSandboxes(b.scope, language)
+		ids, err := languageSandboxIDs(b.scope, language)
+		n := len(ids)
 		switch {
 		case err != nil:
 			problems = append(problems, "U4: "+err.Error())
-		case n != poolIdle:
-			problems = append(problems, fmt.Sprintf("U4: %d %s sandboxes, want the idle target %d", n, language, poolIdle))
+		case n == b.idle, pre.sandboxes > b.idle && n <= pre.sandboxes:
+		default:
+			problems = append(problems, fmt.Sprintf("U4: %d %s sandboxes, want the idle target %d (%d before the case)", n, language, b.idle, pre.sandboxes))
 		}
 		procs, err := strays(b.baseline, []string{marker})
 		if err != nil {
 			problems = append(problems, "U3: "+err.Error())
 		}
 		for _, p := range procs {
+			if pre.strays[p.PID] && !strings.Contains(p.Cmdline, marker) {
+				continue
+			}
 			where := "outside any container"
 			if p.Container != "" {
 				where = "in removed container " + p.Container[:12]
@@ -278,3 +375,11 @@ func port(t *testing.T, raw string) string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func short(ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id[:min(12, len(id))]
+	}
+	return out
+}

@@ -1,0 +1,223 @@
+package runner
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// serveConfig is the command line of serve mode.
+type serveConfig struct {
+	boot    *bootstrap // nil: nothing is pre-started
+	env     []string   // the interpreter's whole environment
+	command []string   // the interpreter, as in Job.Command
+}
+
+// envFlags collects repeated --env KEY=VALUE flags.
+type envFlags []string
+
+func (e *envFlags) String() string { return strings.Join(*e, " ") }
+
+func (e *envFlags) Set(v string) error {
+	k, _, ok := strings.Cut(v, "=")
+	if !ok || k == "" || strings.IndexByte(v, 0) >= 0 {
+		return fmt.Errorf("%s: want KEY=VALUE", quoteName(v))
+	}
+	*e = append(*e, v)
+	return nil
+}
+
+// parseServe parses serve's arguments:
+//
+//	[--bootstrap python|node|bash] [--env KEY=VALUE]... -- COMMAND...
+//
+// The interpreter's environment is exactly the --env entries, in order
+// (none: empty), as Job.Env is the program's whole environment: a job
+// whose Env or Command differs from these is started cold.
+func parseServe(args []string) (serveConfig, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	boot := fs.String("bootstrap", "", "")
+	var env envFlags
+	fs.Var(&env, "env", "")
+	if err := fs.Parse(args); err != nil {
+		return serveConfig{}, err
+	}
+	cfg := serveConfig{env: env, command: fs.Args()}
+	if len(cfg.command) == 0 || cfg.command[0] == "" {
+		return serveConfig{}, errors.New("missing COMMAND after --")
+	}
+	for _, a := range cfg.command {
+		if strings.IndexByte(a, 0) >= 0 {
+			return serveConfig{}, errors.New("COMMAND must not contain NUL")
+		}
+	}
+	if *boot != "" {
+		b, err := lookupBootstrap(*boot)
+		if err != nil {
+			return serveConfig{}, err
+		}
+		cfg.boot = b
+	}
+	return cfg, nil
+}
+
+// server is serve mode: the sandbox's PID 1, reading Request frames on
+// stdin (the container's attach stream) and answering Reply frames on
+// stdout. One goroutine runs it.
+type server struct {
+	cfg  serveConfig
+	opt  options
+	r    *reaper // every child of PID 1, for the container's whole life
+	warm *interp // the pre-started interpreter, if one waits
+	out  io.Writer
+}
+
+// serve runs serve mode until stdin ends (exit status 0), a frame cannot
+// be read (2) or a reply cannot be written (1).
+//
+// As PID 1 of its PID namespace the runner cannot be killed from inside
+// the sandbox: the kernel drops SIGKILL and SIGSTOP sent to init from its
+// own namespace (kill(-1) skips it anyway), and every other signal
+// either has no handler (dropped as well) or is caught by harden and
+// dropped. What a job can still do: wake the runner with signals
+// (SIGCHLD, SIGURG...), and get it OOM-killed with the container; then
+// the daemon sees the attach stream end.
+func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cfg, err := parseServe(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "warmbox-runner serve: %v\n%s", err, usage)
+		return 2
+	}
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(stderr, "warmbox-runner: "+format+"\n", args...)
+	}
+	s := &server{cfg: cfg, opt: defaultOptions(logf), out: stdout}
+	if err := harden(); err != nil {
+		logf("%v", err)
+		s.reply(Reply{Kind: "ready", Error: "runner setup failed"})
+		return 1
+	}
+	s.r = newReaper()
+	defer s.r.stop()
+
+	ready := Reply{Kind: "ready"}
+	if err := s.prestart(); err != nil {
+		ready.Error = err.Error()
+	}
+	if s.reply(ready) != nil {
+		return 1
+	}
+	for {
+		var req Request
+		if err := ReadFrame(stdin, &req); err != nil {
+			if errors.Is(err, io.EOF) {
+				return 0
+			}
+			// The stream may be out of step: answer once and stop.
+			logf("read request: %v", err)
+			s.reply(Reply{Kind: "result", Result: &Result{Error: requestError(err)}})
+			return 2
+		}
+		var rep Reply
+		switch req.Op {
+		case "run":
+			rep = s.run(req.Job)
+		case "reset":
+			rep = s.reset()
+		default:
+			rep = Reply{Kind: "result", Result: &Result{Error: "bad request: unknown op " + quoteName(req.Op)}}
+		}
+		if s.reply(rep) != nil {
+			return 1
+		}
+	}
+}
+
+// prestart pre-starts the interpreter, if serve has a bootstrap. It
+// refuses where a job would refuse to run: as root or with CAP_KILL.
+func (s *server) prestart() error {
+	if s.cfg.boot == nil {
+		return nil
+	}
+	if err := checkKillAll(); err != nil {
+		return err
+	}
+	in, err := prestart(s.cfg.boot, s.cfg.command, s.cfg.env, s.opt.workDir, s.r, s.opt.logf)
+	if err != nil {
+		return err
+	}
+	s.warm = in
+	return nil
+}
+
+// run runs one job, in the pre-started interpreter when it fits. The
+// interpreter is not replaced afterwards: a single-use sandbox is
+// destroyed, a reused one goes through reset, which pre-starts again.
+func (s *server) run(job *Job) Reply {
+	if job == nil {
+		return Reply{Kind: "result", Result: &Result{Error: "bad request: run without a job"}}
+	}
+	res := runJob(*job, s.opt, s.start)
+	return Reply{Kind: "result", Result: &res}
+}
+
+// start is runJob's start: the go signal if the pre-started interpreter
+// fits the job, else a cold start (after killing the interpreter, which
+// the job must not see).
+func (s *server) start(job Job) (*jobProcess, error) {
+	in := s.warm
+	s.warm = nil
+	if in != nil && in.fits(job) {
+		p, err := in.hand(job, s.r)
+		if err == nil {
+			return p, nil
+		}
+		s.opt.logf("pre-started %s: %v; starting the job cold", in.boot.name, err)
+	}
+	if in != nil {
+		in.discard(s.r, s.opt.logf)
+	}
+	return startProcess(job, s.opt.workDir, s.r)
+}
+
+// reset runs the verified reset, then pre-starts a new interpreter.
+func (s *server) reset() Reply {
+	if s.warm != nil {
+		s.warm.discard(s.r, s.opt.logf)
+		s.warm = nil
+	}
+	rep := Reply{Kind: "reset"}
+	if err := resetSandbox(s.r, defaultResetConfig()); err != nil {
+		rep.Error = err.Error()
+		return rep
+	}
+	if err := s.prestart(); err != nil {
+		rep.Error = "prestart: " + err.Error()
+	}
+	return rep
+}
+
+func (s *server) reply(rep Reply) error {
+	return writeReply(s.out, rep, s.opt.logf)
+}
+
+// writeReply writes rep as one frame; a result too large for a frame is
+// replaced by an error result.
+func writeReply(w io.Writer, rep Reply, logf func(string, ...any)) error {
+	err := WriteFrame(w, rep)
+	if errors.Is(err, ErrFrameTooLarge) && rep.Result != nil {
+		err = WriteFrame(w, Reply{Kind: rep.Kind, Result: &Result{Error: "result frame too large"}})
+	}
+	if err != nil {
+		logf("%v", err)
+	}
+	return err
+}
+
+// requestError is frameError for a request frame.
+func requestError(err error) string {
+	return strings.NewReplacer("job frame", "request frame", "JSON job", "JSON request").Replace(frameError(err))
+}
