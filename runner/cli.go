@@ -138,10 +138,11 @@ func harden() error {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl PR_SET_DUMPABLE: %w", err)
 	}
-	// PID 1 (serve mode) is its namespace's reaper already; gVisor
-	// refuses it the prctl.
+	// PID 1 (serve mode) is its namespace's reaper already. gVisor may
+	// refuse the prctl (EINVAL): orphans then go to PID 1, which reaps
+	// them, and the kill sweep still reaches them, so the runner goes on.
 	if os.Getpid() != 1 {
-		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
 			return fmt.Errorf("prctl PR_SET_CHILD_SUBREAPER: %w", err)
 		}
 	}
