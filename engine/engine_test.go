@@ -25,7 +25,7 @@ var (
 	runnerErr  error
 )
 
-func buildRunner(t *testing.T) string {
+func buildRunner(t testing.TB) string {
 	t.Helper()
 	runnerOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "warmbox-engine-test-")
@@ -46,7 +46,7 @@ func buildRunner(t *testing.T) string {
 	return runnerPath
 }
 
-func newEngine(t *testing.T) *Engine {
+func newEngine(t testing.TB) *Engine {
 	t.Helper()
 	scope := fmt.Sprintf("enginetest-%d", time.Now().UnixNano()%1e9)
 	e, err := New(Options{RunnerPath: buildRunner(t), Instance: "test-" + scope, Scope: scope})
