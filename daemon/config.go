@@ -507,6 +507,12 @@ func (l LanguageConfig) validate() error {
 		return fmt.Errorf("bootstrap: must be empty, python, node or bash, got %q", l.Bootstrap)
 	case l.Runtime != "" && l.Runtime != "runc" && l.Runtime != "runsc":
 		return fmt.Errorf("runtime: must be empty (engine default), runc or runsc, got %q", l.Runtime)
+	case l.Runtime == "runsc" && l.Pool.MaxUses > 1:
+		// docs/SECURITY.md F5: this gVisor release lets a job open the
+		// runner's stdout through /proc, so in reuse mode it could forge
+		// the next tenant's answer. Single use confines a forgery to the
+		// forger's own result.
+		return fmt.Errorf("pool.max_uses: must be 1 with runtime runsc (a reused gVisor sandbox is not safe: docs/SECURITY.md F5), got %d", l.Pool.MaxUses)
 	case l.VersionCode == "":
 		return errors.New("version_code: must be a program that prints the interpreter version")
 	}

@@ -113,6 +113,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad log level", "log_level: loud\n", nil, "log_level: must be one of"},
 		{"bad handoff", "languages: {bash: {handoff: teleport}}\n", nil, "languages.bash.handoff"},
 		{"bad bootstrap", "languages: {bash: {bootstrap: ruby}}\n", nil, "languages.bash.bootstrap"},
+		{"gvisor reuse refused", "languages: {bash: {runtime: runsc, pool: {max_uses: 5}}}\n", nil, "languages.bash.pool.max_uses: must be 1 with runtime runsc"},
 		{"bad runtime", "languages: {bash: {runtime: kata}}\n", nil, "languages.bash.runtime"},
 		{"bad language name", "languages: {Py/thon: {image: x}}\n", nil, "a language name must match"},
 		{"no language", "languages: {python: {enabled: false}, node: {enabled: false}, bash: {enabled: false}}\n", nil, "at least one language"},

@@ -96,7 +96,12 @@ func (s Spec) idleCommand() []string { return []string{RunnerMountPath, "idle"} 
 func (r *Runtime) containerConfig(cmd []string) (*container.Config, *container.HostConfig) {
 	l := r.spec.Limits
 	pids := l.Pids
+	// A sandbox has nothing to save: a stop (the engine's own shutdown
+	// included) kills it at once instead of waiting for its PID 1, which
+	// ignores SIGTERM.
+	stopNow := 0
 	cfg := &container.Config{
+		StopTimeout:     &stopNow,
 		Image:           r.spec.Image,
 		User:            SandboxUser,
 		Entrypoint:      []string{},

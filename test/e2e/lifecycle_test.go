@@ -57,7 +57,8 @@ func TestSIGKILLOrphansReaped(t *testing.T) {
 		t.Fatal("a SIGKILLed daemon cannot remove its sandboxes; expected orphans")
 	}
 	d2 := testdaemon.Start(t, testdaemon.Options{Config: config + "engine: {scope: " + d.Scope + "}\n", NoWait: true})
-	now := testdaemon.ContainerIDs(t, d2.Scope)
+	// d2 runs in d's scope (its config overrides the generated one).
+	now := testdaemon.ContainerIDs(t, d.Scope)
 	for _, id := range old {
 		for _, n := range now {
 			if n == id {

@@ -73,12 +73,31 @@ func TestSandboxPausedMidJob(t *testing.T) {
 	noLeak(t, d.URL, d.Scope, 30*time.Second)
 }
 
-// TestSandboxPausedIdle freezes an idle sandbox. No event tells the
-// daemon; the hand-off to it fails before any user code runs (the engine
-// refuses to exec into a paused container), so the job is retried on
-// another sandbox and succeeds, and the paused one is removed.
+// TestSandboxPausedIdle freezes an idle bash sandbox, in each hand-off
+// mode, with bash jobs going. No event tells the daemon, and the pool
+// hands out its oldest idle sandbox first, so within a few jobs the
+// frozen one is tried; it must be removed and replaced, and never hang a
+// caller.
+//
+// exec: the engine refuses to exec into a paused container, so no user
+// code ran: the job is retried on another sandbox and every caller gets
+// 200 success.
+//
+// prestart: the job frame goes down the container's open attach stream
+// and nothing answers, so the daemon's backstop ends that one job at its
+// timeout + 2 s and removes the container. KNOWN GAP: that job is
+// reported as a timeout of the caller's program although none of it ran
+// (it should be retried, or be 503 sandbox_lost); test/faults/README.md
+// has the proposed fix. The test bounds the damage: at most that one
+// job, answered by its timeout + 2 s.
 func TestSandboxPausedIdle(t *testing.T) {
-	d := start(t, testdaemon.Options{Config: config})
+	for _, mode := range []string{"exec", "prestart"} {
+		t.Run(mode, func(t *testing.T) { pausedIdle(t, mode) })
+	}
+}
+
+func pausedIdle(t *testing.T, mode string) {
+	d := start(t, testdaemon.Options{Config: config + "languages: {bash: {handoff: " + mode + "}}\n"})
 	unpauseAtCleanup(t, d.Scope)
 	ids, err := containers(d.Scope, true)
 	if err != nil {
@@ -95,15 +114,31 @@ func TestSandboxPausedIdle(t *testing.T) {
 		t.Fatalf("no idle bash sandbox among %d running containers", len(ids))
 	}
 	mustDocker(t, "pause", id)
-	// The pool hands out its oldest idle sandbox first: within a few jobs
-	// the paused one is tried.
+	t.Logf("paused idle sandbox %s", id[:12])
 	l := startLoad(t, d.URL, 3, 100*time.Millisecond, over("bash"))
 	gone(t, id, 60*time.Second)
-	// The hand-off to the paused sandbox failed before any user code ran
-	// and was retried on another: no caller sees it.
-	allServed(t, "with a paused idle sandbox", checkLoad(t, l, nil))
+	answers := checkLoad(t, l, nil)
 	poolsFull(t, d.URL, d.Scope, 30*time.Second)
 	noLeak(t, d.URL, d.Scope, 30*time.Second)
+
+	if mode == "exec" {
+		allServed(t, "with a paused idle sandbox", answers)
+		return
+	}
+	lost := filter(answers, func(a answer) bool { return !served(a) })
+	for _, a := range lost {
+		t.Logf("KNOWN GAP (prestart): the job handed to the paused sandbox: %s", a)
+		if !(a.HTTP == 200 && a.Status == "timeout" || a.HTTP == 503 && a.Code == "sandbox_lost") {
+			t.Errorf("the job handed to the paused sandbox: %s, want 200 timeout or 503 sandbox_lost", a)
+		}
+		if bound := time.Duration(a.Job.Timeout)*time.Second + killGrace + 3*time.Second; a.Elapsed > bound {
+			t.Errorf("the job handed to the paused sandbox: answered after %s, want by its timeout + %s", a.Elapsed, killGrace)
+		}
+	}
+	if len(lost) > 1 {
+		t.Errorf("%d jobs lost to one paused sandbox, want at most 1", len(lost))
+	}
+	allServed(t, "with a paused idle sandbox", filter(answers, served))
 }
 
 // gone waits until a container no longer exists.

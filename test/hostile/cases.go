@@ -52,6 +52,11 @@ type Case struct {
 	// Runsc holds the expectation under gVisor; a case without it is not
 	// part of the gVisor sub-suite.
 	Runsc *Expect `yaml:"runsc"`
+	// Exec holds the expectation under the exec hand-off (docker exec of
+	// the runner per job) where it differs from the default hand-off;
+	// ExecSame puts the case in the exec sub-suite with Expect.
+	Exec     *Expect `yaml:"exec"`
+	ExecSame bool    `yaml:"exec_same"`
 }
 
 // Followup is a second job that inspects what the case left behind.
@@ -149,7 +154,10 @@ func LoadCases(path string) ([]Case, error) {
 		if c.Alongside != nil {
 			along = &c.Alongside.Expect
 		}
-		for _, e := range []*Expect{&cases[i].Expect, c.Runsc, followupExpect(c.Followup), along} {
+		if c.Exec != nil && c.ExecSame {
+			return nil, fmt.Errorf("%s: exec and exec_same exclude each other", where)
+		}
+		for _, e := range []*Expect{&cases[i].Expect, c.Runsc, c.Exec, followupExpect(c.Followup), along} {
 			if e == nil {
 				continue
 			}

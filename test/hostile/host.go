@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // sandboxUID is the uid every sandboxed process runs as (engine.SandboxUser).
@@ -182,4 +183,25 @@ func globalOOMKills() (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// waitForEngine gives a Docker engine that is restarting (another suite
+// on a shared machine may restart it on purpose) up to 90 s to answer.
+// It never skips: an engine that does not answer fails the test.
+func waitForEngine(t interface {
+	Helper()
+	Fatalf(string, ...any)
+}) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a Docker engine is required (run deploy/host/engine.sh): %v: %s", err, out)
+		}
+		time.Sleep(2 * time.Second)
+	}
 }

@@ -19,6 +19,7 @@ pool: {min_idle: 1, max_size: 1, autosize: false, max_uses: 1000, max_waiters: 1
 // process, no zombie, no late output, the whole memory and pids quota.
 func TestReuse(t *testing.T) {
 	cases := loadCases(t)
-	d := testdaemon.Start(t, testdaemon.Options{Config: reuseConfig})
+	waitForEngine(t)
+	d := testdaemon.Start(t, testdaemon.Options{Config: reuseConfig, Env: hostSecrets})
 	newBattery(t, d, 1).lanes(t, cases, "reuse")
 }

@@ -117,7 +117,7 @@ func mix(marker string) []kind {
 			}},
 		{Name: "python output flood", Lang: "python", Code: "for i in range(200000):\n    print('flood', i)", Timeout: 5, Weight: 1, Hostile: true, Group: "output flood", Check: truncatedFlood},
 		{Name: "bash flood, no newline", Lang: "bash", Code: "head -c 5000000 /dev/zero | tr '\\0' x", Timeout: 5, Weight: 1, Hostile: true, Group: "output flood", Check: truncatedFlood},
-		{Name: "node infinite loop", Lang: "node", Code: "while (true) {}", Timeout: 2, Weight: 1, Hostile: true, Group: "infinite loop", Check: timesOut},
+		{Name: "node infinite loop", Lang: "node", Code: "while (true) {}", Timeout: 2, Weight: 2, Hostile: true, Group: "infinite loop", Check: timesOut},
 		{Name: "python infinite loop", Lang: "python", Code: "while True:\n    pass", Timeout: 2, Weight: 1, Hostile: true, Group: "infinite loop", Check: timesOut},
 		{Name: "bash background daemon", Lang: "bash", Code: "nohup sleep " + marker + " >/dev/null 2>&1 &\nsetsid sleep " + marker + " &\necho started",
 			Timeout: 5, Weight: 1, Hostile: true, Group: "background daemon", Check: prints("started\n")},
