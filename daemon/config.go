@@ -114,11 +114,11 @@ type ShutdownConfig struct {
 
 // LanguageConfig describes one language's sandboxes.
 type LanguageConfig struct {
-	Enabled     bool     `yaml:"enabled"`
-	Image       string   `yaml:"image"`
-	Command     []string `yaml:"command"`
-	File        string   `yaml:"file"`
-	Env         []string `yaml:"env"`
+	Enabled bool     `yaml:"enabled"`
+	Image   string   `yaml:"image"`
+	Command []string `yaml:"command"`
+	File    string   `yaml:"file"`
+	Env     []string `yaml:"env"`
 	// Handoff is exec (docker exec of the runner per job) or prestart
 	// (the runner is PID 1 and holds the interpreter loaded, reached
 	// through the container's attach stream).
@@ -127,9 +127,9 @@ type LanguageConfig struct {
 	// interpreter in prestart mode: python, node or bash. Empty: the
 	// runner spawns the interpreter per job (still no docker exec).
 	// Ignored in exec mode.
-	Bootstrap   string   `yaml:"bootstrap"`
-	Runtime     string   `yaml:"runtime"`
-	VersionCode string   `yaml:"version_code"`
+	Bootstrap   string `yaml:"bootstrap"`
+	Runtime     string `yaml:"runtime"`
+	VersionCode string `yaml:"version_code"`
 	// Pool and Limits start from the top-level pool and limits blocks;
 	// a language's own blocks override them key by key.
 	Pool   pool.Config   `yaml:"pool"`
