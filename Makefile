@@ -34,7 +34,7 @@ test-unit: ## package tests (pool with a fake runtime, runner in real containers
 	$(GOTEST) -timeout 20m $(PKGS_UNIT)
 
 test-integration: engine images ## the daemon end to end against the real engine
-	$(GOTEST) -timeout 30m -p 1 ./test/e2e/...
+	$(GOTEST) -timeout 30m -p 1 ./test/e2e/... ./test/benchrun/...
 
 test-telemetry: engine images ## traces in a real Jaeger, metrics in a real Prometheus
 	deploy/host/promtool-check.sh

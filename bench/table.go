@@ -6,6 +6,10 @@ import (
 	"strings"
 )
 
+// lateMs is the p99 send lag above which the table points out that the
+// open loop sent requests late (below it, it is timer jitter).
+const lateMs = 5
+
 // WriteTable writes the report for a terminal: the run's settings and
 // machine, then one row per scenario and target, then each comparison
 // with the baseline.
@@ -68,7 +72,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 			cells := []string{res.Scenario, res.Target, fmt.Sprint(res.Count), fmt.Sprintf("%.1f", res.Throughput)}
 			cells = append(append(cells, lat...), srv...)
 			row(append(cells, errorsCell(res))...)
-			if res.SendLagMs != nil && res.SendLagMs.P99 >= 1 {
+			if res.SendLagMs != nil && res.SendLagMs.P99 >= lateMs {
 				fmt.Fprintf(&b, "%-*s  %-*s   sent late: p50 %s ms, p99 %s ms, max %s ms after due (counted in the latency)\n",
 					scenW, "", targW, "", fmtMs(res.SendLagMs.P50), fmtMs(res.SendLagMs.P99), fmtMs(res.SendLagMs.Max))
 			}

@@ -76,7 +76,12 @@ func coldTarget(ctx context.Context, cfgPath string, langs []string) (*bench.Fun
 		}
 		byName[name] = served{
 			lang: dispatch.Language{Name: name, Image: l.Image, Runtime: l.Runtime, Command: l.Command, File: l.File, Env: l.Env, Limits: l.Limits},
-			rt:   eng.Sandboxes(engine.Spec{Language: name, Image: l.Image, Runtime: l.Runtime, Limits: l.Limits}),
+			// The daemon's spec, field for field: RunCold builds its
+			// container from it, so the sandbox flags are the same.
+			rt: eng.Sandboxes(engine.Spec{
+				Language: name, Image: l.Image, Runtime: l.Runtime, Limits: l.Limits,
+				Handoff: l.Handoff, Command: l.Command, Env: l.Env, Bootstrap: l.Bootstrap,
+			}),
 		}
 	}
 	var facts engineFacts

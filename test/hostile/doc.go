@@ -15,6 +15,12 @@
 // process of the sandbox user survives on the host outside a live
 // container (nor any process carrying the case's marker).
 //
+// TestHostile runs the single-use cases with the default hand-off,
+// TestExecHandoff the hand-off-sensitive ones with the exec hand-off,
+// TestReuse the reuse-mode cases (one sandbox per language, reset
+// between jobs) and TestGVisor the cases that carry a runsc
+// expectation; TestCasesFile checks the file and its citations.
+//
 // docs/SECURITY.md maps each promise of the threat model to the cases
 // that prove it. An expectation that the real engine contradicts is a
 // finding: the case keeps the observed behaviour, names the finding, and
