@@ -184,14 +184,7 @@ func (s *server) response(id string, req dispatch.Request, out dispatch.Outcome,
 		resp.ExitCode = &code
 	}
 
-	switch {
-	case res.TimedOut:
-		resp.Status = "timeout"
-	case res.ExitCode == 0 && res.Signal == "" && !res.OOMKilled:
-		resp.Status = "success"
-	default:
-		resp.Status = "error"
-	}
+	resp.Status = res.Status()
 	if resp.Status == "success" {
 		text := merge(stdout, res.StdoutTruncated, stderr, res.StderrTruncated)
 		resp.Output = &text

@@ -141,3 +141,17 @@ type Reply struct {
 	Result *Result `json:"result,omitempty"` // for "result"
 	Error  string  `json:"error,omitempty"`  // "ready"/"reset" failure: a short message; "" = ok
 }
+
+// Status is the job's outcome in the API's words: "timeout" when the
+// runner killed it at the deadline, "success" when it exited 0 by
+// itself, "error" otherwise (a non-zero exit, a signal, an OOM kill).
+func (r Result) Status() string {
+	switch {
+	case r.TimedOut:
+		return "timeout"
+	case r.ExitCode == 0 && r.Signal == "" && !r.OOMKilled:
+		return "success"
+	default:
+		return "error"
+	}
+}

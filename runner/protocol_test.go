@@ -159,3 +159,24 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+func TestResultStatus(t *testing.T) {
+	cases := []struct {
+		name string
+		r    Result
+		want string
+	}{
+		{"exit 0", Result{}, "success"},
+		{"exit 3", Result{ExitCode: 3}, "error"},
+		{"signal", Result{ExitCode: -1, Signal: "SIGSEGV"}, "error"},
+		{"oom", Result{ExitCode: -1, Signal: "SIGKILL", OOMKilled: true}, "error"},
+		{"timeout wins", Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true}, "timeout"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.r.Status(); got != tc.want {
+				t.Errorf("Status() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

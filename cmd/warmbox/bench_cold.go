@@ -142,13 +142,6 @@ func coldResponse(res runner.Result) bench.Response {
 		code := res.ExitCode
 		out.ExitCode = &code
 	}
-	switch {
-	case res.TimedOut:
-		out.Status = "timeout"
-	case res.ExitCode == 0 && res.Signal == "" && !res.OOMKilled:
-		out.Status = "success"
-	default:
-		out.Status = "error"
-	}
+	out.Status = res.Status()
 	return out
 }
