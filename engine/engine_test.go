@@ -4,14 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/warmbox/warmbox/internal/testdaemon"
 	"github.com/warmbox/warmbox/policy"
 	"github.com/warmbox/warmbox/runner"
 )
@@ -19,37 +17,10 @@ import (
 // These tests drive the real Docker engine; they fail, never skip, when
 // it is missing.
 
-var (
-	runnerOnce sync.Once
-	runnerPath string
-	runnerErr  error
-)
-
-func buildRunner(t testing.TB) string {
-	t.Helper()
-	runnerOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "warmbox-engine-test-")
-		if err != nil {
-			runnerErr = err
-			return
-		}
-		runnerPath = filepath.Join(dir, "warmbox-runner")
-		cmd := exec.Command("go", "build", "-o", runnerPath, "../cmd/warmbox-runner")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			runnerErr = fmt.Errorf("%v: %s", err, out)
-		}
-	})
-	if runnerErr != nil {
-		t.Fatalf("building the runner: %v", runnerErr)
-	}
-	return runnerPath
-}
-
 func newEngine(t testing.TB) *Engine {
 	t.Helper()
 	scope := fmt.Sprintf("enginetest-%d", time.Now().UnixNano()%1e9)
-	e, err := New(Options{RunnerPath: buildRunner(t), Instance: "test-" + scope, Scope: scope})
+	e, err := New(Options{RunnerPath: testdaemon.Runner(t), Instance: "test-" + scope, Scope: scope})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,53 +6,23 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/warmbox/warmbox/internal/testdaemon"
 )
 
 // Helpers for container_test.go: build the runner, start sandboxes with
 // the daemon's flags through the docker CLI, and exchange frames.
 
-var built struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
-	}
-	os.Exit(code)
-}
-
 // runnerBinary builds the static runner once per test binary, exactly as
 // the release build does.
 func runnerBinary(t *testing.T) string {
 	t.Helper()
-	built.once.Do(func() {
-		built.dir, built.err = os.MkdirTemp("", "warmbox-runner-test-")
-		if built.err != nil {
-			return
-		}
-		built.path = filepath.Join(built.dir, "warmbox-runner")
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", built.path, "../cmd/warmbox-runner")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			built.err = errors.New("go build: " + err.Error() + "\n" + string(out))
-		}
-	})
-	if built.err != nil {
-		t.Fatalf("build runner: %v", built.err)
-	}
-	return built.path
+	return testdaemon.Runner(t)
 }
 
 var dockerOK struct {

@@ -19,38 +19,61 @@ import (
 )
 
 var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
+	dirOnce     sync.Once
+	binDir      string
+	dirErr      error
+	runnerBuild build
+	daemonBuild build
 )
+
+type build struct {
+	once sync.Once
+	err  error
+}
+
+// binaries returns the per-process directory the test binaries go to.
+func binaries(t testing.TB) string {
+	t.Helper()
+	dirOnce.Do(func() { binDir, dirErr = os.MkdirTemp("", "warmbox-test-bin-") })
+	if dirErr != nil {
+		t.Fatalf("test binaries dir: %v", dirErr)
+	}
+	return binDir
+}
+
+// goBuild builds pkg (relative to the module root) statically into
+// dir/out, once per test process.
+func goBuild(t testing.TB, b *build, out, pkg string) string {
+	t.Helper()
+	dir := binaries(t)
+	b.once.Do(func() {
+		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, out), pkg)
+		cmd.Dir = moduleRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if output, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, output)
+		}
+	})
+	if b.err != nil {
+		t.Fatalf("building binaries: %v", b.err)
+	}
+	return filepath.Join(dir, out)
+}
+
+// Runner builds the static runner once per test process and returns its
+// path.
+func Runner(t testing.TB) string {
+	t.Helper()
+	return goBuild(t, &runnerBuild, "warmbox-runner", "./cmd/warmbox-runner")
+}
 
 // Binaries builds warmbox and warmbox-runner once per test process and
 // returns the directory holding them.
 func Binaries(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "warmbox-test-bin-")
-		if buildErr != nil {
-			return
-		}
-		root := moduleRoot()
-		for _, b := range []struct{ out, pkg string }{
-			{"warmbox-runner", "./cmd/warmbox-runner"},
-			{"warmbox", "./cmd/warmbox"},
-		} {
-			cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(binDir, b.out), b.pkg)
-			cmd.Dir = root
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
-				return
-			}
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("building binaries: %v", buildErr)
-	}
-	return binDir
+	Runner(t)
+	goBuild(t, &daemonBuild, "warmbox", "./cmd/warmbox")
+	return binaries(t)
 }
 
 func moduleRoot() string {
