@@ -8,7 +8,7 @@ PKGS_UNIT = $(shell $(GO) list ./... | grep -v '/test/')
 GOTEST := $(GO) test -race -count=1
 
 .PHONY: all build engine images run test test-unit test-integration test-telemetry test-hostile \
-	test-faults soak soak-short bench lint fmt fuzz up down clean help
+	test-faults soak soak-short bench lint fmt fuzz up down clean help kube-build kube-up kube-down test-kube kube-bench
 
 all: build
 
@@ -28,7 +28,7 @@ images: engine ## runtime images, built offline (FORCE=1 rebuilds)
 run: engine images build ## serve with the embedded defaults (WARMBOX_CONFIG=file.yaml to override)
 	exec $(BIN)/warmbox serve
 
-test: engine images build test-unit test-integration test-telemetry test-hostile test-faults soak-short ## everything
+test: engine images build test-unit test-integration test-telemetry test-hostile test-faults soak-short test-kube ## everything
 
 test-unit: ## package tests (pool with a fake runtime, runner in real containers, API with a fake service)
 	$(GOTEST) -timeout 20m $(PKGS_UNIT)
@@ -73,6 +73,28 @@ up: ## the compose stack (needs a host that can pull images)
 
 down:
 	docker compose down
+
+kube-build: ## the Kubernetes testbed's binaries (etcd, kube-*), cached in /var/cache/warmbox-ci/k8s
+	deploy/kubernetes/testbed.sh build
+
+kube-up: engine images ## a real single-node Kubernetes (loopback-only pod network) with the images imported
+	deploy/kubernetes/testbed.sh build
+	deploy/kubernetes/testbed.sh up
+	deploy/kubernetes/testbed.sh images
+
+kube-down: ## stop the Kubernetes testbed and remove what it put on the host
+	deploy/kubernetes/testbed.sh down
+
+# The cluster is torn down whatever the tests do.
+KUBE_RUN = deploy/kubernetes/testbed.sh build && trap 'deploy/kubernetes/testbed.sh down' EXIT && \
+	deploy/kubernetes/testbed.sh up && deploy/kubernetes/testbed.sh images && \
+	eval "$$(deploy/kubernetes/testbed.sh env)" &&
+
+test-kube: engine images ## the Kubernetes backend against a real single-node cluster (built once, cached)
+	$(KUBE_RUN) $(GOTEST) -timeout 40m -p 1 ./test/kube/...
+
+kube-bench: engine images ## Kubernetes vs Docker backend: sandbox start, hand-off per mode, replacement rate
+	$(KUBE_RUN) WARMBOX_MEASURE=1 $(GO) test -count=1 -timeout 30m -v -run TestMeasure ./test/kube/
 
 clean:
 	rm -rf $(BIN) bench-results

@@ -26,18 +26,22 @@ var defaultsYAML []byte
 
 // Config is the whole configuration tree.
 type Config struct {
-	Listen    string                    `yaml:"listen"`
-	LogLevel  string                    `yaml:"log_level"`
-	Engine    EngineConfig              `yaml:"engine"`
-	HTTP      HTTPConfig                `yaml:"http"`
-	RateLimit policy.RateLimit          `yaml:"rate_limit"`
-	Auth      AuthConfig                `yaml:"auth"`
-	Tracing   telemetry.TracingConfig   `yaml:"tracing"`
-	Shutdown  ShutdownConfig            `yaml:"shutdown"`
-	Limits    policy.Limits             `yaml:"limits"`
-	Pool      pool.Config               `yaml:"pool"`
-	Pools     PoolsConfig               `yaml:"pools"`
-	Languages map[string]LanguageConfig `yaml:"-"`
+	Listen   string `yaml:"listen"`
+	LogLevel string `yaml:"log_level"`
+	// Backend runs the sandboxes: docker (one engine, the default) or
+	// kubernetes (warm Pods in a cluster).
+	Backend    string                    `yaml:"backend"`
+	Engine     EngineConfig              `yaml:"engine"`
+	Kubernetes KubernetesConfig          `yaml:"kubernetes"`
+	HTTP       HTTPConfig                `yaml:"http"`
+	RateLimit  policy.RateLimit          `yaml:"rate_limit"`
+	Auth       AuthConfig                `yaml:"auth"`
+	Tracing    telemetry.TracingConfig   `yaml:"tracing"`
+	Shutdown   ShutdownConfig            `yaml:"shutdown"`
+	Limits     policy.Limits             `yaml:"limits"`
+	Pool       pool.Config               `yaml:"pool"`
+	Pools      PoolsConfig               `yaml:"pools"`
+	Languages  map[string]LanguageConfig `yaml:"-"`
 }
 
 // PoolsConfig bounds what all pools use together on this host.
@@ -90,6 +94,46 @@ type EngineConfig struct {
 	Scope string `yaml:"scope"`
 }
 
+// KubernetesConfig places the sandboxes of the kubernetes backend. The
+// reaping scope is engine.scope, as on Docker: each replica needs its
+// own (the shipped Deployment sets WARMBOX_SCOPE to the Pod's name).
+type KubernetesConfig struct {
+	// Kubeconfig is a kubeconfig file; empty means the in-cluster
+	// service account.
+	Kubeconfig string `yaml:"kubeconfig"`
+	// Namespace holds the sandbox Pods.
+	Namespace string `yaml:"namespace"`
+	// OwnerPod is this replica's own Pod (WARMBOX_OWNER_POD, from the
+	// downward API): every sandbox names it in ownerReferences, so the
+	// garbage collector removes the sandboxes of a replica that dies.
+	// Empty when the daemon runs outside the cluster.
+	OwnerPod string `yaml:"owner_pod"`
+	// RunnerImage holds the static runner at /usr/local/bin/warmbox-runner
+	// (the warmbox image); an init container copies it into each sandbox.
+	RunnerImage string `yaml:"runner_image"`
+	// NodeSelector places sandbox Pods on sandbox nodes.
+	NodeSelector map[string]string `yaml:"node_selector"`
+}
+
+func (k KubernetesConfig) validate() error {
+	var errs []error
+	if !dnsLabel.MatchString(k.Namespace) {
+		errs = append(errs, fmt.Errorf("kubernetes.namespace: must be a DNS label, got %q", k.Namespace))
+	}
+	if k.OwnerPod != "" && !dnsSubdomain.MatchString(k.OwnerPod) {
+		errs = append(errs, fmt.Errorf("kubernetes.owner_pod: must be a Pod name, got %q", k.OwnerPod))
+	}
+	if k.RunnerImage == "" {
+		errs = append(errs, errors.New("kubernetes.runner_image: must name the warmbox image that holds the runner"))
+	}
+	return errors.Join(errs...)
+}
+
+var (
+	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
+)
+
 // HTTPConfig tunes the HTTP server.
 type HTTPConfig struct {
 	MaxBodyBytes      int64         `yaml:"max_body_bytes"`
@@ -139,10 +183,12 @@ type LanguageConfig struct {
 // defaultConfig holds the built-in values that defaults.yaml does not set.
 func defaultConfig() Config {
 	return Config{
-		Listen:    "127.0.0.1:8000",
-		LogLevel:  "info",
-		Engine:    EngineConfig{Scope: "default"},
-		RateLimit: policy.RateLimit{Requests: 10, Window: 60 * time.Second},
+		Listen:     "127.0.0.1:8000",
+		LogLevel:   "info",
+		Backend:    "docker",
+		Engine:     EngineConfig{Scope: "default"},
+		Kubernetes: KubernetesConfig{Namespace: "warmbox", RunnerImage: "warmbox/warmbox:dev"},
+		RateLimit:  policy.RateLimit{Requests: 10, Window: 60 * time.Second},
 		HTTP: HTTPConfig{
 			MaxBodyBytes:      2 << 20,
 			ReadHeaderTimeout: 5 * time.Second,
@@ -415,6 +461,9 @@ func (c *Config) applyEnv(env func(string) string) error {
 		set("WARMBOX_LOG_LEVEL", func(v string) error { c.LogLevel = v; return nil }),
 		set("WARMBOX_SCOPE", func(v string) error { c.Engine.Scope = v; return nil }),
 		set("WARMBOX_RUNNER_PATH", func(v string) error { c.Engine.RunnerPath = v; return nil }),
+		set("WARMBOX_BACKEND", func(v string) error { c.Backend = v; return nil }),
+		set("WARMBOX_NAMESPACE", func(v string) error { c.Kubernetes.Namespace = v; return nil }),
+		set("WARMBOX_OWNER_POD", func(v string) error { c.Kubernetes.OwnerPod = v; return nil }),
 		set("WARMBOX_RATE_LIMIT_REQUESTS", atoi(&c.RateLimit.Requests)),
 		set("WARMBOX_RATE_LIMIT_WINDOW", func(v string) error {
 			d, err := time.ParseDuration(v)
@@ -435,6 +484,15 @@ func (c Config) Validate() error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen: must be host:port, got %q", c.Listen))
+	}
+	switch c.Backend {
+	case "docker":
+	case "kubernetes":
+		if err := c.Kubernetes.validate(); err != nil {
+			errs = append(errs, err)
+		}
+	default:
+		errs = append(errs, fmt.Errorf("backend: must be docker or kubernetes, got %q", c.Backend))
 	}
 	if !languageName.MatchString(c.Engine.Scope) {
 		errs = append(errs, fmt.Errorf("engine.scope: must match %s, got %q", languageName, c.Engine.Scope))
@@ -481,7 +539,7 @@ func (c Config) Validate() error {
 			continue
 		}
 		enabled++
-		if err := l.validate(); err != nil {
+		if err := l.validate(c.Backend); err != nil {
 			errs = append(errs, fmt.Errorf("languages.%s.%w", name, err))
 		}
 	}
@@ -493,7 +551,7 @@ func (c Config) Validate() error {
 
 var languageName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
-func (l LanguageConfig) validate() error {
+func (l LanguageConfig) validate(backend string) error {
 	switch {
 	case l.Image == "":
 		return errors.New("image: must be set")
@@ -505,8 +563,10 @@ func (l LanguageConfig) validate() error {
 		return fmt.Errorf("handoff: must be exec or prestart, got %q", l.Handoff)
 	case !slices.Contains([]string{"", "python", "node", "bash"}, l.Bootstrap):
 		return fmt.Errorf("bootstrap: must be empty, python, node or bash, got %q", l.Bootstrap)
-	case l.Runtime != "" && l.Runtime != "runc" && l.Runtime != "runsc":
+	case backend == "docker" && l.Runtime != "" && l.Runtime != "runc" && l.Runtime != "runsc":
 		return fmt.Errorf("runtime: must be empty (engine default), runc or runsc, got %q", l.Runtime)
+	case backend == "kubernetes" && l.Runtime != "" && !dnsSubdomain.MatchString(l.Runtime):
+		return fmt.Errorf("runtime: must be empty (cluster default) or a RuntimeClass name, got %q", l.Runtime)
 	case l.Runtime == "runsc" && l.Pool.MaxUses > 1:
 		// docs/SECURITY.md F5: this gVisor release lets a job open the
 		// runner's stdout through /proc, so in reuse mode it could forge

@@ -97,6 +97,20 @@ func TestDisableLanguage(t *testing.T) {
 	}
 }
 
+// On Kubernetes a language's runtime is a RuntimeClass name, not an OCI
+// runtime of the engine.
+func TestKubernetesBackend(t *testing.T) {
+	cfg, err := load(t, "backend: kubernetes\nlanguages: {python: {runtime: gvisor}}\n",
+		map[string]string{"WARMBOX_OWNER_POD": "warmbox-7c9d-x2x9z", "WARMBOX_NAMESPACE": "sandboxes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Backend != "kubernetes" || cfg.Kubernetes.OwnerPod != "warmbox-7c9d-x2x9z" || cfg.Kubernetes.Namespace != "sandboxes" ||
+		cfg.Languages["python"].Runtime != "gvisor" || cfg.Kubernetes.RunnerImage != "warmbox/warmbox:dev" {
+		t.Errorf("got backend %q kubernetes %+v python runtime %q", cfg.Backend, cfg.Kubernetes, cfg.Languages["python"].Runtime)
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	cases := []struct {
 		name, yaml string
@@ -121,6 +135,11 @@ func TestConfigErrors(t *testing.T) {
 		{"not a mapping", "- a\n- b\n", nil, "must be a YAML mapping"},
 		{"env not a number", "", map[string]string{"WARMBOX_POOL_MIN_IDLE": "many"}, `WARMBOX_POOL_MIN_IDLE="many": must be a whole number`},
 		{"env duration", "", map[string]string{"WARMBOX_RATE_LIMIT_WINDOW": "soon"}, "WARMBOX_RATE_LIMIT_WINDOW"},
+		{"bad backend", "backend: nomad\n", nil, `backend: must be docker or kubernetes, got "nomad"`},
+		{"bad namespace", "backend: kubernetes\nkubernetes: {namespace: Not_DNS}\n", nil, "kubernetes.namespace: must be a DNS label"},
+		{"bad owner pod", "", map[string]string{"WARMBOX_BACKEND": "kubernetes", "WARMBOX_OWNER_POD": "-x-"}, "kubernetes.owner_pod: must be a Pod name"},
+		{"no runner image", "backend: kubernetes\nkubernetes: {runner_image: \"\"}\n", nil, "kubernetes.runner_image: must name"},
+		{"bad runtime class", "backend: kubernetes\nlanguages: {bash: {runtime: Bad_Class}}\n", nil, "languages.bash.runtime: must be empty (cluster default) or a RuntimeClass name"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

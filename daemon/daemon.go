@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"sort"
 	"sync/atomic"
 	"syscall"
@@ -19,10 +18,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/warmbox/warmbox/dispatch"
-	"github.com/warmbox/warmbox/engine"
 	"github.com/warmbox/warmbox/httpapi"
 	"github.com/warmbox/warmbox/policy"
 	"github.com/warmbox/warmbox/pool"
+	"github.com/warmbox/warmbox/runner"
 	"github.com/warmbox/warmbox/telemetry"
 )
 
@@ -51,35 +50,36 @@ func Run(ctx context.Context, cfg Config, version string, ready chan<- string) e
 		}
 	}()
 
-	runnerPath, err := resolveRunner(cfg.Engine.RunnerPath)
-	if err != nil {
-		return err
-	}
 	instance := uuid.NewString()
-	eng, err := engine.New(engine.Options{
-		Host: cfg.Engine.Host, RunnerPath: runnerPath, Instance: instance, Scope: cfg.Engine.Scope, Logger: logger,
-	})
+	if cfg.Backend == "kubernetes" {
+		b, err := newKubeBackend(ctx, cfg, instance, logger)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, b, version, instance, ready, logger)
+	}
+	b, err := newDockerBackend(ctx, cfg, instance, logger)
 	if err != nil {
 		return err
 	}
-	defer eng.Close()
-	if err := eng.Ping(ctx); err != nil {
-		return fmt.Errorf("no Docker engine answers (%w); start one, e.g. with deploy/host/engine.sh", err)
-	}
-	if err := checkEngine(ctx, eng, cfg, logger); err != nil {
-		return err
-	}
-	if n, err := eng.Reap(ctx, false); err != nil {
+	return serve(ctx, cfg, b, version, instance, ready, logger)
+}
+
+// serve runs the pools on backend b and the API until ctx ends, then
+// drains.
+func serve[S pool.Sandbox](ctx context.Context, cfg Config, b backend[S], version, instance string, ready chan<- string, logger *slog.Logger) error {
+	defer b.Close()
+	if n, err := b.Reap(ctx, false); err != nil {
 		return fmt.Errorf("reaping orphaned sandboxes: %w", err)
 	} else if n > 0 {
 		logger.Info("removed orphaned sandboxes of an earlier daemon", "count", n)
 	}
 
-	var disp *dispatch.Dispatcher[*engine.Container]
+	var disp *dispatch.Dispatcher[S]
 	metrics := telemetry.NewMetrics(version, func() []pool.Stats { return disp.Stats() })
-	langs, rts := languages(cfg, eng)
-	disp, err = dispatch.New(langs, rts, dispatch.Options{
-		NotStarted: engine.ErrNotStarted, Logger: logger, PoolObs: metrics, Obs: metrics,
+	langs, rts := languages(cfg, b)
+	disp, err := dispatch.New(langs, rts, dispatch.Options{
+		NotStarted: runner.ErrNotStarted, Logger: logger, PoolObs: metrics, Obs: metrics,
 		Host: pool.NewHost(cfg.Pools.Host()),
 	})
 	if err != nil {
@@ -87,12 +87,12 @@ func Run(ctx context.Context, cfg Config, version string, ready chan<- string) e
 	}
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatch()
-	go eng.Watch(watchCtx, disp.Evict)
+	go b.Watch(watchCtx, disp.Evict)
 
 	var draining atomic.Bool
-	handler, err := newHandler(cfg, disp, eng, metrics, logger, version, &draining)
+	handler, err := newHandler(cfg, disp, b, metrics, logger, version, &draining)
 	if err != nil {
-		_ = closeSandboxes(disp, eng, logger)
+		_ = closeSandboxes(disp, b, logger)
 		return err
 	}
 	srv := &http.Server{
@@ -105,12 +105,13 @@ func Run(ctx context.Context, cfg Config, version string, ready chan<- string) e
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		_ = closeSandboxes(disp, eng, logger)
+		_ = closeSandboxes(disp, b, logger)
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("warmbox serving", "addr", ln.Addr().String(), "version", version, "instance", instance, "scope", cfg.Engine.Scope)
+	logger.Info("warmbox serving", "addr", ln.Addr().String(), "version", version, "instance", instance,
+		"backend", cfg.Backend, "scope", cfg.Engine.Scope)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -119,7 +120,7 @@ func Run(ctx context.Context, cfg Config, version string, ready chan<- string) e
 	select {
 	case <-ctx.Done():
 	case err := <-serveErr:
-		_ = closeSandboxes(disp, eng, logger)
+		_ = closeSandboxes(disp, b, logger)
 		return fmt.Errorf("serve: %w", err)
 	}
 
@@ -145,12 +146,12 @@ func Run(ctx context.Context, cfg Config, version string, ready chan<- string) e
 		_ = srv.Close()
 	}
 	stopWatch()
-	return closeSandboxes(disp, eng, logger)
+	return closeSandboxes(disp, b, logger)
 }
 
 // warmUp waits for the pools to fill, then runs each language's
 // self-test; /readyz turns ready once it has passed.
-func warmUp(ctx context.Context, disp *dispatch.Dispatcher[*engine.Container], logger *slog.Logger) {
+func warmUp[S pool.Sandbox](ctx context.Context, disp *dispatch.Dispatcher[S], logger *slog.Logger) {
 	if err := disp.WaitReady(ctx); err != nil {
 		if ctx.Err() == nil {
 			logger.Error("pools did not warm up", "err", err)
@@ -166,11 +167,11 @@ func warmUp(ctx context.Context, disp *dispatch.Dispatcher[*engine.Container], l
 	}
 }
 
-func closeSandboxes(disp *dispatch.Dispatcher[*engine.Container], eng *engine.Engine, logger *slog.Logger) error {
+func closeSandboxes[S pool.Sandbox](disp *dispatch.Dispatcher[S], b backend[S], logger *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
 	err := disp.Close(ctx)
-	n, rerr := eng.Reap(ctx, true)
+	n, rerr := b.Reap(ctx, true)
 	if n > 0 {
 		logger.Warn("removed sandboxes left after the pools closed", "count", n)
 	}
@@ -181,56 +182,21 @@ func closeSandboxes(disp *dispatch.Dispatcher[*engine.Container], eng *engine.En
 	return nil
 }
 
-// checkEngine fails closed on what the configuration needs but the
-// engine lacks: an image (warmbox never pulls) or a runtime such as runsc
-// (never a silent fallback to runc).
-func checkEngine(ctx context.Context, eng *engine.Engine, cfg Config, logger *slog.Logger) error {
-	info, err := eng.Info(ctx)
-	if err != nil {
-		return err
-	}
-	// Admission: every sandbox of every pool at its memory limit must fit
-	// in the host, or one tenant's memory bomb becomes everyone's OOM.
-	var worst int64
-	for _, name := range sortedLanguages(cfg) {
-		l := cfg.Languages[name]
-		worst += int64(l.Pool.MaxSize) * (l.Limits.MemoryMB + l.Limits.ShmMB + int64(cfg.Pools.SandboxMemoryMB)) << 20
-	}
-	if info.MemTotal > 0 && worst > info.MemTotal {
-		logger.Warn("the pools at max_size could use more memory than the host has; lower max_size or memory_mb",
-			"worst_case_mb", worst>>20, "host_mb", info.MemTotal>>20)
-	}
-	var errs []error
-	for _, name := range sortedLanguages(cfg) {
-		l := cfg.Languages[name]
-		if err := eng.HasImage(ctx, l.Image); err != nil {
-			errs = append(errs, fmt.Errorf("languages.%s: %w", name, err))
-		}
-		if l.Runtime != "" && !slices.Contains(info.Runtimes, l.Runtime) {
-			errs = append(errs, fmt.Errorf("languages.%s.runtime: the engine has no %q runtime (it has %v); install it or remove the setting", name, l.Runtime, info.Runtimes))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func languages(cfg Config, eng *engine.Engine) ([]dispatch.Language, map[string]dispatch.Runtime[*engine.Container]) {
+func languages[S pool.Sandbox](cfg Config, b backend[S]) ([]dispatch.Language, map[string]dispatch.Runtime[S]) {
 	var langs []dispatch.Language
-	rts := map[string]dispatch.Runtime[*engine.Container]{}
+	rts := map[string]dispatch.Runtime[S]{}
 	for _, name := range sortedLanguages(cfg) {
 		l := cfg.Languages[name]
 		langs = append(langs, dispatch.Language{
 			Name: name, Image: l.Image, Runtime: l.Runtime, Handoff: l.Handoff, Command: l.Command,
 			File: l.File, Env: l.Env, Limits: l.Limits, Pool: l.Pool, VersionCode: l.VersionCode,
 		})
-		rts[name] = eng.Sandboxes(engine.Spec{
-			Language: name, Image: l.Image, Runtime: l.Runtime, Limits: l.Limits,
-			Handoff: l.Handoff, Command: l.Command, Env: l.Env, Bootstrap: l.Bootstrap,
-		})
+		rts[name] = b.Runtime(name, l)
 	}
 	return langs, rts
 }
 
-func newHandler(cfg Config, disp *dispatch.Dispatcher[*engine.Container], eng *engine.Engine, metrics *telemetry.Metrics,
+func newHandler[S pool.Sandbox](cfg Config, disp *dispatch.Dispatcher[S], b backend[S], metrics *telemetry.Metrics,
 	logger *slog.Logger, version string, draining *atomic.Bool) (http.Handler, error) {
 	clients, err := policy.NewClientResolver(cfg.HTTP.TrustedProxies)
 	if err != nil {
@@ -243,7 +209,7 @@ func newHandler(cfg Config, disp *dispatch.Dispatcher[*engine.Container], eng *e
 	return httpapi.New(httpapi.Options{
 		Service: disp,
 		Ping: func(ctx context.Context) error {
-			err := eng.Ping(ctx)
+			err := b.Ping(ctx)
 			metrics.EngineUp(err == nil)
 			return err
 		},

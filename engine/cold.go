@@ -31,12 +31,8 @@ func (r *Runtime) RunCold(ctx context.Context, job runner.Job) (runner.Result, e
 	if err := r.e.cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
 		return runner.Result{}, fmt.Errorf("cold start: %w", err)
 	}
-	if err := s.send(ctx, job); err != nil {
-		return runner.Result{}, fmt.Errorf("cold send: %w", err)
-	}
-	_ = s.hj.CloseWrite()
-	var res runner.Result
-	if err := s.receive(ctx, &res); err != nil {
+	res, err := s.RunOnce(ctx, job)
+	if err != nil {
 		return runner.Result{}, fmt.Errorf("cold run: %w", err)
 	}
 	return res, nil

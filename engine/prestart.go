@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-
-	"github.com/warmbox/warmbox/runner"
 )
 
 // readyTimeout bounds how long a new prestart sandbox may take to load
@@ -58,31 +56,11 @@ func (r *Runtime) createAttached(ctx context.Context) (*Container, error) {
 	}
 	readyCtx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
-	var reply runner.Reply
-	if err := s.receive(readyCtx, &reply); err != nil {
+	if err := s.Ready(readyCtx); err != nil {
 		s.wait()
-		return fail(fmt.Errorf("waiting for the runner: %w", err))
-	}
-	if reply.Kind != "ready" || reply.Error != "" {
-		s.wait()
-		return fail(fmt.Errorf("runner not ready: %s %s", reply.Kind, reply.Error))
+		return fail(err)
 	}
 	return &Container{id: resp.ID, attached: s}, nil
-}
-
-// run hands one job to a prestart sandbox over its attach stream.
-func (c *Container) run(ctx context.Context, job runner.Job) (runner.Result, error) {
-	if err := c.attached.send(ctx, runner.Request{Op: "run", Job: &job}); err != nil {
-		return runner.Result{}, fmt.Errorf("%w: send job: %w", ErrNotStarted, err)
-	}
-	var reply runner.Reply
-	if err := c.attached.receive(ctx, &reply); err != nil {
-		return runner.Result{}, fmt.Errorf("hand-off: %w", err)
-	}
-	if reply.Kind != "result" || reply.Result == nil {
-		return runner.Result{}, fmt.Errorf("%w: runner answered %q: %s", ErrNoResult, reply.Kind, reply.Error)
-	}
-	return *reply.Result, nil
 }
 
 // Reset makes a used sandbox fit for the next job (reuse mode): the
@@ -90,27 +68,13 @@ func (c *Container) run(ctx context.Context, job runner.Job) (runner.Result, err
 // /dev/shm, /dev/mqueue and SysV IPC, and verifies that nothing is left.
 // Any error means the sandbox must be destroyed.
 func (r *Runtime) Reset(ctx context.Context, c *Container) error {
-	var reply runner.Reply
 	if c.attached != nil {
-		if err := c.attached.send(ctx, runner.Request{Op: "reset"}); err != nil {
-			return fmt.Errorf("reset: %w", err)
-		}
-		if err := c.attached.receive(ctx, &reply); err != nil {
-			return fmt.Errorf("reset: %w", err)
-		}
-	} else {
-		s, err := r.execRunner(ctx, c, "reset")
-		if err != nil {
-			return fmt.Errorf("reset: %w", err)
-		}
-		defer s.wait()
-		_ = s.hj.CloseWrite()
-		if err := s.receive(ctx, &reply); err != nil {
-			return fmt.Errorf("reset: %w", err)
-		}
+		return c.attached.Reset(ctx)
 	}
-	if reply.Kind != "reset" || reply.Error != "" {
-		return fmt.Errorf("reset: runner answered %q: %s", reply.Kind, reply.Error)
+	s, err := r.execRunner(ctx, c, "reset")
+	if err != nil {
+		return fmt.Errorf("reset: %w", err)
 	}
-	return nil
+	defer s.wait()
+	return s.ResetOnce(ctx)
 }

@@ -1,10 +1,7 @@
 package engine
 
 import (
-	"context"
-	"fmt"
 	"io"
-	"strings"
 	"sync"
 
 	"github.com/docker/docker/api/types"
@@ -14,23 +11,24 @@ import (
 )
 
 // stream is a hijacked attach or exec connection to a runner: frames go
-// out on its stdin, the runner's frames come back on its demultiplexed
-// stdout, and its stderr is kept (capped) for diagnostics.
+// out on its stdin and come back on its demultiplexed stdout (see
+// runner.Conn).
 type stream struct {
+	*runner.Conn
 	hj     types.HijackedResponse
 	frames *io.PipeReader
-	diag   *limitedBuffer
 	wg     sync.WaitGroup
 	once   sync.Once
 }
 
 func openStream(hj types.HijackedResponse) *stream {
 	pr, pw := io.Pipe()
-	s := &stream{hj: hj, frames: pr, diag: &limitedBuffer{max: diagBytes}}
+	s := &stream{hj: hj, frames: pr}
+	s.Conn = runner.NewConn(hj.Conn, pr, hj.CloseWrite, s.close)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		_, err := stdcopy.StdCopy(pw, s.diag, hj.Reader)
+		_, err := stdcopy.StdCopy(pw, s.Stderr(), hj.Reader)
 		if err == nil {
 			err = io.EOF
 		}
@@ -39,42 +37,7 @@ func openStream(hj types.HijackedResponse) *stream {
 	return s
 }
 
-// send writes one frame; an error means the runner did not get it whole.
-func (s *stream) send(ctx context.Context, v any) error {
-	stop := context.AfterFunc(ctx, s.close)
-	defer stop()
-	if err := runner.WriteFrame(s.hj.Conn, v); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return err
-	}
-	return nil
-}
-
-// receive reads one frame; when ctx ends first, the stream is closed and
-// ctx.Err() returned.
-func (s *stream) receive(ctx context.Context, v any) error {
-	stop := context.AfterFunc(ctx, s.close)
-	defer stop()
-	if err := runner.ReadFrame(s.frames, v); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("%w: %v (runner stderr: %s)", ErrNoResult, err, s.diagnostics())
-	}
-	return nil
-}
-
-func (s *stream) diagnostics() string {
-	msg := strings.TrimSpace(s.diag.String())
-	if msg == "" {
-		return "none"
-	}
-	return msg
-}
-
-// close ends the connection and waits for the reader goroutine.
+// close ends the connection.
 func (s *stream) close() {
 	s.once.Do(func() {
 		s.hj.Close()
@@ -82,6 +45,7 @@ func (s *stream) close() {
 	})
 }
 
+// wait closes the connection and waits for its reader goroutine.
 func (s *stream) wait() {
 	s.close()
 	s.wg.Wait()

@@ -14,7 +14,8 @@ import (
 )
 
 const usage = `usage: warmbox-runner idle|run|reset
-       warmbox-runner serve [--bootstrap python|node|bash] [--env KEY=VALUE]... -- COMMAND...
+       warmbox-runner serve [--bootstrap python|node|bash] [--ready-on-hello] [--env KEY=VALUE]... -- COMMAND...
+       warmbox-runner install DEST
 
   idle   block forever as the sandbox's PID 1 (exec mode), reaping zombies
   run    read one job frame on stdin, run it, write one result frame on stdout
@@ -22,7 +23,10 @@ const usage = `usage: warmbox-runner idle|run|reset
          /dev/mqueue and SysV IPC, verify, write one reset frame on stdout
   serve  be the sandbox's PID 1 (prestart mode): pre-start COMMAND with the
          bootstrap, then answer request frames on stdin until it ends; the
-         interpreter's environment is exactly the --env entries
+         interpreter's environment is exactly the --env entries; with
+         --ready-on-hello the ready frame waits for a "hello" request
+  install copy this binary to DEST (mode 0555): how a Kubernetes init
+         container puts the runner into a sandbox Pod's read-only volume
 `
 
 // Main runs the warmbox-runner command with args (without the program
@@ -32,6 +36,13 @@ const usage = `usage: warmbox-runner idle|run|reset
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "serve" {
 		return serve(args[1:], stdin, stdout, stderr)
+	}
+	if len(args) == 2 && args[0] == "install" {
+		if err := install(args[1]); err != nil {
+			fmt.Fprintf(stderr, "warmbox-runner install: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	if len(args) != 1 {
 		fmt.Fprint(stderr, usage)
@@ -94,6 +105,29 @@ func resetOnce(stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// install copies the running executable to dest, readable and
+// executable by all, writable by none.
+func install(dest string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	src, err := os.Open(self)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o555)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return err
+	}
+	return dst.Close()
 }
 
 // frameError turns a ReadFrame error into a short message for the caller.

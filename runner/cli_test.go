@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -44,5 +46,43 @@ func TestFrameError(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestInstall(t *testing.T) {
+	dest := filepath.Join(t.TempDir(), "runner")
+	var stdout, stderr bytes.Buffer
+	if got := Main([]string{"install", dest}, strings.NewReader(""), &stdout, &stderr); got != 0 {
+		t.Fatalf("exit status %d: %s", got, stderr.String())
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("installed copy differs from the executable (%d vs %d bytes)", len(got), len(want))
+	}
+	st, err := os.Stat(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := st.Mode().Perm(); perm != 0o555 {
+		t.Errorf("mode: got %o, want 555", perm)
+	}
+	// An existing file is never overwritten.
+	stderr.Reset()
+	if got := Main([]string{"install", dest}, strings.NewReader(""), &stdout, &stderr); got != 1 {
+		t.Errorf("second install: exit status %d, want 1", got)
+	}
+	if !strings.Contains(stderr.String(), "exists") {
+		t.Errorf("second install: stderr %q does not say the file exists", stderr.String())
 	}
 }

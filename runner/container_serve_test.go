@@ -286,6 +286,10 @@ func TestContainerServeBadRequests(t *testing.T) {
 	if rep.Kind != "result" || rep.Result == nil || rep.Result.Error != `bad request: unknown op "nope"` {
 		t.Errorf("unknown op: got %+v", rep)
 	}
+	rep, _ = s.request(Request{Op: "hello"})
+	if rep.Kind != "ready" || rep.Error != "" {
+		t.Errorf("hello: got %+v, want the ready frame again", rep)
+	}
 	rep, _ = s.request(Request{Op: "run"})
 	if rep.Result == nil || rep.Result.Error != "bad request: run without a job" {
 		t.Errorf("run without a job: got %+v", rep)

@@ -13,7 +13,10 @@
 //   - prestart mode: `serve` is PID 1. It pre-starts the language's
 //     interpreter with a bootstrap (bootstrap/*) that waits for a go
 //     signal, then answers Request frames on the container's attach
-//     stream with Reply frames: "ready" first, a "result" per run, a
+//     stream with Reply frames: "ready" first (or, with --ready-on-hello,
+//     in answer to a "hello" request, for Kubernetes whose attach stream
+//     connects late), "accepted" then "result" per run (a daemon that gets
+//     no "accepted" within AckTimeout knows the job never started), a
 //     "reset" per reset. A job whose command or environment differs from
 //     the pre-started interpreter's, or any job without a bootstrap, is
 //     started cold, still without docker exec.

@@ -143,8 +143,10 @@ func TestParseServe(t *testing.T) {
 		boot    string
 		env     []string
 		command []string
+		hello   bool
 		err     string
 	}{
+		{args: []string{"--ready-on-hello", "--", "bash"}, command: []string{"bash"}, hello: true},
 		{args: []string{"--bootstrap", "python", "--env", "A=1", "--env", "B=", "--", "python3", "-u"},
 			boot: "python", env: []string{"A=1", "B="}, command: []string{"python3", "-u"}},
 		{args: []string{"--", "ruby"}, command: []string{"ruby"}},
@@ -171,6 +173,9 @@ func TestParseServe(t *testing.T) {
 				boot = cfg.boot.name
 			}
 			want(t, "bootstrap", boot, tc.boot)
+			if cfg.readyOnHello != tc.hello {
+				t.Errorf("readyOnHello: got %v, want %v", cfg.readyOnHello, tc.hello)
+			}
 			if !slices.Equal(cfg.env, tc.env) || !slices.Equal(cfg.command, tc.command) {
 				t.Errorf("got env %q command %q, want %q %q", cfg.env, cfg.command, tc.env, tc.command)
 			}

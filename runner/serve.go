@@ -13,6 +13,11 @@ type serveConfig struct {
 	boot    *bootstrap // nil: nothing is pre-started
 	env     []string   // the interpreter's whole environment
 	command []string   // the interpreter, as in Job.Command
+	// readyOnHello: write the ready frame only when asked with a "hello"
+	// request, not at start. For a backend whose attach stream connects
+	// after the container started (Kubernetes): a frame written before
+	// would be lost, or arrive next to the answer to hello.
+	readyOnHello bool
 }
 
 // envFlags collects repeated --env KEY=VALUE flags.
@@ -31,7 +36,7 @@ func (e *envFlags) Set(v string) error {
 
 // parseServe parses serve's arguments:
 //
-//	[--bootstrap python|node|bash] [--env KEY=VALUE]... -- COMMAND...
+//	[--bootstrap python|node|bash] [--ready-on-hello] [--env KEY=VALUE]... -- COMMAND...
 //
 // The interpreter's environment is exactly the --env entries, in order
 // (none: empty), as Job.Env is the program's whole environment: a job
@@ -40,12 +45,13 @@ func parseServe(args []string) (serveConfig, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	boot := fs.String("bootstrap", "", "")
+	readyOnHello := fs.Bool("ready-on-hello", false, "")
 	var env envFlags
 	fs.Var(&env, "env", "")
 	if err := fs.Parse(args); err != nil {
 		return serveConfig{}, err
 	}
-	cfg := serveConfig{env: env, command: fs.Args()}
+	cfg := serveConfig{env: env, command: fs.Args(), readyOnHello: *readyOnHello}
 	if len(cfg.command) == 0 || cfg.command[0] == "" {
 		return serveConfig{}, errors.New("missing COMMAND after --")
 	}
@@ -107,7 +113,7 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err := s.prestart(); err != nil {
 		ready.Error = err.Error()
 	}
-	if s.reply(ready) != nil {
+	if !cfg.readyOnHello && s.reply(ready) != nil {
 		return 1
 	}
 	for {
@@ -124,9 +130,17 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		var rep Reply
 		switch req.Op {
 		case "run":
+			// Acknowledge first: a daemon that gets no ack knows the job
+			// never started (a frozen or dead sandbox) and may try another
+			// sandbox instead of waiting out the job's timeout.
+			if req.Job != nil && s.reply(Reply{Kind: "accepted"}) != nil {
+				return 1
+			}
 			rep = s.run(req.Job)
 		case "reset":
 			rep = s.reset()
+		case "hello":
+			rep = ready
 		default:
 			rep = Reply{Kind: "result", Result: &Result{Error: "bad request: unknown op " + quoteName(req.Op)}}
 		}

@@ -148,7 +148,13 @@ func (s *session) request(req Request) (Reply, time.Duration) {
 // run runs job and returns it as an outcome, like execRun.
 func (s *session) run(job Job) outcome {
 	s.t.Helper()
-	rep, took := s.request(Request{Op: "run", Job: &job})
+	start := time.Now()
+	rep, _ := s.request(Request{Op: "run", Job: &job})
+	if rep.Kind != "accepted" {
+		s.t.Fatalf("first reply to run: got %+v, want the acknowledgement", rep)
+	}
+	rep, _ = s.next()
+	took := time.Since(start)
 	if rep.Kind != "result" || rep.Result == nil {
 		s.t.Fatalf("reply to run: got %+v, want a result", rep)
 	}

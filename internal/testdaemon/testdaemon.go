@@ -83,12 +83,13 @@ func moduleRoot() string {
 
 // Daemon is a running warmbox.
 type Daemon struct {
-	URL   string
-	Scope string
-	cmd   *exec.Cmd
-	logs  *syncBuffer
-	done  chan struct{}
-	err   error
+	URL       string
+	Scope     string
+	leftovers func(t testing.TB, scope string) int
+	cmd       *exec.Cmd
+	logs      *syncBuffer
+	done      chan struct{}
+	err       error
 }
 
 // Options for Start.
@@ -100,6 +101,9 @@ type Options struct {
 	Env []string
 	// NoWait returns as soon as the daemon listens, before it is ready.
 	NoWait bool
+	// Leftovers counts the sandboxes of a scope after the daemon stopped;
+	// nil counts Docker containers (set it for the kubernetes backend).
+	Leftovers func(t testing.TB, scope string) int
 }
 
 // Start runs a daemon and stops it (SIGTERM) at test cleanup.
@@ -114,7 +118,7 @@ func Start(t testing.TB, opts Options) *Daemon {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d := &Daemon{Scope: scope, logs: &syncBuffer{}, done: make(chan struct{})}
+	d := &Daemon{Scope: scope, leftovers: opts.Leftovers, logs: &syncBuffer{}, done: make(chan struct{})}
 	d.cmd = exec.Command(filepath.Join(bin, "warmbox"), "serve", "--config", cfgPath)
 	d.cmd.Env = append(os.Environ(), opts.Env...)
 	stderr, err := d.cmd.StderrPipe()
@@ -221,6 +225,12 @@ func (d *Daemon) Stop(t testing.TB) {
 		if code := d.Wait(t, 90*time.Second); code != 0 {
 			t.Errorf("warmbox exited %d after SIGTERM\n%s", code, d.Logs())
 		}
+	}
+	if d.leftovers != nil {
+		if n := d.leftovers(t, d.Scope); n != 0 {
+			t.Errorf("%d sandboxes of scope %s left after the daemon stopped", n, d.Scope)
+		}
+		return
 	}
 	if n := Sandboxes(t, d.Scope); n != 0 {
 		t.Errorf("%d sandbox containers of scope %s left after the daemon stopped", n, d.Scope)

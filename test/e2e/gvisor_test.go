@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/warmbox/warmbox/internal/apisuite"
 	"github.com/warmbox/warmbox/internal/testdaemon"
 )
 
@@ -26,7 +27,7 @@ languages:
   node: {enabled: false}
   bash: {enabled: false}
 `})
-			r := d.Post(t, "/execute", req("python", `import os, platform
+			r := d.Post(t, "/execute", apisuite.Req("python", `import os, platform
 print(platform.release())
 print(sorted(os.listdir('/sys/class/net')))`))
 			if r.Status != 200 || r.Body["status"] != "success" {
@@ -37,7 +38,7 @@ print(sorted(os.listdir('/sys/class/net')))`))
 			if len(lines) != 2 || lines[0] != "4.4.0" || lines[1] != "['lo']" {
 				t.Errorf("stdout = %q, want gVisor's 4.4.0 kernel and only lo", r.Body["stdout"])
 			}
-			r = d.Post(t, "/execute", with(req("python", "while True: pass"), "timeout", 2))
+			r = d.Post(t, "/execute", apisuite.With(apisuite.Req("python", "while True: pass"), "timeout", 2))
 			if r.Status != 200 || r.Body["status"] != "timeout" {
 				t.Errorf("timeout under runsc: HTTP %d %s", r.Status, r.Raw)
 			}

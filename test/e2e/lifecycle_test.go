@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warmbox/warmbox/internal/apisuite"
 	"github.com/warmbox/warmbox/internal/testdaemon"
 )
 
@@ -24,7 +25,7 @@ func TestSIGTERMDrains(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = d.Post(t, "/execute", with(req("bash", "sleep 2; echo done"), "timeout", 10))
+			results[i] = d.Post(t, "/execute", apisuite.With(apisuite.Req("bash", "sleep 2; echo done"), "timeout", 10))
 		}()
 	}
 	time.Sleep(700 * time.Millisecond) // let the jobs reach their sandboxes
@@ -92,7 +93,7 @@ func TestIdleSandboxKilledIsReplaced(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	r := d.Post(t, "/execute", req("python", "print(1)"))
+	r := d.Post(t, "/execute", apisuite.Req("python", "print(1)"))
 	if r.Status != 200 || r.Body["stdout"] != "1\n" {
 		t.Fatalf("after replacement: HTTP %d %s", r.Status, r.Raw)
 	}

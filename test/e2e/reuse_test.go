@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warmbox/warmbox/internal/apisuite"
 	"github.com/warmbox/warmbox/internal/testdaemon"
 )
 
@@ -26,7 +27,7 @@ setsid sleep 987651 </dev/null >/dev/null 2>&1 &
 ( setsid bash -c 'sleep 987652' </dev/null >/dev/null 2>&1 & ) &
 echo planted`
 			before := testdaemon.ContainerIDs(t, d.Scope)
-			r := d.Post(t, "/execute", req("bash", plant))
+			r := d.Post(t, "/execute", apisuite.Req("bash", plant))
 			if r.Status != 200 || r.Body["stdout"] != "planted\n" {
 				t.Fatalf("plant: HTTP %d %s", r.Status, r.Raw)
 			}
@@ -35,7 +36,7 @@ ls -A /tmp /dev/shm
 echo PROBE_END`
 			deadline := time.Now().Add(20 * time.Second)
 			for {
-				r = d.Post(t, "/execute", req("bash", probe))
+				r = d.Post(t, "/execute", apisuite.Req("bash", probe))
 				if r.Status == 200 {
 					break
 				}

@@ -77,19 +77,17 @@ func TestSandboxPausedMidJob(t *testing.T) {
 // mode, with bash jobs going. No event tells the daemon, and the pool
 // hands out its oldest idle sandbox first, so within a few jobs the
 // frozen one is tried; it must be removed and replaced, and never hang a
-// caller.
+// caller or cost one a job:
 //
 // exec: the engine refuses to exec into a paused container, so no user
-// code ran: the job is retried on another sandbox and every caller gets
-// 200 success.
+// code ran: the job is retried on another sandbox.
 //
 // prestart: the job frame goes down the container's open attach stream
-// and nothing answers, so the daemon's backstop ends that one job at its
-// timeout + 2 s and removes the container. KNOWN GAP: that job is
-// reported as a timeout of the caller's program although none of it ran
-// (it should be retried, or be 503 sandbox_lost); test/faults/README.md
-// has the proposed fix. The test bounds the damage: at most that one
-// job, answered by its timeout + 2 s.
+// and the frozen runner does not acknowledge it within runner.AckTimeout,
+// so the daemon knows the job never started, removes the container and
+// retries the job on another sandbox.
+//
+// Either way every caller gets 200 success.
 func TestSandboxPausedIdle(t *testing.T) {
 	for _, mode := range []string{"exec", "prestart"} {
 		t.Run(mode, func(t *testing.T) { pausedIdle(t, mode) })
@@ -121,24 +119,10 @@ func pausedIdle(t *testing.T, mode string) {
 	poolsFull(t, d.URL, d.Scope, 30*time.Second)
 	noLeak(t, d.URL, d.Scope, 30*time.Second)
 
-	if mode == "exec" {
-		allServed(t, "with a paused idle sandbox", answers)
-		return
+	allServed(t, "with a paused idle sandbox", answers)
+	if !strings.Contains(d.Logs(), "retrying on another") {
+		t.Errorf("no job was retried: the paused sandbox was never tried, so the test proved nothing")
 	}
-	lost := filter(answers, func(a answer) bool { return !served(a) })
-	for _, a := range lost {
-		t.Logf("KNOWN GAP (prestart): the job handed to the paused sandbox: %s", a)
-		if !(a.HTTP == 200 && a.Status == "timeout" || a.HTTP == 503 && a.Code == "sandbox_lost") {
-			t.Errorf("the job handed to the paused sandbox: %s, want 200 timeout or 503 sandbox_lost", a)
-		}
-		if bound := time.Duration(a.Job.Timeout)*time.Second + killGrace + 3*time.Second; a.Elapsed > bound {
-			t.Errorf("the job handed to the paused sandbox: answered after %s, want by its timeout + %s", a.Elapsed, killGrace)
-		}
-	}
-	if len(lost) > 1 {
-		t.Errorf("%d jobs lost to one paused sandbox, want at most 1", len(lost))
-	}
-	allServed(t, "with a paused idle sandbox", filter(answers, served))
 }
 
 // gone waits until a container no longer exists.

@@ -1,0 +1,124 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/warmbox/warmbox/dispatch"
+	"github.com/warmbox/warmbox/engine"
+	"github.com/warmbox/warmbox/kube"
+	"github.com/warmbox/warmbox/pool"
+)
+
+// backend is what the daemon needs of the place sandboxes run: the
+// Docker engine or a Kubernetes cluster. The pools and the dispatcher
+// only see each language's dispatch.Runtime.
+type backend[S pool.Sandbox] interface {
+	// Ping reports whether the engine or API server answers (/health).
+	Ping(ctx context.Context) error
+	// Reap removes the sandboxes of this scope that this instance does
+	// not own, or all of them; it returns how many it removed.
+	Reap(ctx context.Context, all bool) (int, error)
+	// Watch calls died with the id of every sandbox of this instance
+	// that stops, until ctx ends.
+	Watch(ctx context.Context, died func(id string))
+	// Runtime is one language's runtime.
+	Runtime(name string, l LanguageConfig) dispatch.Runtime[S]
+	Close() error
+}
+
+// dockerBackend runs sandboxes as containers of one Docker engine.
+type dockerBackend struct{ *engine.Engine }
+
+func newDockerBackend(ctx context.Context, cfg Config, instance string, logger *slog.Logger) (dockerBackend, error) {
+	runnerPath, err := resolveRunner(cfg.Engine.RunnerPath)
+	if err != nil {
+		return dockerBackend{}, err
+	}
+	eng, err := engine.New(engine.Options{
+		Host: cfg.Engine.Host, RunnerPath: runnerPath, Instance: instance, Scope: cfg.Engine.Scope, Logger: logger,
+	})
+	if err != nil {
+		return dockerBackend{}, err
+	}
+	if err := eng.Ping(ctx); err != nil {
+		eng.Close()
+		return dockerBackend{}, fmt.Errorf("no Docker engine answers (%w); start one, e.g. with deploy/host/engine.sh", err)
+	}
+	if err := checkEngine(ctx, eng, cfg, logger); err != nil {
+		eng.Close()
+		return dockerBackend{}, err
+	}
+	return dockerBackend{eng}, nil
+}
+
+func (b dockerBackend) Runtime(name string, l LanguageConfig) dispatch.Runtime[*engine.Container] {
+	return b.Sandboxes(engine.Spec{
+		Language: name, Image: l.Image, Runtime: l.Runtime, Limits: l.Limits,
+		Handoff: l.Handoff, Command: l.Command, Env: l.Env, Bootstrap: l.Bootstrap,
+	})
+}
+
+// checkEngine fails closed on what the configuration needs but the
+// engine lacks: an image (warmbox never pulls) or a runtime such as runsc
+// (never a silent fallback to runc).
+func checkEngine(ctx context.Context, eng *engine.Engine, cfg Config, logger *slog.Logger) error {
+	info, err := eng.Info(ctx)
+	if err != nil {
+		return err
+	}
+	// Admission: every sandbox of every pool at its memory limit must fit
+	// in the host, or one tenant's memory bomb becomes everyone's OOM.
+	var worst int64
+	for _, name := range sortedLanguages(cfg) {
+		l := cfg.Languages[name]
+		worst += int64(l.Pool.MaxSize) * (l.Limits.MemoryMB + l.Limits.ShmMB + int64(cfg.Pools.SandboxMemoryMB)) << 20
+	}
+	if info.MemTotal > 0 && worst > info.MemTotal {
+		logger.Warn("the pools at max_size could use more memory than the host has; lower max_size or memory_mb",
+			"worst_case_mb", worst>>20, "host_mb", info.MemTotal>>20)
+	}
+	var errs []error
+	for _, name := range sortedLanguages(cfg) {
+		l := cfg.Languages[name]
+		if err := eng.HasImage(ctx, l.Image); err != nil {
+			errs = append(errs, fmt.Errorf("languages.%s: %w", name, err))
+		}
+		if l.Runtime != "" && !slices.Contains(info.Runtimes, l.Runtime) {
+			errs = append(errs, fmt.Errorf("languages.%s.runtime: the engine has no %q runtime (it has %v); install it or remove the setting", name, l.Runtime, info.Runtimes))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// kubeBackend runs sandboxes as Pods of a Kubernetes cluster.
+type kubeBackend struct{ *kube.Cluster }
+
+func newKubeBackend(ctx context.Context, cfg Config, instance string, logger *slog.Logger) (kubeBackend, error) {
+	k := cfg.Kubernetes
+	c, err := kube.New(ctx, kube.Options{
+		Kubeconfig: k.Kubeconfig, Namespace: k.Namespace, Instance: instance, Scope: cfg.Engine.Scope,
+		OwnerPod: k.OwnerPod, RunnerImage: k.RunnerImage, NodeSelector: k.NodeSelector, Logger: logger,
+	})
+	if err != nil {
+		return kubeBackend{}, err
+	}
+	v, err := c.Version(ctx)
+	if err != nil {
+		return kubeBackend{}, fmt.Errorf("no Kubernetes API server answers (%w); check kubernetes.kubeconfig or the in-cluster service account", err)
+	}
+	logger.Info("kubernetes backend", "server", v, "namespace", k.Namespace, "owner_pod", k.OwnerPod)
+	return kubeBackend{c}, nil
+}
+
+func (b kubeBackend) Runtime(name string, l LanguageConfig) dispatch.Runtime[*kube.Pod] {
+	return b.Sandboxes(kube.Spec{
+		Language: name, Image: l.Image, RuntimeClass: l.Runtime, Limits: l.Limits,
+		Handoff: l.Handoff, Command: l.Command, Env: l.Env, Bootstrap: l.Bootstrap,
+	})
+}
+
+func (kubeBackend) Close() error { return nil }

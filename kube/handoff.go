@@ -1,0 +1,39 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/warmbox/warmbox/runner"
+)
+
+// Handoff runs job in sandbox p: through the Pod's open attach stream in
+// prestart mode, through pods/exec of the runner otherwise. ctx bounds
+// the whole exchange; after an error the caller must destroy the sandbox.
+func (r *Runtime) Handoff(ctx context.Context, p *Pod, job runner.Job) (runner.Result, error) {
+	if p.attached != nil {
+		return p.attached.Run(ctx, job)
+	}
+	s, err := r.c.open(p.name, "exec", []string{RunnerMountPath, "run"})
+	if err != nil {
+		return runner.Result{}, err
+	}
+	defer s.wait()
+	return s.RunOnce(ctx, job)
+}
+
+// Reset makes a used sandbox fit for the next job (reuse mode), as on
+// Docker: the runner kills every process of the sandbox user, wipes the
+// work dir and IPC, and verifies that nothing is left. Any error means
+// the sandbox must be destroyed.
+func (r *Runtime) Reset(ctx context.Context, p *Pod) error {
+	if p.attached != nil {
+		return p.attached.Reset(ctx)
+	}
+	s, err := r.c.open(p.name, "exec", []string{RunnerMountPath, "reset"})
+	if err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	defer s.wait()
+	return s.ResetOnce(ctx)
+}

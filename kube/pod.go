@@ -1,0 +1,300 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/warmbox/warmbox/policy"
+)
+
+// Paths and names inside a sandbox Pod.
+const (
+	// RunnerMountPath is where the runner appears in the sandbox, as on
+	// Docker.
+	RunnerMountPath = "/opt/warmbox/runner"
+	// RunnerImagePath is the runner's path inside RunnerImage.
+	RunnerImagePath = "/usr/local/bin/warmbox-runner"
+	// WorkDir is the sandbox's only writable directory.
+	WorkDir = "/tmp"
+
+	sandboxContainer = "sandbox"
+	runnerVolume     = "runner"
+	workVolume       = "work"
+	sandboxUID       = int64(65534)
+)
+
+// Hand-off modes, as in package engine.
+const (
+	HandoffExec     = "exec"
+	HandoffPrestart = "prestart"
+)
+
+// createTimeout bounds a Pod's creation up to running (and, in prestart
+// mode, its runner's ready answer).
+const createTimeout = 60 * time.Second
+
+// Spec describes the sandboxes of one language.
+type Spec struct {
+	Language string
+	Image    string
+	// RuntimeClass is the Pod's runtimeClassName ("" for the cluster's
+	// default; e.g. "gvisor").
+	RuntimeClass string
+	Limits       policy.Limits
+	Handoff      string
+	Command      []string
+	Env          []string
+	Bootstrap    string
+}
+
+// Pod is one sandbox Pod.
+type Pod struct {
+	name string
+	// attached is the open attach stream to a prestart sandbox's runner;
+	// nil in exec mode.
+	attached *stream
+}
+
+// ID is the Pod's name (unique in the namespace).
+func (p *Pod) ID() string { return p.name }
+
+// Runtime creates, hands jobs to and destroys the sandbox Pods of one
+// language. It satisfies pool.Runtime[*Pod].
+type Runtime struct {
+	c    *Cluster
+	spec Spec
+}
+
+// Sandboxes returns the Runtime for one language.
+func (c *Cluster) Sandboxes(spec Spec) *Runtime { return &Runtime{c: c, spec: spec} }
+
+// Create creates one sandbox Pod and waits until its sandbox container
+// runs (and, in prestart mode, its runner answers ready). A Pod that
+// fails on the way is deleted before Create returns.
+func (r *Runtime) Create(ctx context.Context) (*Pod, error) {
+	ctx, cancel := context.WithTimeout(ctx, createTimeout)
+	defer cancel()
+	created, err := r.c.cs.CoreV1().Pods(r.c.opts.Namespace).Create(ctx, r.podSpec(), metav1.CreateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("pod create: %w", err)
+	}
+	fail := func(err error) (*Pod, error) {
+		return nil, errors.Join(err, r.c.remove(ctx, created.Name))
+	}
+	if err := r.c.waitRunning(ctx, created); err != nil {
+		return fail(err)
+	}
+	p := &Pod{name: created.Name}
+	if r.spec.Handoff == HandoffPrestart {
+		// The runner writes its ready frame only when asked: the attach
+		// stream connects after the container started, and a frame
+		// written before would be lost.
+		s, err := r.c.open(created.Name, "attach", nil)
+		if err != nil {
+			return fail(err)
+		}
+		if err := s.Hello(ctx); err != nil {
+			s.wait()
+			return fail(err)
+		}
+		p.attached = s
+	}
+	return p, nil
+}
+
+// Destroy deletes the Pod at once: the kubelet kills every process in it.
+func (r *Runtime) Destroy(ctx context.Context, p *Pod) error {
+	err := r.c.remove(ctx, p.name)
+	if p.attached != nil {
+		p.attached.wait()
+	}
+	return err
+}
+
+// waitRunning watches a new Pod until its sandbox container runs, and
+// fails fast with the kubelet's reason when it cannot (image missing,
+// refused by policy, init container failed).
+func (c *Cluster) waitRunning(ctx context.Context, p *corev1.Pod) error {
+	w, err := c.cs.CoreV1().Pods(c.opts.Namespace).Watch(ctx, metav1.ListOptions{
+		FieldSelector:   fields.OneTermEqualSelector("metadata.name", p.Name).String(),
+		ResourceVersion: p.ResourceVersion,
+	})
+	if err != nil {
+		return fmt.Errorf("pod watch: %w", err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pod %s not running: %w", p.Name, ctx.Err())
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return fmt.Errorf("pod %s: watch closed before it ran", p.Name)
+			}
+			if ev.Type == watch.Deleted {
+				return fmt.Errorf("pod %s deleted before it ran", p.Name)
+			}
+			cur, isPod := ev.Object.(*corev1.Pod)
+			if !isPod {
+				continue
+			}
+			if running, err := startState(cur); running || err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// stuckReasons are waiting reasons a Pod does not recover from by itself.
+var stuckReasons = map[string]bool{
+	"ErrImageNeverPull": true, "ErrImagePull": true, "ImagePullBackOff": true, "InvalidImageName": true,
+	"CreateContainerConfigError": true, "CreateContainerError": true, "RunContainerError": true,
+	"CrashLoopBackOff": true,
+}
+
+// startState reports whether the sandbox container runs, or why it never
+// will.
+func startState(p *corev1.Pod) (bool, error) {
+	if p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded {
+		return false, fmt.Errorf("pod %s ended before it ran: %s %s", p.Name, p.Status.Reason, p.Status.Message)
+	}
+	for _, s := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		if w := s.State.Waiting; w != nil && stuckReasons[w.Reason] {
+			return false, fmt.Errorf("pod %s container %s: %s: %s", p.Name, s.Name, w.Reason, w.Message)
+		}
+		if t := s.State.Terminated; t != nil && (s.Name == sandboxContainer || t.ExitCode != 0) {
+			return false, fmt.Errorf("pod %s container %s ended: %s exit %d %s", p.Name, s.Name, t.Reason, t.ExitCode, strings.TrimSpace(t.Message))
+		}
+		if s.Name == sandboxContainer && s.State.Running != nil {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// podSpec turns the language's spec and limits into a sandbox Pod. Nothing
+// in a request reaches here.
+func (r *Runtime) podSpec() *corev1.Pod {
+	l := r.spec.Limits
+	no, yes := false, true
+	uid := sandboxUID
+	zero := int64(0)
+	// Limits equal requests: the Pod is Guaranteed, so a busy neighbour
+	// cannot take the CPU a job was promised.
+	res := corev1.ResourceList{
+		corev1.ResourceCPU:    *resource.NewMilliQuantity(int64(l.CPUs*1000), resource.DecimalSI),
+		corev1.ResourceMemory: *resource.NewQuantity(l.MemoryMB<<20, resource.BinarySI),
+	}
+	resources := corev1.ResourceRequirements{Limits: res, Requests: res}
+	locked := &corev1.SecurityContext{
+		RunAsUser:                &uid,
+		RunAsGroup:               &uid,
+		RunAsNonRoot:             &yes,
+		ReadOnlyRootFilesystem:   &yes,
+		AllowPrivilegeEscalation: &no,
+		Privileged:               &no,
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+	workSize := resource.NewQuantity(l.TmpfsMB<<20, resource.BinarySI)
+	runnerSize := resource.MustParse("64Mi")
+	sandbox := corev1.Container{
+		Name:            sandboxContainer,
+		Image:           r.spec.Image,
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Command:         r.command(),
+		WorkingDir:      WorkDir,
+		Env: []corev1.EnvVar{
+			{Name: "PATH", Value: "/usr/local/bin:/usr/bin:/bin"},
+			{Name: "HOME", Value: WorkDir},
+			{Name: "LANG", Value: "C.UTF-8"},
+		},
+		Resources:       resources,
+		SecurityContext: locked,
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: workVolume, MountPath: WorkDir},
+			{Name: runnerVolume, MountPath: "/opt/warmbox", ReadOnly: true},
+		},
+		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+	}
+	if r.spec.Handoff == HandoffPrestart {
+		sandbox.Stdin = true // the attach stream's frames
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: "warmbox-" + r.spec.Language + "-",
+			Namespace:    r.c.opts.Namespace,
+			Labels: map[string]string{
+				LabelManagedBy: managedBy,
+				LabelComponent: componentSandbox,
+				LabelInstance:  r.c.opts.Instance,
+				LabelLanguage:  r.spec.Language,
+				LabelScope:     r.c.opts.Scope,
+			},
+		},
+		Spec: corev1.PodSpec{
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			TerminationGracePeriodSeconds: &zero,
+			AutomountServiceAccountToken:  &no,
+			EnableServiceLinks:            &no,
+			Hostname:                      "sandbox",
+			NodeSelector:                  r.c.opts.NodeSelector,
+			Tolerations:                   r.c.opts.Tolerations,
+			SecurityContext: &corev1.PodSecurityContext{
+				RunAsUser:      &uid,
+				RunAsGroup:     &uid,
+				RunAsNonRoot:   &yes,
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+			InitContainers: []corev1.Container{{
+				Name:            "install-runner",
+				Image:           r.c.opts.RunnerImage,
+				ImagePullPolicy: corev1.PullIfNotPresent,
+				Command:         []string{RunnerImagePath, "install", "/opt/warmbox/runner"},
+				Resources:       resources,
+				SecurityContext: locked,
+				VolumeMounts:    []corev1.VolumeMount{{Name: runnerVolume, MountPath: "/opt/warmbox"}},
+			}},
+			Containers: []corev1.Container{sandbox},
+			Volumes: []corev1.Volume{
+				{Name: workVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+					Medium: corev1.StorageMediumMemory, SizeLimit: workSize}}},
+				{Name: runnerVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+					Medium: corev1.StorageMediumMemory, SizeLimit: &runnerSize}}},
+			},
+		},
+	}
+	if r.spec.RuntimeClass != "" {
+		rc := r.spec.RuntimeClass
+		pod.Spec.RuntimeClassName = &rc
+	}
+	if r.c.owner != nil {
+		pod.OwnerReferences = []metav1.OwnerReference{*r.c.owner}
+	}
+	return pod
+}
+
+// command is the sandbox container's PID 1: the runner, idle (exec mode)
+// or serving with the interpreter pre-started (prestart mode).
+func (r *Runtime) command() []string {
+	if r.spec.Handoff != HandoffPrestart {
+		return []string{RunnerMountPath, "idle"}
+	}
+	cmd := []string{RunnerMountPath, "serve", "--ready-on-hello"}
+	if r.spec.Bootstrap != "" {
+		cmd = append(cmd, "--bootstrap", r.spec.Bootstrap)
+	}
+	for _, e := range r.spec.Env {
+		cmd = append(cmd, "--env", e)
+	}
+	return append(append(cmd, "--"), r.spec.Command...)
+}

@@ -1,0 +1,189 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+)
+
+var (
+	// ErrNotStarted marks a hand-off that failed before the runner could
+	// have received the job (the sandbox was already dead or frozen, the
+	// backend refused the stream). No user code ran, so another sandbox
+	// may be tried.
+	ErrNotStarted = errors.New("job not started")
+	// ErrNoResult means the runner ended without a result frame: the job
+	// killed it, the kernel did, or the sandbox died mid-job.
+	ErrNoResult = errors.New("sandbox ended without a result")
+)
+
+// diagBytes caps what a Conn keeps of the runner's own stderr.
+const diagBytes = 4096
+
+// Conn is the daemon's side of a framed stream to a runner, whatever
+// carries it (a Docker attach or exec stream, a Kubernetes pods/attach or
+// pods/exec session): frames go out on w and come back on r, and what the
+// runner writes to its stderr is kept, capped, for error messages.
+type Conn struct {
+	w          io.Writer
+	r          io.Reader
+	closeWrite func() error
+	close      func()
+	diag       *cappedBuffer
+}
+
+// NewConn wraps a transport. closeWrite ends the runner's stdin (exec
+// mode: one frame, then end of input); close ends the whole stream,
+// unblocking any read or write, and must be safe to call more than once.
+func NewConn(w io.Writer, r io.Reader, closeWrite func() error, close func()) *Conn {
+	return &Conn{w: w, r: r, closeWrite: closeWrite, close: close, diag: &cappedBuffer{max: diagBytes}}
+}
+
+// Stderr is where the transport copies the runner's stderr.
+func (c *Conn) Stderr() io.Writer { return c.diag }
+
+// Send writes one frame; an error means the runner did not get it whole.
+// When ctx ends first, the stream is closed and ctx.Err() returned.
+func (c *Conn) Send(ctx context.Context, v any) error {
+	stop := context.AfterFunc(ctx, c.close)
+	defer stop()
+	if err := WriteFrame(c.w, v); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	return nil
+}
+
+// Receive reads one frame. When ctx ends first, the stream is closed and
+// ctx.Err() returned; a stream that ends is ErrNoResult, with what the
+// runner said on stderr.
+func (c *Conn) Receive(ctx context.Context, v any) error {
+	stop := context.AfterFunc(ctx, c.close)
+	defer stop()
+	if err := ReadFrame(c.r, v); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w: %v (runner stderr: %s)", ErrNoResult, err, c.diagnostics())
+	}
+	return nil
+}
+
+// RunOnce hands a job to an exec'd `runner run`: the job frame, end of
+// input, the result frame.
+func (c *Conn) RunOnce(ctx context.Context, job Job) (Result, error) {
+	if err := c.Send(ctx, job); err != nil {
+		return Result{}, fmt.Errorf("%w: send job: %w", ErrNotStarted, err)
+	}
+	_ = c.closeWrite()
+	var res Result
+	if err := c.Receive(ctx, &res); err != nil {
+		return Result{}, fmt.Errorf("hand-off: %w", err)
+	}
+	return res, nil
+}
+
+// Run hands a job to a serve-mode runner: a run request, its
+// acknowledgement within AckTimeout, its result. An error wrapping
+// ErrNotStarted means no user code ran; the sandbox must be destroyed
+// after any error.
+func (c *Conn) Run(ctx context.Context, job Job) (Result, error) {
+	if err := c.Send(ctx, Request{Op: "run", Job: &job}); err != nil {
+		return Result{}, fmt.Errorf("%w: send job: %w", ErrNotStarted, err)
+	}
+	res, err := receiveResult(ctx, func(ctx context.Context, r *Reply) error { return c.Receive(ctx, r) })
+	switch {
+	case errors.Is(err, ErrNoAck):
+		return Result{}, fmt.Errorf("%w: %w", ErrNotStarted, err)
+	case err != nil && ctx.Err() == nil && !errors.Is(err, ErrNoResult):
+		return Result{}, fmt.Errorf("%w: %w", ErrNoResult, err)
+	case err != nil:
+		return Result{}, fmt.Errorf("hand-off: %w", err)
+	}
+	return res, nil
+}
+
+// Hello asks a serve-mode runner started with --ready-on-hello for its
+// ready frame.
+func (c *Conn) Hello(ctx context.Context) error {
+	if err := c.Send(ctx, Request{Op: "hello"}); err != nil {
+		return fmt.Errorf("hello: %w", err)
+	}
+	return c.Ready(ctx)
+}
+
+// Ready reads a serve-mode runner's ready frame: it pre-started its
+// interpreter, or says why not.
+func (c *Conn) Ready(ctx context.Context) error {
+	var reply Reply
+	if err := c.Receive(ctx, &reply); err != nil {
+		return fmt.Errorf("waiting for the runner: %w", err)
+	}
+	if reply.Kind != "ready" || reply.Error != "" {
+		return fmt.Errorf("runner not ready: %s %s", reply.Kind, reply.Error)
+	}
+	return nil
+}
+
+// Reset asks a serve-mode runner for a verified reset. Any error means
+// the sandbox must be destroyed.
+func (c *Conn) Reset(ctx context.Context) error {
+	if err := c.Send(ctx, Request{Op: "reset"}); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	return c.resetReply(ctx)
+}
+
+// ResetOnce reads the answer of an exec'd `runner reset`, which needs no
+// request. Any error means the sandbox must be destroyed.
+func (c *Conn) ResetOnce(ctx context.Context) error {
+	_ = c.closeWrite()
+	return c.resetReply(ctx)
+}
+
+func (c *Conn) resetReply(ctx context.Context) error {
+	var reply Reply
+	if err := c.Receive(ctx, &reply); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	if reply.Kind != "reset" || reply.Error != "" {
+		return fmt.Errorf("reset: runner answered %q: %s", reply.Kind, reply.Error)
+	}
+	return nil
+}
+
+func (c *Conn) diagnostics() string {
+	msg := strings.TrimSpace(c.diag.String())
+	if msg == "" {
+		return "none"
+	}
+	return msg
+}
+
+// cappedBuffer keeps the first max bytes written and drops the rest.
+type cappedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := b.max - b.buf.Len(); room > 0 {
+		b.buf.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
+}
+
+func (b *cappedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
