@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"slices"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/warmbox/warmbox/dispatch"
 	"github.com/warmbox/warmbox/engine"
 	"github.com/warmbox/warmbox/kube"
@@ -101,7 +103,8 @@ func newKubeBackend(ctx context.Context, cfg Config, instance string, logger *sl
 	k := cfg.Kubernetes
 	c, err := kube.New(ctx, kube.Options{
 		Kubeconfig: k.Kubeconfig, Namespace: k.Namespace, Instance: instance, Scope: cfg.Engine.Scope,
-		OwnerPod: k.OwnerPod, RunnerImage: k.RunnerImage, NodeSelector: k.NodeSelector, Logger: logger,
+		OwnerPod: k.OwnerPod, RunnerImage: k.RunnerImage, NodeSelector: k.NodeSelector,
+		Tolerations: tolerations(k.Tolerations), Logger: logger,
 	})
 	if err != nil {
 		return kubeBackend{}, err
@@ -112,6 +115,15 @@ func newKubeBackend(ctx context.Context, cfg Config, instance string, logger *sl
 	}
 	logger.Info("kubernetes backend", "server", v, "namespace", k.Namespace, "owner_pod", k.OwnerPod)
 	return kubeBackend{c}, nil
+}
+
+func tolerations(ts []TolerationConfig) []corev1.Toleration {
+	var out []corev1.Toleration
+	for _, t := range ts {
+		out = append(out, corev1.Toleration{Key: t.Key, Operator: corev1.TolerationOperator(t.Operator),
+			Value: t.Value, Effect: corev1.TaintEffect(t.Effect)})
+	}
+	return out
 }
 
 func (b kubeBackend) Runtime(name string, l LanguageConfig) dispatch.Runtime[*kube.Pod] {

@@ -111,8 +111,18 @@ type KubernetesConfig struct {
 	// RunnerImage holds the static runner at /usr/local/bin/warmbox-runner
 	// (the warmbox image); an init container copies it into each sandbox.
 	RunnerImage string `yaml:"runner_image"`
-	// NodeSelector places sandbox Pods on sandbox nodes.
-	NodeSelector map[string]string `yaml:"node_selector"`
+	// NodeSelector and Tolerations place sandbox Pods on sandbox nodes
+	// (labelled, and tainted so nothing else lands there).
+	NodeSelector map[string]string  `yaml:"node_selector"`
+	Tolerations  []TolerationConfig `yaml:"tolerations"`
+}
+
+// TolerationConfig is a Pod toleration, as in a Pod spec.
+type TolerationConfig struct {
+	Key      string `yaml:"key"`
+	Operator string `yaml:"operator"` // Exists or Equal ("" = Equal)
+	Value    string `yaml:"value"`
+	Effect   string `yaml:"effect"` // NoSchedule, PreferNoSchedule, NoExecute or "" (all)
 }
 
 func (k KubernetesConfig) validate() error {
@@ -122,6 +132,17 @@ func (k KubernetesConfig) validate() error {
 	}
 	if k.OwnerPod != "" && !dnsSubdomain.MatchString(k.OwnerPod) {
 		errs = append(errs, fmt.Errorf("kubernetes.owner_pod: must be a Pod name, got %q", k.OwnerPod))
+	}
+	for i, t := range k.Tolerations {
+		if !slices.Contains([]string{"", "Exists", "Equal"}, t.Operator) {
+			errs = append(errs, fmt.Errorf("kubernetes.tolerations[%d].operator: must be Exists or Equal, got %q", i, t.Operator))
+		}
+		if !slices.Contains([]string{"", "NoSchedule", "PreferNoSchedule", "NoExecute"}, t.Effect) {
+			errs = append(errs, fmt.Errorf("kubernetes.tolerations[%d].effect: must be NoSchedule, PreferNoSchedule or NoExecute, got %q", i, t.Effect))
+		}
+		if t.Operator == "Exists" && t.Value != "" {
+			errs = append(errs, fmt.Errorf("kubernetes.tolerations[%d].value: must be empty with operator Exists", i))
+		}
 	}
 	if k.RunnerImage == "" {
 		errs = append(errs, errors.New("kubernetes.runner_image: must name the warmbox image that holds the runner"))

@@ -139,6 +139,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad namespace", "backend: kubernetes\nkubernetes: {namespace: Not_DNS}\n", nil, "kubernetes.namespace: must be a DNS label"},
 		{"bad owner pod", "", map[string]string{"WARMBOX_BACKEND": "kubernetes", "WARMBOX_OWNER_POD": "-x-"}, "kubernetes.owner_pod: must be a Pod name"},
 		{"no runner image", "backend: kubernetes\nkubernetes: {runner_image: \"\"}\n", nil, "kubernetes.runner_image: must name"},
+		{"bad toleration", "backend: kubernetes\nkubernetes: {tolerations: [{key: a, operator: Maybe, effect: Never}]}\n", nil, "kubernetes.tolerations[0].operator: must be Exists or Equal"},
 		{"bad runtime class", "backend: kubernetes\nlanguages: {bash: {runtime: Bad_Class}}\n", nil, "languages.bash.runtime: must be empty (cluster default) or a RuntimeClass name"},
 	}
 	for _, tc := range cases {

@@ -283,8 +283,10 @@ func Job(l Language, req Request) runner.Job {
 		Stdin:   req.Stdin,
 		Env:     l.Env,
 		Limits: runner.Limits{
-			TimeoutMs:   req.Timeout.Milliseconds(),
-			OutputBytes: l.Limits.OutputBytes,
+			TimeoutMs:     req.Timeout.Milliseconds(),
+			OutputBytes:   l.Limits.OutputBytes,
+			FileSizeBytes: l.Limits.FileSizeMB << 20,
+			NoFile:        l.Limits.NoFile,
 		},
 	}
 }

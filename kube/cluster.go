@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -71,6 +72,20 @@ type Cluster struct {
 	opts   Options
 	owner  *metav1.OwnerReference
 	logger *slog.Logger
+
+	mu   sync.Mutex
+	died func(name string) // Watch's callback, once it runs
+}
+
+// lost reports a sandbox that can no longer serve to Watch's callback.
+func (c *Cluster) lost(name string) {
+	c.mu.Lock()
+	died := c.died
+	c.mu.Unlock()
+	c.logger.Warn("a sandbox's attach stream ended; replacing it", "pod", name)
+	if died != nil {
+		died(name)
+	}
 }
 
 // New connects to the cluster and, when OwnerPod is set, looks up the
@@ -213,6 +228,9 @@ func (c *Cluster) remove(ctx context.Context, name string) error {
 // re-lists on every (re)connect and every reconcileInterval, deleting
 // the Pods that ended while nobody watched, until ctx ends.
 func (c *Cluster) Watch(ctx context.Context, died func(name string)) {
+	c.mu.Lock()
+	c.died = died
+	c.mu.Unlock()
 	backoff := 100 * time.Millisecond
 	relist := time.NewTicker(reconcileInterval)
 	defer relist.Stop()

@@ -14,7 +14,7 @@ func (r *Runtime) Handoff(ctx context.Context, p *Pod, job runner.Job) (runner.R
 	if p.attached != nil {
 		return p.attached.Run(ctx, job)
 	}
-	s, err := r.c.open(p.name, "exec", []string{RunnerMountPath, "run"})
+	s, err := r.c.open(p.name, "exec", []string{RunnerMountPath, "run"}, nil)
 	if err != nil {
 		return runner.Result{}, err
 	}
@@ -30,7 +30,7 @@ func (r *Runtime) Reset(ctx context.Context, p *Pod) error {
 	if p.attached != nil {
 		return p.attached.Reset(ctx)
 	}
-	s, err := r.c.open(p.name, "exec", []string{RunnerMountPath, "reset"})
+	s, err := r.c.open(p.name, "exec", []string{RunnerMountPath, "reset"}, nil)
 	if err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}

@@ -2,6 +2,8 @@ package kube
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"strings"
@@ -83,9 +85,12 @@ func (c *Cluster) Sandboxes(spec Spec) *Runtime { return &Runtime{c: c, spec: sp
 func (r *Runtime) Create(ctx context.Context) (*Pod, error) {
 	ctx, cancel := context.WithTimeout(ctx, createTimeout)
 	defer cancel()
-	created, err := r.c.cs.CoreV1().Pods(r.c.opts.Namespace).Create(ctx, r.podSpec(), metav1.CreateOptions{})
+	spec := r.podSpec()
+	created, err := r.c.cs.CoreV1().Pods(r.c.opts.Namespace).Create(ctx, spec, metav1.CreateOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("pod create: %w", err)
+		// The API server may have stored the Pod before the call failed
+		// (a timeout): the name is ours, so it can be deleted anyway.
+		return nil, errors.Join(fmt.Errorf("pod create: %w", err), r.c.remove(ctx, spec.Name))
 	}
 	fail := func(err error) (*Pod, error) {
 		return nil, errors.Join(err, r.c.remove(ctx, created.Name))
@@ -98,7 +103,11 @@ func (r *Runtime) Create(ctx context.Context) (*Pod, error) {
 		// The runner writes its ready frame only when asked: the attach
 		// stream connects after the container started, and a frame
 		// written before would be lost.
-		s, err := r.c.open(created.Name, "attach", nil)
+		// A dropped attach stream (API server or kubelet restart, an idle
+		// timeout) leaves a Pod that cannot take a job: the pool replaces
+		// it at once instead of handing it the next job.
+		name := created.Name
+		s, err := r.c.open(name, "attach", nil, func() { r.c.lost(name) })
 		if err != nil {
 			return fail(err)
 		}
@@ -113,11 +122,12 @@ func (r *Runtime) Create(ctx context.Context) (*Pod, error) {
 
 // Destroy deletes the Pod at once: the kubelet kills every process in it.
 func (r *Runtime) Destroy(ctx context.Context, p *Pod) error {
-	err := r.c.remove(ctx, p.name)
+	// The stream first: a stream that the Pod's end closes would count as
+	// a lost sandbox.
 	if p.attached != nil {
 		p.attached.wait()
 	}
-	return err
+	return r.c.remove(ctx, p.name)
 }
 
 // waitRunning watches a new Pod until its sandbox container runs, and
@@ -132,10 +142,11 @@ func (c *Cluster) waitRunning(ctx context.Context, p *corev1.Pod) error {
 		return fmt.Errorf("pod watch: %w", err)
 	}
 	defer w.Stop()
+	waiting := "no status yet"
 	for {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("pod %s not running: %w", p.Name, ctx.Err())
+			return fmt.Errorf("pod %s not running (%s): %w", p.Name, waiting, ctx.Err())
 		case ev, ok := <-w.ResultChan():
 			if !ok {
 				return fmt.Errorf("pod %s: watch closed before it ran", p.Name)
@@ -150,6 +161,7 @@ func (c *Cluster) waitRunning(ctx context.Context, p *corev1.Pod) error {
 			if running, err := startState(cur); running || err != nil {
 				return err
 			}
+			waiting = pendingReason(cur)
 		}
 	}
 }
@@ -179,6 +191,23 @@ func startState(p *corev1.Pod) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// pendingReason says why a Pod is not running yet, for the error when it
+// never does: e.g. "Unschedulable: 0/1 nodes are available: 1 Insufficient
+// cpu" (Guaranteed sandboxes reserve their CPU).
+func pendingReason(p *corev1.Pod) string {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+			return c.Reason + ": " + c.Message
+		}
+	}
+	for _, s := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		if w := s.State.Waiting; w != nil {
+			return s.Name + " " + w.Reason
+		}
+	}
+	return "phase " + string(p.Status.Phase)
 }
 
 // podSpec turns the language's spec and limits into a sandbox Pod. Nothing
@@ -231,8 +260,8 @@ func (r *Runtime) podSpec() *corev1.Pod {
 	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			GenerateName: "warmbox-" + r.spec.Language + "-",
-			Namespace:    r.c.opts.Namespace,
+			Name:      "warmbox-" + r.spec.Language + "-" + randomSuffix(),
+			Namespace: r.c.opts.Namespace,
 			Labels: map[string]string{
 				LabelManagedBy: managedBy,
 				LabelComponent: componentSandbox,
@@ -297,4 +326,12 @@ func (r *Runtime) command() []string {
 		cmd = append(cmd, "--env", e)
 	}
 	return append(append(cmd, "--"), r.spec.Command...)
+}
+
+// randomSuffix is 8 characters of a Pod name: 40 random bits in
+// lowercase base32.
+func randomSuffix() string {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
 }

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"regexp"
 	"slices"
 	"testing"
 
@@ -12,7 +13,9 @@ import (
 )
 
 func testRuntime(handoff string) *Runtime {
-	c := &Cluster{opts: Options{Namespace: "ns", Instance: "inst", Scope: "replica-a", RunnerImage: "warmbox/warmbox:dev"},
+	c := &Cluster{opts: Options{Namespace: "ns", Instance: "inst", Scope: "replica-a", RunnerImage: "warmbox/warmbox:dev",
+		NodeSelector: map[string]string{"pool": "sandbox"},
+		Tolerations:  []corev1.Toleration{{Key: "warmbox.io/sandbox", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}},
 		owner: &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: "warmbox-a", UID: "uid-a"}}
 	l := policy.DefaultLimits()
 	return c.Sandboxes(Spec{Language: "python", Image: "warmbox/python:bookworm", Limits: l, Handoff: handoff,
@@ -39,6 +42,12 @@ func TestPodSpecPolicy(t *testing.T) {
 	}
 	if s.RuntimeClassName == nil || *s.RuntimeClassName != "gvisor" {
 		t.Errorf("runtimeClassName: got %v", s.RuntimeClassName)
+	}
+	if !regexp.MustCompile(`^warmbox-python-[a-z2-7]{8}$`).MatchString(p.Name) || p.GenerateName != "" {
+		t.Errorf("name: got %q (generated %q), want warmbox-python- and 8 random characters chosen here", p.Name, p.GenerateName)
+	}
+	if len(s.Tolerations) != 1 || s.Tolerations[0].Key != "warmbox.io/sandbox" || s.NodeSelector["pool"] != "sandbox" {
+		t.Errorf("placement: tolerations %+v node selector %v", s.Tolerations, s.NodeSelector)
 	}
 	if len(p.OwnerReferences) != 1 || p.OwnerReferences[0].UID != "uid-a" {
 		t.Errorf("ownerReferences: got %+v", p.OwnerReferences)
@@ -140,5 +149,18 @@ func TestStartState(t *testing.T) {
 				t.Errorf("got running=%v err=%v, want running=%v err=%v", running, err, tc.running, tc.err)
 			}
 		})
+	}
+}
+
+func TestPendingReason(t *testing.T) {
+	p := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{
+		Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "0/1 nodes are available: 1 Insufficient cpu."}}}}
+	if got := pendingReason(p); got != "Unschedulable: 0/1 nodes are available: 1 Insufficient cpu." {
+		t.Errorf("got %q", got)
+	}
+	p = &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{
+		Name: "sandbox", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}}}
+	if got := pendingReason(p); got != "sandbox PodInitializing" {
+		t.Errorf("got %q", got)
 	}
 }

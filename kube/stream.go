@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -22,18 +23,21 @@ import (
 // runner.Conn).
 type stream struct {
 	*runner.Conn
-	stdin  *io.PipeWriter
-	frames *io.PipeReader
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	stdin   *io.PipeWriter
+	frames  *io.PipeReader
+	cancel  context.CancelFunc
+	done    chan struct{}
+	once    sync.Once
+	closing atomic.Bool
 }
 
 // open starts a session on the Pod's sandbox container; sub is "attach"
 // or "exec" (with command). It goes over WebSocket, falling back to SPDY
 // only when the upgrade itself fails (an old API server, or a proxy that
-// does not pass WebSocket).
-func (c *Cluster) open(pod, sub string, command []string) (*stream, error) {
+// does not pass WebSocket). ended, if not nil, is called when the session
+// ends by itself (not by close): the API server or the kubelet dropped
+// it, or the runner exited.
+func (c *Cluster) open(pod, sub string, command []string, ended func()) (*stream, error) {
 	req := c.cs.CoreV1().RESTClient().Post().Namespace(c.opts.Namespace).Resource("pods").Name(pod).SubResource(sub)
 	if sub == "exec" {
 		req.VersionedParams(&corev1.PodExecOptions{Container: sandboxContainer, Command: command,
@@ -73,6 +77,9 @@ func (c *Cluster) open(pod, sub string, command []string) (*stream, error) {
 		}
 		outW.CloseWithError(err)
 		inR.CloseWithError(err)
+		if ended != nil && !s.closing.Load() {
+			ended()
+		}
 	}()
 	return s, nil
 }
@@ -80,6 +87,7 @@ func (c *Cluster) open(pod, sub string, command []string) (*stream, error) {
 // close ends the session.
 func (s *stream) close() {
 	s.once.Do(func() {
+		s.closing.Store(true)
 		s.cancel()
 		s.stdin.CloseWithError(io.ErrClosedPipe)
 		s.frames.CloseWithError(io.ErrClosedPipe)

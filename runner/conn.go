@@ -11,10 +11,12 @@ import (
 )
 
 var (
-	// ErrNotStarted marks a hand-off that failed before the runner could
-	// have received the job (the sandbox was already dead or frozen, the
-	// backend refused the stream). No user code ran, so another sandbox
-	// may be tried.
+	// ErrNotStarted marks a hand-off that failed before the runner
+	// acknowledged the job (the sandbox was already dead or frozen, the
+	// backend refused the stream, the stream broke). The job may be given
+	// to another sandbox: this one is destroyed, and even if the frame
+	// reached a runner that the daemon can no longer hear, a sandbox has
+	// no effects outside itself, so the caller sees one result.
 	ErrNotStarted = errors.New("job not started")
 	// ErrNoResult means the runner ended without a result frame: the job
 	// killed it, the kernel did, or the sandbox died mid-job.

@@ -94,6 +94,9 @@ func (in *interp) hand(job Job, r *reaper) (*jobProcess, error) {
 	if r.reap(); r.exited {
 		return nil, errors.New("the interpreter exited before its job")
 	}
+	if err := limitProcess(in.sp.proc.Pid, job.Limits); err != nil {
+		return nil, err
+	}
 	in.ctl.SetWriteDeadline(time.Now().Add(goTimeout))
 	started := time.Now()
 	_, err := in.ctl.Write(in.boot.message(job))

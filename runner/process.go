@@ -43,6 +43,9 @@ func startProcess(job Job, dir string, r *reaper) (*jobProcess, error) {
 		return nil, err
 	}
 	argv := append(append(append([]string{}, job.Command...), job.Entry), job.Args...)
+	if err := limitSelf(job.Limits); err != nil {
+		return nil, err
+	}
 	sp, err := spawn(path, argv, job.Env, dir, nil)
 	if err != nil {
 		return nil, fmt.Errorf("cannot start %q: %s", job.Command[0], errnoText(err))

@@ -46,12 +46,16 @@ type File struct {
 }
 
 // Limits are enforced by the runner itself; container-wide limits
-// (memory, pids, CPU) are set by the engine.
+// (memory, pids, CPU) are set by the backend.
 type Limits struct {
 	// TimeoutMs is the wall-clock limit of the program.
 	TimeoutMs int64 `json:"timeout_ms"`
 	// OutputBytes caps stdout and stderr, each.
 	OutputBytes int `json:"output_bytes"`
+	// FileSizeBytes (RLIMIT_FSIZE) and NoFile (RLIMIT_NOFILE) are set on
+	// the job's process; 0 leaves them as the sandbox has them.
+	FileSizeBytes int64 `json:"file_size_bytes,omitempty"`
+	NoFile        int64 `json:"nofile,omitempty"`
 }
 
 // Result is what the runner reports.

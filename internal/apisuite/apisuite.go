@@ -71,6 +71,8 @@ for p in ["/etc/passwd", "/usr/bin/python3", "/opt/warmbox/runner", "/newfile", 
 			// Root-owned files fail the permission check before the
 			// read-only check; creating a new file hits the read-only root.
 			stdout: "/etc/passwd EACCES\n/usr/bin/python3 EACCES\n/opt/warmbox/runner EACCES\n/newfile EROFS\n/root/x EACCES\n"},
+		{name: "file size and open files are limited", req: Req("python", "import resource\nprint(resource.getrlimit(resource.RLIMIT_FSIZE)[0], resource.getrlimit(resource.RLIMIT_NOFILE)[0])"),
+			status: "success", exit: 0.0, stdout: "52428800 1024\n"},
 		{name: "work dir is writable", req: Req("bash", "echo hi > /tmp/x && cat /tmp/x && id -u"), status: "success", exit: 0.0, stdout: "hi\n65534\n"},
 	}
 	for _, tc := range cases {
@@ -149,6 +151,23 @@ func Containment(t *testing.T, d *testdaemon.Daemon) {
 		}
 		Canary(t, d, "bash", "echo 1")
 	})
+	t.Run("pids limit stops forking", func(t *testing.T) {
+		r := d.Post(t, "/execute", With(Req("python", `import os, time
+n = 0
+try:
+    while n < 2000:
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        n += 1
+    print("unlimited")
+except OSError as e:
+    print("limited", e.errno == 11)`), "timeout", 10))
+		if r.Status != 200 || r.Body["stdout"] != "limited True\n" {
+			t.Fatalf("HTTP %d: %s", r.Status, r.Raw)
+		}
+		Canary(t, d, "python", "print(1)")
+	})
 	t.Run("fork bomb that waits times out", func(t *testing.T) {
 		r := d.Post(t, "/execute", With(Req("bash", ":(){ :|:& };:; sleep 30"), "timeout", 3))
 		if r.Status != 200 || r.Body["status"] != "timeout" || r.Body["timed_out"] != true {
@@ -182,7 +201,10 @@ func Containment(t *testing.T, d *testdaemon.Daemon) {
 		}
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			out, _ := exec.Command("pgrep", "-f", "sleep "+marker).Output()
+			out, err := exec.Command("pgrep", "-f", "sleep "+marker).Output()
+			if exit, ok := err.(*exec.ExitError); err != nil && (!ok || exit.ExitCode() != 1) {
+				t.Fatalf("pgrep: %v", err) // 1 is "no such process"; anything else is a broken check
+			}
 			if len(strings.TrimSpace(string(out))) == 0 {
 				return
 			}

@@ -42,6 +42,9 @@ spec:
   enableServiceLinks: false
   terminationGracePeriodSeconds: 30
   securityContext: {runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: {type: RuntimeDefault}}
+  volumes:
+    - name: config
+      configMap: {name: warmbox-test-config}
   containers:
     - name: warmbox
       image: warmbox/warmbox:dev
@@ -57,6 +60,9 @@ spec:
         - {name: WARMBOX_POOL_MIN_IDLE, value: "1"}
         - {name: WARMBOX_POOL_MAX_SIZE, value: "3"}
         - {name: WARMBOX_RATE_LIMIT_REQUESTS, value: "0"}
+        - {name: WARMBOX_CONFIG, value: /etc/warmbox/config.yaml}
+      volumeMounts:
+        - {name: config, mountPath: /etc/warmbox, readOnly: true}
       securityContext:
         allowPrivilegeEscalation: false
         readOnlyRootFilesystem: true
@@ -126,6 +132,32 @@ func (r replica) sandboxes(t *testing.T) map[string]string {
 	return pods
 }
 
+// serving waits until the replica answers a job. Ready means its pools
+// reached min_idle and passed the self-test, which used a sandbox of each
+// language; on a loaded machine the first job may wait for replacements
+// past its own deadline (503 capacity), so this retries, and logs why.
+func (r replica) serving(t *testing.T) {
+	t.Helper()
+	start := time.Now()
+	var last error
+	for time.Since(start) < 120*time.Second {
+		if last = r.run(); last == nil {
+			return
+		}
+		t.Logf("%s not serving yet after %s: %v", r.name, time.Since(start).Round(time.Second), last)
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("%s: %v\n%s", r.name, last, r.diagnose(t))
+}
+
+// diagnose returns the replica's recent log and its sandbox Pods, for a
+// failure message.
+func (r replica) diagnose(t *testing.T) string {
+	logs, _ := kubectlErr("-n", namespace, "logs", r.name, "--tail", "40")
+	pods, _ := kubectlErr("-n", namespace, "get", "pods", "-l", "warmbox.io/scope="+r.name, "-o", "wide")
+	return "replica log (tail):\n" + logs + "\nsandbox pods:\n" + pods
+}
+
 func startReplicas(t *testing.T, rs ...replica) {
 	t.Helper()
 	requireCluster(t)
@@ -140,6 +172,17 @@ func startReplicas(t *testing.T, rs ...replica) {
 		}
 		kubectlErr("label", "--overwrite", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
 	})
+	// Guaranteed sandboxes reserve their CPU: at the default 0.5 this
+	// 2-core node holds 4, fewer than two replicas' pools. 0.2 each.
+	config := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: warmbox-test-config, namespace: " + namespace +
+		"}\ndata:\n  config.yaml: |\n    limits: {cpus: 0.2}\n"
+	for _, m := range []string{config} {
+		cmd := exec.Command("kubectl", "apply", "-f", "-")
+		cmd.Stdin = strings.NewReader(m)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("applying the test config: %v: %s", err, out)
+		}
+	}
 	for _, r := range rs {
 		cmd := exec.Command("kubectl", "apply", "-f", "-")
 		cmd.Stdin = strings.NewReader(r.manifest())
@@ -148,7 +191,15 @@ func startReplicas(t *testing.T, rs ...replica) {
 		}
 	}
 	for _, r := range rs {
-		waitFor(t, 180*time.Second, r.name+" ready", r.ready)
+		waitFor(t, 180*time.Second, r.name+" ready", func() bool {
+			if r.ready() {
+				return true
+			}
+			if out, _ := kubectlErr("-n", namespace, "get", "pod", r.name, "-o", "jsonpath={.status.phase}"); out == "Failed" {
+				t.Fatalf("replica %s failed:\n%s", r.name, r.diagnose(t))
+			}
+			return false
+		})
 	}
 }
 
@@ -160,9 +211,7 @@ func TestReplicaGoneSandboxesCollected(t *testing.T) {
 	a, b := replica{"warmbox-a", 18081}, replica{"warmbox-b", 18082}
 	startReplicas(t, a, b)
 	for _, r := range []replica{a, b} {
-		if err := r.run(); err != nil {
-			t.Fatalf("%s: %v", r.name, err)
-		}
+		r.serving(t)
 	}
 	owned := a.sandboxes(t)
 	if len(owned) < 3 {
@@ -252,7 +301,5 @@ func TestReplicaRestartReapsLeftovers(t *testing.T) {
 			t.Errorf("sandbox %s of the killed process is still there", pod)
 		}
 	}
-	if err := c.run(); err != nil {
-		t.Fatal(err)
-	}
+	c.serving(t)
 }
