@@ -188,7 +188,8 @@ func harden() error {
 		}
 	}()
 	reserveThreads(8)
-	return nil
+	// Last: everything the runner starts from now on inherits it.
+	return installDenyFilter()
 }
 
 // fatalSignals end a Go program by default when another process sends
