@@ -266,11 +266,11 @@ func (c *Cluster) Watch(ctx context.Context, died func(name string)) {
 				switch {
 				case ev.Type == watch.Deleted:
 					died(p.Name)
-				case ev.Type == watch.Modified && ended(p):
+				case (ev.Type == watch.Modified || ev.Type == watch.Added) && ended(p):
+					// Added: a watch started without a resource version
+					// (the list failed) replays the Pods that exist.
 					died(p.Name)
-					if err := c.remove(ctx, p.Name); err != nil {
-						c.logger.Warn("deleting an ended sandbox pod failed", "pod", p.Name, "err", err)
-					}
+					c.removeInBackground(ctx, p.Name)
 				}
 			}
 		}
@@ -302,11 +302,19 @@ func (c *Cluster) reconcile(ctx context.Context, sel string, died func(string)) 
 			continue
 		}
 		died(p.Name)
-		if err := c.remove(ctx, p.Name); err != nil {
-			c.logger.Warn("reconcile: deleting an ended sandbox pod failed", "pod", p.Name, "err", err)
-		}
+		c.removeInBackground(ctx, p.Name)
 	}
 	return list.ResourceVersion
+}
+
+// removeInBackground deletes an ended Pod without holding up the event
+// loop (a delete may take up to deleteTimeout while the API is slow).
+func (c *Cluster) removeInBackground(ctx context.Context, name string) {
+	go func() {
+		if err := c.remove(ctx, name); err != nil {
+			c.logger.Warn("deleting an ended sandbox pod failed", "pod", name, "err", err)
+		}
+	}()
 }
 
 // ended reports whether a sandbox Pod can no longer serve: it is being
