@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -157,13 +158,7 @@ func (c *Cluster) Version(ctx context.Context) (string, error) {
 	return v.GitVersion, nil
 }
 
-func (c *Cluster) pods() podClient { return c.cs.CoreV1().Pods(c.opts.Namespace) }
-
-type podClient interface {
-	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
-	List(ctx context.Context, opts metav1.ListOptions) (*corev1.PodList, error)
-	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
-}
+func (c *Cluster) pods() typedcorev1.PodInterface { return c.cs.CoreV1().Pods(c.opts.Namespace) }
 
 func (c *Cluster) selector(extra map[string]string) string {
 	set := labels.Set{LabelManagedBy: managedBy, LabelComponent: componentSandbox}
@@ -197,17 +192,6 @@ func (c *Cluster) Reap(ctx context.Context, all bool) (int, error) {
 		removed++
 	}
 	return removed, errors.Join(errs...)
-}
-
-// Count returns how many sandbox Pods of this instance exist.
-func (c *Cluster) Count(ctx context.Context) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	list, err := c.pods().List(ctx, metav1.ListOptions{LabelSelector: c.selector(map[string]string{LabelInstance: c.opts.Instance})})
-	if err != nil {
-		return 0, fmt.Errorf("count: %w", err)
-	}
-	return len(list.Items), nil
 }
 
 // remove deletes a Pod at once (grace period 0); one already gone is

@@ -86,7 +86,7 @@ func (r *Runtime) Create(ctx context.Context) (*Pod, error) {
 	ctx, cancel := context.WithTimeout(ctx, createTimeout)
 	defer cancel()
 	spec := r.podSpec()
-	created, err := r.c.cs.CoreV1().Pods(r.c.opts.Namespace).Create(ctx, spec, metav1.CreateOptions{})
+	created, err := r.c.pods().Create(ctx, spec, metav1.CreateOptions{})
 	if err != nil {
 		// The API server may have stored the Pod before the call failed
 		// (a timeout): the name is ours, so it can be deleted anyway.
@@ -134,7 +134,7 @@ func (r *Runtime) Destroy(ctx context.Context, p *Pod) error {
 // fails fast with the kubelet's reason when it cannot (image missing,
 // refused by policy, init container failed).
 func (c *Cluster) waitRunning(ctx context.Context, p *corev1.Pod) error {
-	w, err := c.cs.CoreV1().Pods(c.opts.Namespace).Watch(ctx, metav1.ListOptions{
+	w, err := c.pods().Watch(ctx, metav1.ListOptions{
 		FieldSelector:   fields.OneTermEqualSelector("metadata.name", p.Name).String(),
 		ResourceVersion: p.ResourceVersion,
 	})

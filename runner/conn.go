@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 )
 
 var (
@@ -188,4 +189,43 @@ func (b *cappedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// AckTimeout is how long a daemon waits for a serve-mode runner's
+// "accepted" frame after sending a job. A runner that is alive answers
+// at once; one that does not (its container frozen or dying) never ran
+// the job, so the daemon destroys that sandbox and may try another.
+const AckTimeout = 2 * time.Second
+
+// ErrNoAck means a serve-mode runner did not acknowledge a job: it never
+// started it.
+var ErrNoAck = errors.New("the runner did not acknowledge the job")
+
+// receiveResult reads a serve-mode runner's answer to a run request with
+// receive: the "accepted" frame within AckTimeout, then the result. An
+// error wrapping ErrNoAck means the job never started (the sandbox is
+// unusable and must be destroyed; the job may go to another). ctx bounds
+// the whole wait.
+func receiveResult(ctx context.Context, receive func(context.Context, *Reply) error) (Result, error) {
+	var reply Reply
+	ackCtx, cancel := context.WithTimeout(ctx, AckTimeout)
+	err := receive(ackCtx, &reply)
+	cancel()
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return Result{}, err
+	case err != nil && errors.Is(err, context.DeadlineExceeded):
+		return Result{}, fmt.Errorf("%w within %s", ErrNoAck, AckTimeout)
+	case err != nil:
+		return Result{}, fmt.Errorf("%w: %w", ErrNoAck, err)
+	}
+	if reply.Kind == "accepted" {
+		if err := receive(ctx, &reply); err != nil {
+			return Result{}, err
+		}
+	}
+	if reply.Kind != "result" || reply.Result == nil {
+		return Result{}, fmt.Errorf("runner answered %q: %s", reply.Kind, reply.Error)
+	}
+	return *reply.Result, nil
 }

@@ -1,13 +1,11 @@
 package runner
 
 import (
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"time"
 )
 
 // MaxFrameBytes bounds a frame in either direction. A job holds at most
@@ -160,43 +158,4 @@ func (r Result) Status() string {
 	default:
 		return "error"
 	}
-}
-
-// AckTimeout is how long a daemon waits for a serve-mode runner's
-// "accepted" frame after sending a job. A runner that is alive answers
-// at once; one that does not (its container frozen or dying) never ran
-// the job, so the daemon destroys that sandbox and may try another.
-const AckTimeout = 2 * time.Second
-
-// ErrNoAck means a serve-mode runner did not acknowledge a job: it never
-// started it.
-var ErrNoAck = errors.New("the runner did not acknowledge the job")
-
-// receiveResult reads a serve-mode runner's answer to a run request with
-// receive: the "accepted" frame within AckTimeout, then the result. An
-// error wrapping ErrNoAck means the job never started (the sandbox is
-// unusable and must be destroyed; the job may go to another). ctx bounds
-// the whole wait.
-func receiveResult(ctx context.Context, receive func(context.Context, *Reply) error) (Result, error) {
-	var reply Reply
-	ackCtx, cancel := context.WithTimeout(ctx, AckTimeout)
-	err := receive(ackCtx, &reply)
-	cancel()
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return Result{}, err
-	case err != nil && errors.Is(err, context.DeadlineExceeded):
-		return Result{}, fmt.Errorf("%w within %s", ErrNoAck, AckTimeout)
-	case err != nil:
-		return Result{}, fmt.Errorf("%w: %w", ErrNoAck, err)
-	}
-	if reply.Kind == "accepted" {
-		if err := receive(ctx, &reply); err != nil {
-			return Result{}, err
-		}
-	}
-	if reply.Kind != "result" || reply.Result == nil {
-		return Result{}, fmt.Errorf("runner answered %q: %s", reply.Kind, reply.Error)
-	}
-	return *reply.Result, nil
 }
