@@ -4,9 +4,12 @@ import (
 	"context"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/warmbox/warmbox/runner"
 )
 
 // BenchmarkHandoffExec is the daemon's exec hand-off of python hello world
@@ -63,4 +66,54 @@ func benchExec(b *testing.B, run func(context.Context, *Runtime, *Container) err
 		_ = rt.Destroy(ctx, c)
 		b.StartTimer()
 	}
+}
+
+// BenchmarkHandoffPrestart is the prestart hand-off of hello world, per
+// language, into a fresh warm sandbox, with no HTTP in front: the attach
+// stream, the runner's job path and the program. It reports the
+// program's own run (go signal to exit, as the runner measures it) as
+// program-ms, so the rest, ns/op minus program-ms, is the hand-off's own
+// cost.
+//
+//	go test -run '^$' -bench 'Prestart' -benchtime 40x ./engine/
+func BenchmarkHandoffPrestart(b *testing.B) {
+	for _, l := range []struct{ name, image, command, file, code string }{
+		{"python", "warmbox/python:bookworm", "python3", "main.py", "print('hello')"},
+		{"node", "warmbox/node:bookworm", "node", "main.js", "console.log('hello')"},
+		{"bash", "warmbox/bash:bookworm", "bash", "main.sh", "echo hello"},
+	} {
+		b.Run(l.name, func(b *testing.B) {
+			sp := spec(HandoffPrestart)
+			sp.Language, sp.Image, sp.Command, sp.Bootstrap = l.name, l.image, []string{l.command}, l.name
+			j := job(l.code)
+			j.Command, j.Entry, j.Files[0].Name = sp.Command, l.file, l.file
+			benchPrestart(b, newEngine(b).Sandboxes(sp), j)
+		})
+	}
+}
+
+func benchPrestart(b *testing.B, rt *Runtime, j runner.Job) {
+	ctx := context.Background()
+	var programMs float64
+	for b.Loop() {
+		b.StopTimer()
+		c, err := rt.Create(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // let the container settle, as an idle one has
+		b.StartTimer()
+		res, err := rt.Handoff(ctx, c, j)
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if string(res.Stdout) != "hello\n" {
+			b.Fatalf("stdout %q, stderr %q, error %q", res.Stdout, res.Stderr, res.Error)
+		}
+		programMs += res.WallMs
+		_ = rt.Destroy(ctx, c)
+		b.StartTimer()
+	}
+	b.ReportMetric(programMs/float64(b.N), "program-ms/op")
 }

@@ -138,6 +138,16 @@ var modeCases = []modeCase{
 			t.Errorf("got timed out %v signal %q, want true SIGKILL", res.TimedOut, res.Signal)
 		}
 	}},
+	// The bootstrap freezes the interpreter's start-up objects: cycles the
+	// program makes are still collected, finalizers and weakref callbacks
+	// still run, and collections count the program's garbage alike. (The
+	// garbage a cold start leaves while it starts is frozen too, so the
+	// first collection of a pre-started program does not count it: the
+	// program drains it first.)
+	{name: "garbage collection", code: map[string]string{
+		"python": "import gc, weakref\ngc.collect()\nclass A:\n    def __del__(self): print('del A')\na = A(); a.me = a; del a\nprint(gc.collect(), gc.collect())\n" +
+			"class B: pass\nb = B(); b.me = b; r = weakref.ref(b, lambda _: print('callback')); del b\nprint(gc.collect(), r())",
+	}, check: wantStdout("del A\n1 0\ncallback\n1 None\n")},
 	{name: "output flood", code: map[string]string{
 		"python": "import os\nos.write(1, b'x' * 100000)\nos.write(2, b'y' * 100000)",
 		"node":   "process.stdout.write('x'.repeat(100000)); process.stderr.write('y'.repeat(100000));",
