@@ -589,11 +589,11 @@ func (l LanguageConfig) validate(backend string) error {
 	case backend == "kubernetes" && l.Runtime != "" && !dnsSubdomain.MatchString(l.Runtime):
 		return fmt.Errorf("runtime: must be empty (cluster default) or a RuntimeClass name, got %q", l.Runtime)
 	case l.Runtime == "runsc" && l.Pool.MaxUses > 1:
-		// docs/SECURITY.md F5: this gVisor release lets a job open the
-		// runner's stdout through /proc, so in reuse mode it could forge
-		// the next tenant's answer. Single use confines a forgery to the
-		// forger's own result.
-		return fmt.Errorf("pool.max_uses: must be 1 with runtime runsc (a reused gVisor sandbox is not safe: docs/SECURITY.md F5), got %d", l.Pool.MaxUses)
+		// docs/SECURITY.md F5: forged frames are refused (request
+		// tokens), but this gVisor release has no /proc/sysvipc or
+		// /dev/mqueue, so the verified reset cannot verify and every
+		// reused sandbox would be destroyed after its first job anyway.
+		return fmt.Errorf("pool.max_uses: must be 1 with runtime runsc (gVisor sandboxes cannot be verified clean for reuse: docs/SECURITY.md F5), got %d", l.Pool.MaxUses)
 	case l.VersionCode == "":
 		return errors.New("version_code: must be a program that prints the interpreter version")
 	}

@@ -72,6 +72,7 @@ func TestSandboxSettings(t *testing.T) {
 			Tmpfs          map[string]string
 			ShmSize        int64
 			IpcMode        string
+			CgroupnsMode   string
 			Ulimits        []struct {
 				Name       string
 				Soft, Hard int64
@@ -106,6 +107,7 @@ func TestSandboxSettings(t *testing.T) {
 		{"tmpfs work dir", strings.Contains(h.Tmpfs["/tmp"], "size=50m") && strings.Contains(h.Tmpfs["/tmp"], "noexec") && strings.Contains(h.Tmpfs["/tmp"], "nosuid") && strings.Contains(h.Tmpfs["/tmp"], "nr_inodes=10000"), h.Tmpfs},
 		{"shm 16 MB", h.ShmSize == 16<<20, h.ShmSize},
 		{"private IPC", h.IpcMode == "private", h.IpcMode},
+		{"private cgroup namespace", h.CgroupnsMode == "private", h.CgroupnsMode},
 		{"runner mounted read-only", len(h.Mounts) == 1 && h.Mounts[0].Target == RunnerMountPath && h.Mounts[0].ReadOnly, h.Mounts},
 		{"labels", cfg.Labels[LabelManagedBy] == "warmbox" && cfg.Labels[LabelScope] == e.opts.Scope && cfg.Labels[LabelInstance] == e.opts.Instance && cfg.Labels[LabelLanguage] == "python", cfg.Labels},
 	}

@@ -124,9 +124,13 @@ func (r *Runtime) containerConfig(cmd []string) (*container.Config, *container.H
 		CapDrop:        []string{"ALL"},
 		SecurityOpt:    []string{"no-new-privileges"},
 		IpcMode:        "private",
-		Runtime:        r.spec.Runtime,
-		ShmSize:        l.ShmMB * mib,
-		LogConfig:      container.LogConfig{Type: "none"},
+		// The job's /proc/self/cgroup then reads "/", not
+		// /docker/<container id> (cgroup v1 defaults to the host's
+		// namespace): docs/SECURITY.md F4.
+		CgroupnsMode: "private",
+		Runtime:      r.spec.Runtime,
+		ShmSize:      l.ShmMB * mib,
+		LogConfig:    container.LogConfig{Type: "none"},
 		Tmpfs: map[string]string{
 			WorkDir: "rw,nosuid,nodev,noexec,mode=1777,size=" + strconv.FormatInt(l.TmpfsMB, 10) + "m,nr_inodes=" + strconv.FormatInt(l.TmpfsInodes, 10),
 		},

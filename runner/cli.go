@@ -18,7 +18,8 @@ const usage = `usage: warmbox-runner idle|run|reset
        warmbox-runner install DEST
 
   idle   block forever as the sandbox's PID 1 (exec mode), reaping zombies
-  run    read one job frame on stdin, run it, write one result frame on stdout
+  run    read one run request frame on stdin, run its job, write one result
+         frame on stdout
   reset  kill every process of the sandbox user, wipe /tmp, /dev/shm,
          /dev/mqueue and SysV IPC, verify, write one reset frame on stdout
   serve  be the sandbox's PID 1 (prestart mode): pre-start COMMAND with the
@@ -62,23 +63,30 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 }
 
-// runOnce is the exec mode: one job frame in, one result frame out.
+// runOnce is the exec mode: one run request in, one result frame out.
 func runOnce(stdin io.Reader, stdout, stderr io.Writer) int {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "warmbox-runner: "+format+"\n", args...)
 	}
+	result := func(token string, res Result) error {
+		return writeReply(stdout, Reply{Kind: "result", Token: token, Result: &res}, logf)
+	}
 	if err := harden(); err != nil {
 		logf("%v", err)
-		writeResult(stdout, Result{Error: "runner setup failed"}, logf)
+		result("", Result{Error: "runner setup failed"})
 		return 1
 	}
-	var job Job
-	if err := ReadFrame(stdin, &job); err != nil {
-		logf("read job: %v", err)
-		writeResult(stdout, Result{Error: frameError(err)}, logf)
+	var req Request
+	if err := ReadFrame(stdin, &req); err != nil {
+		logf("read request: %v", err)
+		result("", Result{Error: frameError(err)})
 		return 2
 	}
-	if err := writeResult(stdout, execute(job, defaultOptions(logf)), logf); err != nil {
+	if req.Op != "run" || req.Job == nil {
+		result(req.Token, Result{Error: "bad request: want a run request with a job"})
+		return 2
+	}
+	if err := result(req.Token, execute(*req.Job, defaultOptions(logf))); err != nil {
 		return 1
 	}
 	return 0
@@ -134,25 +142,14 @@ func install(dest string) error {
 func frameError(err error) string {
 	switch {
 	case errors.Is(err, io.EOF):
-		return "bad job frame: no frame before end of input"
+		return "bad request frame: no frame before end of input"
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "bad job frame: truncated"
+		return "bad request frame: truncated"
 	case errors.Is(err, ErrFrameTooLarge):
-		return fmt.Sprintf("bad job frame: larger than %d bytes", MaxFrameBytes)
+		return fmt.Sprintf("bad request frame: larger than %d bytes", MaxFrameBytes)
 	default:
-		return "bad job frame: not a JSON job"
+		return "bad request frame: not a JSON request"
 	}
-}
-
-func writeResult(w io.Writer, res Result, logf func(string, ...any)) error {
-	err := WriteFrame(w, res)
-	if errors.Is(err, ErrFrameTooLarge) {
-		err = WriteFrame(w, Result{Error: "result frame too large"})
-	}
-	if err != nil {
-		logf("%v", err)
-	}
-	return err
 }
 
 // harden prepares the runner process before it reads a job:

@@ -35,10 +35,10 @@ func TestFrameError(t *testing.T) {
 		err  error
 		want string
 	}{
-		{io.EOF, "bad job frame: no frame before end of input"},
-		{io.ErrUnexpectedEOF, "bad job frame: truncated"},
-		{ErrFrameTooLarge, "bad job frame: larger than 16777216 bytes"},
-		{fmt.Errorf("decode frame: %w", io.ErrShortBuffer), "bad job frame: not a JSON job"},
+		{io.EOF, "bad request frame: no frame before end of input"},
+		{io.ErrUnexpectedEOF, "bad request frame: truncated"},
+		{ErrFrameTooLarge, "bad request frame: larger than 16777216 bytes"},
+		{fmt.Errorf("decode frame: %w", io.ErrShortBuffer), "bad request frame: not a JSON request"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.err.Error(), func(t *testing.T) {

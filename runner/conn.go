@@ -3,6 +3,7 @@ package runner
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,11 @@ var (
 	// ErrNoResult means the runner ended without a result frame: the job
 	// killed it, the kernel did, or the sandbox died mid-job.
 	ErrNoResult = errors.New("sandbox ended without a result")
+	// ErrForged means a frame from the runner's side did not answer the
+	// request: its token is not the request's. Only a job that reached
+	// the runner's stdout writes such frames (docs/SECURITY.md F5); the
+	// sandbox must be destroyed and the caller gets no result.
+	ErrForged = errors.New("a frame that does not answer the request (forged by the job?)")
 )
 
 // diagBytes caps what a Conn keeps of the runner's own stderr.
@@ -78,18 +84,22 @@ func (c *Conn) Receive(ctx context.Context, v any) error {
 	return nil
 }
 
-// RunOnce hands a job to an exec'd `runner run`: the job frame, end of
+// RunOnce hands a job to an exec'd `runner run`: the run request, end of
 // input, the result frame.
 func (c *Conn) RunOnce(ctx context.Context, job Job) (Result, error) {
-	if err := c.Send(ctx, job); err != nil {
+	token := newToken()
+	if err := c.Send(ctx, Request{Op: "run", Token: token, Job: &job}); err != nil {
 		return Result{}, fmt.Errorf("%w: send job: %w", ErrNotStarted, err)
 	}
 	_ = c.closeWrite()
-	var res Result
-	if err := c.Receive(ctx, &res); err != nil {
+	reply, err := c.reply(ctx, token)
+	if err != nil {
 		return Result{}, fmt.Errorf("hand-off: %w", err)
 	}
-	return res, nil
+	if reply.Kind != "result" || reply.Result == nil {
+		return Result{}, fmt.Errorf("hand-off: %w: runner answered %q: %s", ErrNoResult, reply.Kind, reply.Error)
+	}
+	return *reply.Result, nil
 }
 
 // Run hands a job to a serve-mode runner: a run request, its
@@ -97,10 +107,11 @@ func (c *Conn) RunOnce(ctx context.Context, job Job) (Result, error) {
 // ErrNotStarted means no user code ran; the sandbox must be destroyed
 // after any error.
 func (c *Conn) Run(ctx context.Context, job Job) (Result, error) {
-	if err := c.Send(ctx, Request{Op: "run", Job: &job}); err != nil {
+	token := newToken()
+	if err := c.Send(ctx, Request{Op: "run", Token: token, Job: &job}); err != nil {
 		return Result{}, fmt.Errorf("%w: send job: %w", ErrNotStarted, err)
 	}
-	res, err := receiveResult(ctx, func(ctx context.Context, r *Reply) error { return c.Receive(ctx, r) })
+	res, err := receiveResult(ctx, token, func(ctx context.Context, r *Reply) error { return c.Receive(ctx, r) })
 	switch {
 	case errors.Is(err, ErrNoAck):
 		return Result{}, fmt.Errorf("%w: %w", ErrNotStarted, err)
@@ -115,17 +126,22 @@ func (c *Conn) Run(ctx context.Context, job Job) (Result, error) {
 // Hello asks a serve-mode runner started with --ready-on-hello for its
 // ready frame.
 func (c *Conn) Hello(ctx context.Context) error {
-	if err := c.Send(ctx, Request{Op: "hello"}); err != nil {
+	token := newToken()
+	if err := c.Send(ctx, Request{Op: "hello", Token: token}); err != nil {
 		return fmt.Errorf("hello: %w", err)
 	}
-	return c.Ready(ctx)
+	return c.ready(ctx, token)
 }
 
-// Ready reads a serve-mode runner's ready frame: it pre-started its
-// interpreter, or says why not.
+// Ready reads the ready frame a serve-mode runner writes when it starts:
+// it pre-started its interpreter, or says why not.
 func (c *Conn) Ready(ctx context.Context) error {
-	var reply Reply
-	if err := c.Receive(ctx, &reply); err != nil {
+	return c.ready(ctx, "")
+}
+
+func (c *Conn) ready(ctx context.Context, token string) error {
+	reply, err := c.reply(ctx, token)
+	if err != nil {
 		return fmt.Errorf("waiting for the runner: %w", err)
 	}
 	if reply.Kind != "ready" || reply.Error != "" {
@@ -137,28 +153,54 @@ func (c *Conn) Ready(ctx context.Context) error {
 // Reset asks a serve-mode runner for a verified reset. Any error means
 // the sandbox must be destroyed.
 func (c *Conn) Reset(ctx context.Context) error {
-	if err := c.Send(ctx, Request{Op: "reset"}); err != nil {
+	token := newToken()
+	if err := c.Send(ctx, Request{Op: "reset", Token: token}); err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
-	return c.resetReply(ctx)
+	return c.resetReply(ctx, token)
 }
 
 // ResetOnce reads the answer of an exec'd `runner reset`, which needs no
-// request. Any error means the sandbox must be destroyed.
+// request (and so has no token). Any error means the sandbox must be
+// destroyed.
 func (c *Conn) ResetOnce(ctx context.Context) error {
 	_ = c.closeWrite()
-	return c.resetReply(ctx)
+	return c.resetReply(ctx, "")
 }
 
-func (c *Conn) resetReply(ctx context.Context) error {
-	var reply Reply
-	if err := c.Receive(ctx, &reply); err != nil {
+func (c *Conn) resetReply(ctx context.Context, token string) error {
+	reply, err := c.reply(ctx, token)
+	if err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
 	if reply.Kind != "reset" || reply.Error != "" {
 		return fmt.Errorf("reset: runner answered %q: %s", reply.Kind, reply.Error)
 	}
 	return nil
+}
+
+// reply receives one reply frame and checks that it answers the request
+// with token ("" for the frames that answer none).
+func (c *Conn) reply(ctx context.Context, token string) (Reply, error) {
+	var reply Reply
+	if err := c.Receive(ctx, &reply); err != nil {
+		return Reply{}, err
+	}
+	return reply, checkToken(reply, token)
+}
+
+func checkToken(reply Reply, token string) error {
+	if reply.Token != token {
+		return fmt.Errorf("%w: a %q frame", ErrForged, reply.Kind)
+	}
+	return nil
+}
+
+// newToken returns a fresh request token: 128 random bits. The job
+// never sees one: it is in the request frame, which the runner has read
+// whole before the job starts, and then only in the runner's memory.
+func newToken() string {
+	return rand.Text()
 }
 
 func (c *Conn) diagnostics() string {
@@ -201,12 +243,13 @@ const AckTimeout = 2 * time.Second
 // started it.
 var ErrNoAck = errors.New("the runner did not acknowledge the job")
 
-// receiveResult reads a serve-mode runner's answer to a run request with
-// receive: the "accepted" frame within AckTimeout, then the result. An
-// error wrapping ErrNoAck means the job never started (the sandbox is
-// unusable and must be destroyed; the job may go to another). ctx bounds
-// the whole wait.
-func receiveResult(ctx context.Context, receive func(context.Context, *Reply) error) (Result, error) {
+// receiveResult reads a serve-mode runner's answer to the run request
+// with token, with receive: the "accepted" frame within AckTimeout, then
+// the result. An error wrapping ErrNoAck means the job never started
+// (the sandbox is unusable and must be destroyed; the job may go to
+// another); one wrapping ErrForged, that a frame did not answer the
+// request. ctx bounds the whole wait.
+func receiveResult(ctx context.Context, token string, receive func(context.Context, *Reply) error) (Result, error) {
 	var reply Reply
 	ackCtx, cancel := context.WithTimeout(ctx, AckTimeout)
 	err := receive(ackCtx, &reply)
@@ -219,8 +262,15 @@ func receiveResult(ctx context.Context, receive func(context.Context, *Reply) er
 	case err != nil:
 		return Result{}, fmt.Errorf("%w: %w", ErrNoAck, err)
 	}
+	if err := checkToken(reply, token); err != nil {
+		return Result{}, err
+	}
 	if reply.Kind == "accepted" {
+		reply = Reply{} // decoding leaves the fields a frame lacks as they were
 		if err := receive(ctx, &reply); err != nil {
+			return Result{}, err
+		}
+		if err := checkToken(reply, token); err != nil {
 			return Result{}, err
 		}
 	}

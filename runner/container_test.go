@@ -169,7 +169,7 @@ func TestContainerBadFrame(t *testing.T) {
 	t.Parallel()
 	o := runAs(t, imagePython, "65534:65534", []byte("\x00\x00\x00\x05hello"))
 	want(t, "exit status", o.exit, 2)
-	wantError(t, o, "bad job frame")
+	wantError(t, o, "bad request frame")
 }
 
 func TestContainerRefusesRoot(t *testing.T) {

@@ -8,8 +8,8 @@
 // It has three ways to be used:
 //
 //   - exec mode: `idle` is the sandbox's PID 1, and each job is a docker
-//     exec of `run`, which reads one Job frame on stdin and writes one
-//     Result frame on stdout.
+//     exec of `run`, which reads one "run" Request frame on stdin and
+//     writes one "result" Reply frame on stdout.
 //   - prestart mode: `serve` is PID 1. It pre-starts the language's
 //     interpreter with a bootstrap (bootstrap/*) that waits for a go
 //     signal, then answers Request frames on the container's attach
@@ -27,7 +27,10 @@
 //
 // A frame is a 4-byte big-endian length followed by that many bytes of
 // JSON. The program's own output goes to pipes, never to the runner's
-// stdout, so a program cannot forge a frame.
+// stdout, and the program cannot reopen the runner's stdout (under runc;
+// gVisor lets it). Every request carries a fresh random token that every
+// reply to it carries back, so a frame a program managed to write is
+// refused all the same (Conn, ErrForged).
 //
 // This package owns the protocol types (Job, Result, Request, Reply,
 // frames), file name validation and the agent itself. It imports nothing

@@ -114,10 +114,17 @@ func invoke(t *testing.T, input []byte, args ...string) outcome {
 		t.Fatalf("docker %s: %v", args[0], err)
 	}
 	if stdout.Len() > 0 {
-		if err := ReadFrame(&stdout, &o.res); err != nil {
+		var rep Reply
+		if err := ReadFrame(&stdout, &rep); err != nil {
 			t.Fatalf("decode result frame (%d bytes): %v; stderr: %s", stdout.Len(), err, o.stderr)
 		}
-		o.framed = true
+		if rep.Kind != "result" || rep.Result == nil {
+			t.Fatalf("reply: got %+v, want a result", rep)
+		}
+		if early := rep.Result.Error == "runner setup failed" || strings.HasPrefix(rep.Result.Error, "bad request frame"); rep.Token != testToken && !early {
+			t.Fatalf("reply token: got %q, want the request's %q", rep.Token, testToken)
+		}
+		o.res, o.framed = *rep.Result, true
 		if stdout.Len() != 0 {
 			t.Errorf("%d bytes after the result frame on the runner's stdout", stdout.Len())
 		}
@@ -125,10 +132,14 @@ func invoke(t *testing.T, input []byte, args ...string) outcome {
 	return o
 }
 
+// testToken is the token of the tests' requests.
+const testToken = "test-token"
+
+// frame is the run request for job, as the daemon sends it to `run`.
 func frame(t *testing.T, job Job) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := WriteFrame(&buf, job); err != nil {
+	if err := WriteFrame(&buf, Request{Op: "run", Token: testToken, Job: &job}); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()

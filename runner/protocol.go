@@ -132,16 +132,25 @@ func ReadFrame(r io.Reader, v any) error {
 	return nil
 }
 
-// Request is a frame the daemon sends to a runner in serve mode (and to
-// `reset`).
+// Request is a frame the daemon sends to a runner: in serve mode, any
+// number of them; to `run`, one "run".
 type Request struct {
-	Op  string `json:"op"`            // "run", "reset" or "hello" (answered with the ready frame again)
-	Job *Job   `json:"job,omitempty"` // for "run"
+	Op string `json:"op"` // "run", "reset" or "hello" (answered with the ready frame again)
+	// Token is fresh for every request, and every reply to the request
+	// carries it back. A frame with another token (or none) was not
+	// written by the runner in answer to this request: a job that got
+	// hold of the runner's stdout wrote it (docs/SECURITY.md F5). The
+	// daemon then destroys the sandbox and gives the caller no result.
+	Token string `json:"token,omitempty"`
+	Job   *Job   `json:"job,omitempty"` // for "run"
 }
 
-// Reply is a frame a runner sends in serve mode and from `reset`.
+// Reply is a frame a runner sends: in serve mode, the ready frame at
+// start (no token) and the replies to requests; from `run`, one result;
+// from `reset`, one reset frame (no token: no job is alive to forge one).
 type Reply struct {
 	Kind   string  `json:"kind"`             // "ready" (interpreter pre-started), "accepted" (run received, before its result), "result" (after run), "reset" (after reset)
+	Token  string  `json:"token,omitempty"`  // the request's token
 	Result *Result `json:"result,omitempty"` // for "result"
 	Error  string  `json:"error,omitempty"`  // "ready"/"reset" failure: a short message; "" = ok
 }

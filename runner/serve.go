@@ -124,7 +124,7 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			}
 			// The stream may be out of step: answer once and stop.
 			logf("read request: %v", err)
-			s.reply(Reply{Kind: "result", Result: &Result{Error: requestError(err)}})
+			s.reply(Reply{Kind: "result", Result: &Result{Error: frameError(err)}})
 			return 2
 		}
 		var rep Reply
@@ -133,7 +133,7 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			// Acknowledge first: a daemon that gets no ack knows the job
 			// never started (a frozen or dead sandbox) and may try another
 			// sandbox instead of waiting out the job's timeout.
-			if req.Job != nil && s.reply(Reply{Kind: "accepted"}) != nil {
+			if req.Job != nil && s.reply(Reply{Kind: "accepted", Token: req.Token}) != nil {
 				return 1
 			}
 			rep = s.run(req.Job)
@@ -144,6 +144,7 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		default:
 			rep = Reply{Kind: "result", Result: &Result{Error: "bad request: unknown op " + quoteName(req.Op)}}
 		}
+		rep.Token = req.Token
 		if s.reply(rep) != nil {
 			return 1
 		}
@@ -229,9 +230,4 @@ func writeReply(w io.Writer, rep Reply, logf func(string, ...any)) error {
 		logf("%v", err)
 	}
 	return err
-}
-
-// requestError is frameError for a request frame.
-func requestError(err error) string {
-	return strings.NewReplacer("job frame", "request frame", "JSON job", "JSON request").Replace(frameError(err))
 }

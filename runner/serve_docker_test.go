@@ -149,14 +149,14 @@ func (s *session) request(req Request) (Reply, time.Duration) {
 func (s *session) run(job Job) outcome {
 	s.t.Helper()
 	start := time.Now()
-	rep, _ := s.request(Request{Op: "run", Job: &job})
-	if rep.Kind != "accepted" {
-		s.t.Fatalf("first reply to run: got %+v, want the acknowledgement", rep)
+	rep, _ := s.request(Request{Op: "run", Token: testToken, Job: &job})
+	if rep.Kind != "accepted" || rep.Token != testToken {
+		s.t.Fatalf("first reply to run: got %+v, want the acknowledgement with the request's token", rep)
 	}
 	rep, _ = s.next()
 	took := time.Since(start)
-	if rep.Kind != "result" || rep.Result == nil {
-		s.t.Fatalf("reply to run: got %+v, want a result", rep)
+	if rep.Kind != "result" || rep.Result == nil || rep.Token != testToken {
+		s.t.Fatalf("reply to run: got %+v, want a result with the request's token", rep)
 	}
 	return outcome{res: *rep.Result, framed: true, took: took, stderr: s.stderr.String()}
 }
@@ -164,9 +164,9 @@ func (s *session) run(job Job) outcome {
 // reset asks for a reset and returns the reply's error ("" = ok).
 func (s *session) reset() string {
 	s.t.Helper()
-	rep, took := s.request(Request{Op: "reset"})
-	if rep.Kind != "reset" {
-		s.t.Fatalf("reply to reset: got %+v, want kind reset", rep)
+	rep, took := s.request(Request{Op: "reset", Token: testToken})
+	if rep.Kind != "reset" || rep.Token != testToken {
+		s.t.Fatalf("reply to reset: got %+v, want kind reset with the request's token", rep)
 	}
 	s.t.Logf("serve reset in %v", took.Round(time.Millisecond))
 	return rep.Error
