@@ -28,8 +28,10 @@ var (
 	// ErrShuttingDown: the daemon is draining.
 	ErrShuttingDown = pool.ErrClosed
 	// ErrUnavailable: the language cannot be served now (sandbox creation
-	// keeps failing, e.g. its image is gone or the engine is down).
-	ErrUnavailable = errors.New("language unavailable")
+	// keeps failing, e.g. its image is gone or the engine is down, and no
+	// sandbox is idle). Callers get it at once, waiters as soon as no
+	// sandbox can come.
+	ErrUnavailable = pool.ErrUnavailable
 	// ErrSandboxLost: the sandbox died or the engine failed mid-job; the
 	// program may have partly run. Retrying is safe: sandboxes have no
 	// effects outside themselves.
@@ -176,9 +178,6 @@ func (d *Dispatcher[S]) Execute(ctx context.Context, req Request) (Outcome, erro
 	l, ok := d.langs[req.Language]
 	if !ok {
 		return Outcome{}, fmt.Errorf("%w: %q", ErrUnknownLanguage, req.Language)
-	}
-	if st := l.pool.Stats(); st.Degraded && st.Idle == 0 {
-		return Outcome{}, fmt.Errorf("%w: %s: %s", ErrUnavailable, l.Name, st.LastError)
 	}
 	job := Job(l.Language, req)
 	var out Outcome

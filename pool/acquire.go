@@ -16,14 +16,34 @@ import (
 // or closes ch (pool closed). So a waiter still listed has been sent
 // nothing, and one no longer listed has exactly one outcome in ch.
 type waiter[S Sandbox] struct {
-	ch chan *item[S] // buffered 1
+	ch  chan *item[S] // buffered 1
+	err error         // set before ch is closed: why (nil: the pool closed)
+}
+
+// failed is what a waiter whose ch was closed returns.
+func (w *waiter[S]) failed(name string) error {
+	if w.err != nil {
+		return w.err
+	}
+	return fmt.Errorf("pool %q: %w", name, ErrClosed)
+}
+
+// failWaitersLocked ends every waiter without a sandbox: with err, or
+// ErrClosed when err is nil.
+func (p *Pool[S]) failWaitersLocked(err error) {
+	for _, w := range p.waiters {
+		w.err = err
+		close(w.ch)
+	}
+	p.waiters = nil
 }
 
 // Acquire leases an idle sandbox, waiting for one to be created or freed at
 // most until ctx is done. Waiters are served in arrival order. Errors wrap
-// ErrExhausted (with ctx.Err() when ctx ended) or ErrClosed. Acquire never
-// passes ctx to the runtime: a sandbox created for a caller who gave up
-// goes to the next one.
+// ErrExhausted (with ctx.Err() when ctx ended), ErrUnavailable (creation
+// is failing and no sandbox can come: at once, not at the deadline) or
+// ErrClosed. Acquire never passes ctx to the runtime: a sandbox created
+// for a caller who gave up goes to the next one.
 func (p *Pool[S]) Acquire(ctx context.Context) (*Lease[S], error) {
 	ctx, span := p.tracer.Start(ctx, "pool.acquire",
 		trace.WithAttributes(attribute.String("warmbox.language", p.name)))
@@ -60,6 +80,11 @@ func (p *Pool[S]) acquire(ctx context.Context, start time.Time) (*Lease[S], erro
 		p.mu.Unlock()
 		return nil, fmt.Errorf("pool %q: %w: %w", p.name, ErrExhausted, err)
 	}
+	if len(p.idle) == 0 && p.failures > 0 {
+		err := p.unavailableLocked()
+		p.mu.Unlock()
+		return nil, err
+	}
 	if len(p.idle) > 0 {
 		it := p.idle[0]
 		p.idle[0] = nil
@@ -85,7 +110,7 @@ func (p *Pool[S]) acquire(ctx context.Context, start time.Time) (*Lease[S], erro
 
 	select {
 	case it, ok := <-w.ch:
-		return p.served(it, ok, start)
+		return p.served(w, it, ok, start)
 	case <-ctx.Done():
 	}
 
@@ -100,16 +125,16 @@ func (p *Pool[S]) acquire(ctx context.Context, start time.Time) (*Lease[S], erro
 	// Served concurrently with ctx ending: the outcome is already in ch.
 	it, ok := <-w.ch
 	if !ok {
-		return nil, fmt.Errorf("pool %q: %w", p.name, ErrClosed)
+		return nil, w.failed(p.name)
 	}
 	p.handBack(it)
 	return nil, fmt.Errorf("pool %q: %w: %w", p.name, ErrExhausted, ctx.Err())
 }
 
 // served turns what a waiter received into Acquire's result.
-func (p *Pool[S]) served(it *item[S], ok bool, start time.Time) (*Lease[S], error) {
+func (p *Pool[S]) served(w *waiter[S], it *item[S], ok bool, start time.Time) (*Lease[S], error) {
 	if !ok {
-		return nil, fmt.Errorf("pool %q: %w", p.name, ErrClosed)
+		return nil, w.failed(p.name)
 	}
 	p.mu.Lock()
 	p.acquired++

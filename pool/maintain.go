@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -103,7 +104,7 @@ func (p *Pool[S]) expiredLocked(it *item[S], now time.Time) bool {
 // planCreatesLocked decides how many creates to start now and accounts for
 // them. It keeps Idle+Creating >= target+Waiting, within MaxSize,
 // CreateParallel and the idle budget; while degraded it probes with one
-// create at a time after the backoff ends.
+// create at a time after the backoff ends, even for a target of 0.
 func (p *Pool[S]) planCreatesLocked(now time.Time, target int) (n int, wait time.Duration) {
 	if now.Before(p.backoffUntil) {
 		return 0, p.backoffUntil.Sub(now)
@@ -113,6 +114,9 @@ func (p *Pool[S]) planCreatesLocked(now time.Time, target int) (n int, wait time
 	parallel := p.cfg.CreateParallel
 	if p.failures > 0 {
 		parallel = 1
+		// Probe whatever the target: while degraded, callers are refused
+		// at once and never wait, so no demand would ask for a create.
+		want = max(want, 1-len(p.idle)-p.creating)
 	}
 	n = max(0, min(want, room, parallel-p.creating))
 	n = p.budgetCreatesLocked(n)
@@ -201,6 +205,12 @@ func (p *Pool[S]) createFailed(err error) {
 	delay := backoffDelay(failures)
 	p.backoffUntil = time.Now().Add(delay)
 	p.lastErr = err.Error()
+	// Nothing idle, nothing being created and nothing a reset gives back:
+	// the waiters would wait out the backoff for a sandbox that may never
+	// come. They learn it now, as later callers do in acquire.
+	if p.creating == 0 && (p.cfg.MaxUses == 1 || p.busy == 0) {
+		p.failWaitersLocked(p.unavailableLocked())
+	}
 	p.mu.Unlock()
 	p.logger.Warn("sandbox create failed", "err", err, "failures", failures, "retry_in", delay)
 	p.kick() // so the maintainer sets its wake-up timer
@@ -298,4 +308,10 @@ func (p *Pool[S]) destroy(it *item[S], reason DestroyReason) {
 	p.destroying--
 	p.destroyed[reason]++
 	p.mu.Unlock()
+}
+
+// unavailableLocked is ErrUnavailable with the pool's name and last
+// create error.
+func (p *Pool[S]) unavailableLocked() error {
+	return fmt.Errorf("pool %q: %w: %s", p.name, ErrUnavailable, p.lastErr)
 }

@@ -131,3 +131,47 @@ func TestCreateOutlivesCaller(t *testing.T) {
 		l.Release()
 	})
 }
+
+// TestWaitersFailFast: callers waiting for a sandbox learn as soon as no
+// sandbox can come (creation failed, nothing idle, nothing else being
+// created) instead of at their deadline, and later callers at once, until
+// a create succeeds again.
+func TestWaitersFailFast(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := newFake()
+		rt.createDelay = 100 * time.Millisecond
+		p := newPool(t, testConfig(0, 2), rt) // nothing idle: every caller waits
+		rt.setCreateErr(errBoom)
+
+		start := time.Now()
+		errs := make(chan error, 3)
+		for range 3 {
+			go func() {
+				_, err := p.Acquire(t.Context()) // no deadline of its own
+				errs <- err
+			}()
+		}
+		for range 3 {
+			err := <-errs
+			if !errors.Is(err, pool.ErrUnavailable) || !strings.Contains(err.Error(), "boom") {
+				t.Errorf("waiter: %v, want ErrUnavailable naming the create error", err)
+			}
+		}
+		if got := time.Since(start); got > 200*time.Millisecond {
+			t.Errorf("waiters failed after %v, want when the creates failed (100 ms)", got)
+		}
+
+		start = time.Now()
+		if _, err := p.Acquire(t.Context()); !errors.Is(err, pool.ErrUnavailable) || time.Since(start) != 0 {
+			t.Errorf("a caller while degraded: %v after %v, want ErrUnavailable at once", err, time.Since(start))
+		}
+
+		rt.setCreateErr(nil)
+		time.Sleep(2 * time.Second) // the next probe (demand keeps the target up) succeeds
+		l, err := p.Acquire(t.Context())
+		if err != nil {
+			t.Fatalf("after recovery: %v", err)
+		}
+		l.Release()
+	})
+}

@@ -46,6 +46,10 @@ const (
 var (
 	ErrClosed    = errors.New("pool closed")
 	ErrExhausted = errors.New("no sandbox available") // Acquire's ctx ended first, or too many waiters
+	// ErrUnavailable: creation is failing (the pool is degraded) and no
+	// sandbox is idle, so none can be promised; the message names the
+	// last create error.
+	ErrUnavailable = errors.New("sandboxes cannot be created")
 )
 
 // Observer receives timings; telemetry implements it so that the pool never
@@ -336,10 +340,7 @@ func (p *Pool[S]) Close(ctx context.Context) error {
 		p.closed = true
 		close(p.closing)
 		p.cancel()
-		for _, w := range p.waiters {
-			close(w.ch)
-		}
-		p.waiters = nil
+		p.failWaitersLocked(nil) // ErrClosed
 		idle := p.idle
 		p.idle = nil
 		for _, it := range idle {
