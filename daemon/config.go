@@ -171,9 +171,15 @@ type AuthConfig struct {
 	APIKeys []string `yaml:"api_keys"`
 }
 
-// ShutdownConfig bounds the drain on SIGTERM.
+// ShutdownConfig shapes what SIGTERM does.
 type ShutdownConfig struct {
-	// DrainTimeout is how long in-flight jobs may run after SIGTERM.
+	// Delay is how long the daemon goes on serving after SIGTERM while
+	// /readyz answers 503, so that a load balancer (a Kubernetes Service)
+	// stops sending before the drain refuses new requests. 0 drains at
+	// once.
+	Delay time.Duration `yaml:"delay"`
+	// DrainTimeout is how long in-flight jobs may run once the drain
+	// begins.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 }
 
@@ -491,6 +497,11 @@ func (c *Config) applyEnv(env func(string) string) error {
 			c.RateLimit.Window = d
 			return err
 		}),
+		set("WARMBOX_SHUTDOWN_DELAY", func(v string) error {
+			d, err := time.ParseDuration(v)
+			c.Shutdown.Delay = d
+			return err
+		}),
 		set("WARMBOX_POOL_MIN_IDLE", perPool(func(p *pool.Config, n int) { p.MinIdle = n })),
 		set("WARMBOX_POOL_MAX_SIZE", perPool(func(p *pool.Config, n int) { p.MaxSize = n })),
 		set("WARMBOX_API_KEYS", func(v string) error {
@@ -534,6 +545,9 @@ func (c Config) Validate() error {
 	}
 	if c.HTTP.MaxHeaderBytes < 1024 || c.HTTP.MaxHeaderBytes > 1<<20 {
 		errs = append(errs, fmt.Errorf("http.max_header_bytes: must be 1024 to 1048576, got %d", c.HTTP.MaxHeaderBytes))
+	}
+	if c.Shutdown.Delay < 0 || c.Shutdown.Delay > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("shutdown.delay: must be 0 to 5m, got %s", c.Shutdown.Delay))
 	}
 	if c.Shutdown.DrainTimeout < 0 || c.Shutdown.DrainTimeout > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("shutdown.drain_timeout: must be 0 to 10m, got %s", c.Shutdown.DrainTimeout))

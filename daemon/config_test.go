@@ -52,7 +52,7 @@ languages:
     command: [ruby]
     file: main.rb
     version_code: puts RUBY_VERSION
-`, map[string]string{"WARMBOX_LISTEN": "127.0.0.1:9000", "WARMBOX_POOL_MAX_SIZE": "20"})
+`, map[string]string{"WARMBOX_LISTEN": "127.0.0.1:9000", "WARMBOX_POOL_MAX_SIZE": "20", "WARMBOX_SHUTDOWN_DELAY": "5s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +71,9 @@ languages:
 	}
 	if cfg.Listen != "127.0.0.1:9000" {
 		t.Errorf("listen = %q, want the environment's", cfg.Listen)
+	}
+	if cfg.Shutdown.Delay != 5*time.Second || cfg.Shutdown.DrainTimeout != 65*time.Second {
+		t.Errorf("shutdown = %+v, want the environment's delay and the default drain", cfg.Shutdown)
 	}
 }
 
@@ -135,6 +138,8 @@ func TestConfigErrors(t *testing.T) {
 		{"not a mapping", "- a\n- b\n", nil, "must be a YAML mapping"},
 		{"env not a number", "", map[string]string{"WARMBOX_POOL_MIN_IDLE": "many"}, `WARMBOX_POOL_MIN_IDLE="many": must be a whole number`},
 		{"env duration", "", map[string]string{"WARMBOX_RATE_LIMIT_WINDOW": "soon"}, "WARMBOX_RATE_LIMIT_WINDOW"},
+		{"shutdown delay too long", "shutdown: {delay: 6m}\n", nil, "shutdown.delay: must be 0 to 5m, got 6m0s"},
+		{"env shutdown delay", "", map[string]string{"WARMBOX_SHUTDOWN_DELAY": "later"}, "WARMBOX_SHUTDOWN_DELAY"},
 		{"bad backend", "backend: nomad\n", nil, `backend: must be docker or kubernetes, got "nomad"`},
 		{"bad namespace", "backend: kubernetes\nkubernetes: {namespace: Not_DNS}\n", nil, "kubernetes.namespace: must be a DNS label"},
 		{"bad owner pod", "", map[string]string{"WARMBOX_BACKEND": "kubernetes", "WARMBOX_OWNER_POD": "-x-"}, "kubernetes.owner_pod: must be a Pod name"},

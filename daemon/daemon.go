@@ -89,8 +89,8 @@ func serve[S pool.Sandbox](ctx context.Context, cfg Config, b backend[S], versio
 	defer stopWatch()
 	go b.Watch(watchCtx, disp.Evict)
 
-	var draining atomic.Bool
-	handler, err := newHandler(cfg, disp, b, metrics, logger, version, &draining)
+	var stopping, draining atomic.Bool
+	handler, err := newHandler(cfg, disp, b, metrics, logger, version, &stopping, &draining)
 	if err != nil {
 		_ = closeSandboxes(disp, b, logger)
 		return err
@@ -124,15 +124,31 @@ func serve[S pool.Sandbox](ctx context.Context, cfg Config, b backend[S], versio
 		return fmt.Errorf("serve: %w", err)
 	}
 
-	// Drain: refuse new work, let running jobs finish; a second signal
-	// cuts the wait short.
+	// A second signal cuts the delay and the drain short.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	// Delay: go on serving while /readyz says 503, until load balancers
+	// have stopped sending.
+	stopping.Store(true)
+	if d := cfg.Shutdown.Delay; d > 0 {
+		logger.Info("shutting down: serving on while /readyz answers 503", "delay", d)
+		select {
+		case <-time.After(d):
+		case <-sigs:
+			logger.Warn("second signal: stopping without waiting for running jobs")
+			_ = srv.Close()
+			stopWatch()
+			return closeSandboxes(disp, b, logger)
+		}
+	}
+
+	// Drain: refuse new work, let running jobs finish.
 	draining.Store(true)
 	logger.Info("draining", "timeout", cfg.Shutdown.DrainTimeout)
 	drainCtx, cancelDrain := context.WithTimeout(context.Background(), cfg.Shutdown.DrainTimeout)
 	defer cancelDrain()
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	go func() {
 		select {
 		case <-sigs:
@@ -197,7 +213,7 @@ func languages[S pool.Sandbox](cfg Config, b backend[S]) ([]dispatch.Language, m
 }
 
 func newHandler[S pool.Sandbox](cfg Config, disp *dispatch.Dispatcher[S], b backend[S], metrics *telemetry.Metrics,
-	logger *slog.Logger, version string, draining *atomic.Bool) (http.Handler, error) {
+	logger *slog.Logger, version string, stopping, draining *atomic.Bool) (http.Handler, error) {
 	clients, err := policy.NewClientResolver(cfg.HTTP.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
@@ -223,6 +239,7 @@ func newHandler[S pool.Sandbox](cfg Config, disp *dispatch.Dispatcher[S], b back
 		Metrics:      metrics.Handler(),
 		Version:      version,
 		Logger:       logger,
+		Stopping:     stopping.Load,
 		Draining:     draining.Load,
 		Middleware:   telemetry.Middleware,
 	}), nil

@@ -256,6 +256,19 @@ func TestExecuteDraining(t *testing.T) {
 	}
 }
 
+// TestStoppingServes: in the shutdown delay the daemon is not ready but
+// still runs what load balancers send before they notice.
+func TestStoppingServes(t *testing.T) {
+	a := newAPI(t, func(o *Options) { o.Stopping = func() bool { return true } })
+	w := a.get("/readyz")
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "shutting down") {
+		t.Errorf("/readyz = %d %s, want 503 shutting down", w.Code, w.Body.String())
+	}
+	if w := a.post(`{"code":"x","environment":"python"}`); w.Code != http.StatusOK {
+		t.Errorf("/execute = %d %s, want 200 until the drain", w.Code, w.Body.String())
+	}
+}
+
 func TestExecuteTraceID(t *testing.T) {
 	sc := trace.NewSpanContext(trace.SpanContextConfig{
 		TraceID:    trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},

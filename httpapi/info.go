@@ -123,10 +123,10 @@ func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // GET /readyz: 200 when the engine answers, every language is ready and
-// the server is not draining; otherwise 503 with the reasons.
+// shutdown has not begun; otherwise 503 with the reasons.
 func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	reasons := []string{}
-	if s.draining() {
+	if s.stopping() || s.draining() {
 		reasons = append(reasons, "shutting down")
 	}
 	if err := s.ping(r.Context()); err != nil {

@@ -52,8 +52,11 @@ type Options struct {
 	Metrics      http.Handler // served at GET /metrics; nil = 404
 	Version      string
 	Logger       *slog.Logger
-	// Draining reports that shutdown began: /readyz answers 503 and new
-	// /execute requests get 503 shutting_down with Retry-After.
+	// Stopping reports that shutdown began (SIGTERM): /readyz answers
+	// 503 while requests are still served, until Draining. nil = never.
+	Stopping func() bool
+	// Draining reports that the drain began: new /execute requests get
+	// 503 shutting_down with Retry-After (and /readyz 503).
 	Draining func() bool
 	// Middleware wraps each route's handler (telemetry's tracing), given
 	// the route template ("/execute"); unmatched requests (404, 405) use
@@ -73,6 +76,7 @@ type server struct {
 	log      *slog.Logger
 	clients  *policy.ClientResolver
 	maxBody  int64
+	stopping func() bool
 	draining func() bool
 
 	// Executions by status, for /stats.
@@ -84,7 +88,7 @@ type server struct {
 // Cache-Control: no-store and X-Request-Id.
 func New(opts Options) http.Handler {
 	s := &server{svc: opts.Service, opts: opts, log: opts.Logger, clients: opts.Clients,
-		maxBody: opts.MaxBodyBytes, draining: opts.Draining}
+		maxBody: opts.MaxBodyBytes, stopping: opts.Stopping, draining: opts.Draining}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -93,6 +97,9 @@ func New(opts Options) http.Handler {
 	}
 	if s.draining == nil {
 		s.draining = func() bool { return false }
+	}
+	if s.stopping == nil {
+		s.stopping = func() bool { return false }
 	}
 	wrap := opts.Middleware
 	if wrap == nil {

@@ -146,3 +146,34 @@ func TestBadRequests(t *testing.T) {
 		t.Errorf("active_executions = %v after bad requests", st.Body["active_executions"])
 	}
 }
+
+// TestSIGTERMDelay: with shutdown.delay, SIGTERM first turns /readyz to
+// 503 while jobs are still run (a load balancer's grace to stop sending),
+// then drains and exits 0.
+func TestSIGTERMDelay(t *testing.T) {
+	d := testdaemon.Start(t, testdaemon.Options{Config: config + "shutdown: {delay: 4s}\n"})
+	d.Signal(t, syscall.SIGTERM)
+	signalled := time.Now()
+	for r := d.Get(t, "/readyz"); r.Status != 503 || !strings.Contains(string(r.Raw), "shutting down"); r = d.Get(t, "/readyz") {
+		if time.Since(signalled) > time.Second {
+			t.Fatalf("/readyz a second after SIGTERM: HTTP %d %s, want 503 shutting down", r.Status, r.Raw)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r := d.Post(t, "/execute", apisuite.Req("python", "print('still served')"))
+	if r.Status != 200 || r.Body["stdout"] != "still served\n" {
+		t.Errorf("a job in the delay: HTTP %d %s, want 200", r.Status, r.Raw)
+	}
+	if time.Since(signalled) > 3*time.Second {
+		t.Fatalf("the checks took %v, past most of the 4 s delay: inconclusive", time.Since(signalled))
+	}
+	if code := d.Wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM\n%s", code, d.Logs())
+	}
+	if took := time.Since(signalled); took < 4*time.Second {
+		t.Errorf("exited %v after SIGTERM, before the 4 s delay ended", took)
+	}
+	if n := testdaemon.Sandboxes(t, d.Scope); n != 0 {
+		t.Fatalf("%d sandboxes left after SIGTERM", n)
+	}
+}
