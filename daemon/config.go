@@ -26,8 +26,11 @@ var defaultsYAML []byte
 
 // Config is the whole configuration tree.
 type Config struct {
-	Listen   string `yaml:"listen"`
-	LogLevel string `yaml:"log_level"`
+	Listen string `yaml:"listen"`
+	// MetricsListen, when set, serves GET /metrics on its own address
+	// (an internal port for Prometheus) and not on Listen.
+	MetricsListen string `yaml:"metrics_listen"`
+	LogLevel      string `yaml:"log_level"`
 	// Backend runs the sandboxes: docker (one engine, the default) or
 	// kubernetes (warm Pods in a cluster).
 	Backend    string                    `yaml:"backend"`
@@ -485,6 +488,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 	}
 	return errors.Join(
 		set("WARMBOX_LISTEN", func(v string) error { c.Listen = v; return nil }),
+		set("WARMBOX_METRICS_LISTEN", func(v string) error { c.MetricsListen = v; return nil }),
 		set("WARMBOX_LOG_LEVEL", func(v string) error { c.LogLevel = v; return nil }),
 		set("WARMBOX_SCOPE", func(v string) error { c.Engine.Scope = v; return nil }),
 		set("WARMBOX_RUNNER_PATH", func(v string) error { c.Engine.RunnerPath = v; return nil }),
@@ -516,6 +520,12 @@ func (c Config) Validate() error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen: must be host:port, got %q", c.Listen))
+	}
+	if _, _, err := net.SplitHostPort(c.MetricsListen); c.MetricsListen != "" && err != nil {
+		errs = append(errs, fmt.Errorf("metrics_listen: must be empty or host:port, got %q", c.MetricsListen))
+	}
+	if c.MetricsListen != "" && c.MetricsListen == c.Listen {
+		errs = append(errs, fmt.Errorf("metrics_listen: must differ from listen (%q); leave it empty to serve /metrics there", c.Listen))
 	}
 	switch c.Backend {
 	case "docker":

@@ -127,6 +127,8 @@ func TestConfigErrors(t *testing.T) {
 		{"language timeout out of range", "languages: {python: {limits: {timeout: 2m}}}\n", nil, "languages.python.limits.timeout: must be 1s to max_timeout"},
 		{"pool sizes", "pool: {min_idle: 5, max_size: 2}\n", nil, "max_size"},
 		{"bad listen", "listen: nowhere\n", nil, "listen: must be host:port"},
+		{"bad metrics listen", "metrics_listen: nowhere\n", nil, "metrics_listen: must be empty or host:port"},
+		{"metrics listen on the API's", "listen: 127.0.0.1:9000\nmetrics_listen: 127.0.0.1:9000\n", nil, "metrics_listen: must differ from listen"},
 		{"bad log level", "log_level: loud\n", nil, "log_level: must be one of"},
 		{"bad handoff", "languages: {bash: {handoff: teleport}}\n", nil, "languages.bash.handoff"},
 		{"bad bootstrap", "languages: {bash: {bootstrap: ruby}}\n", nil, "languages.bash.bootstrap"},

@@ -110,6 +110,16 @@ func serve[S pool.Sandbox](ctx context.Context, cfg Config, b backend[S], versio
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if cfg.MetricsListen != "" {
+		msrv, err := serveMetrics(cfg, metrics, logger, serveErr)
+		if err != nil {
+			_ = srv.Close()
+			_ = closeSandboxes(disp, b, logger)
+			return err
+		}
+		// Scraped through the drain; closed last.
+		defer msrv.Close()
+	}
 	logger.Info("warmbox serving", "addr", ln.Addr().String(), "version", version, "instance", instance,
 		"backend", cfg.Backend, "scope", cfg.Engine.Scope)
 	if ready != nil {
@@ -236,13 +246,51 @@ func newHandler[S pool.Sandbox](cfg Config, disp *dispatch.Dispatcher[S], b back
 		Auth:         policy.Auth{Keys: cfg.Auth.APIKeys},
 		CORSOrigins:  cfg.HTTP.CORSOrigins,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
-		Metrics:      metrics.Handler(),
+		Metrics:      apiMetrics(cfg, metrics),
 		Version:      version,
 		Logger:       logger,
 		Stopping:     stopping.Load,
 		Draining:     draining.Load,
 		Middleware:   telemetry.Middleware,
 	}), nil
+}
+
+// apiMetrics is what the API serves at /metrics: the metrics, unless
+// they have a listener of their own (then 404).
+func apiMetrics(cfg Config, metrics *telemetry.Metrics) http.Handler {
+	if cfg.MetricsListen != "" {
+		return nil
+	}
+	return metrics.Handler()
+}
+
+// serveMetrics serves GET /metrics alone on cfg.MetricsListen; a serve
+// error goes to serveErr, as the API's does.
+func serveMetrics(cfg Config, metrics *telemetry.Metrics, logger *slog.Logger, serveErr chan<- error) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler())
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.MetricsListen)
+	if err != nil {
+		return nil, fmt.Errorf("metrics_listen %s: %w", cfg.MetricsListen, err)
+	}
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case serveErr <- fmt.Errorf("metrics: %w", err):
+			default:
+			}
+		}
+	}()
+	logger.Info("metrics serving", "addr", ln.Addr().String())
+	return srv, nil
 }
 
 // resolveRunner finds the runner binary: the configured path, or

@@ -76,6 +76,38 @@ type Cluster struct {
 
 	mu   sync.Mutex
 	died func(name string) // Watch's callback, once it runs
+	// live holds this instance's Pods that a pool holds or is creating,
+	// by name: added before the create call, dropped before the delete.
+	// stored is when the API server had it (zero while the create call
+	// runs). Reconcile deletes the Pods of this instance that are not
+	// live (a delete that failed, a create that failed half-way), and
+	// reports the stored live Pods that are gone (deleted while the watch
+	// was down).
+	live map[string]time.Time
+}
+
+// track marks a Pod name as live before its create call.
+func (c *Cluster) track(name string) {
+	c.mu.Lock()
+	c.live[name] = time.Time{}
+	c.mu.Unlock()
+}
+
+// stored records that the API server holds a live Pod.
+func (c *Cluster) stored(name string) {
+	c.mu.Lock()
+	if _, ok := c.live[name]; ok {
+		c.live[name] = time.Now()
+	}
+	c.mu.Unlock()
+}
+
+// untrack drops a Pod the pools are done with, before its delete: if the
+// delete fails, reconcile deletes it.
+func (c *Cluster) untrack(name string) {
+	c.mu.Lock()
+	delete(c.live, name)
+	c.mu.Unlock()
 }
 
 // lost reports a sandbox that can no longer serve to Watch's callback.
@@ -122,7 +154,7 @@ func New(ctx context.Context, opts Options) (*Cluster, error) {
 	// client-go logs through klog: into the daemon's JSON log, not raw
 	// text on stderr.
 	klog.SetSlogLogger(logger)
-	c := &Cluster{cs: cs, rest: cfg, opts: opts, logger: logger}
+	c := &Cluster{cs: cs, rest: cfg, opts: opts, logger: logger, live: map[string]time.Time{}}
 	if opts.OwnerPod != "" {
 		getCtx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
@@ -270,9 +302,14 @@ func (c *Cluster) Watch(ctx context.Context, died func(name string)) {
 	}
 }
 
-// reconcile deletes this instance's Pods that ended (calling died
-// first) and returns the list's resource version, "" when listing failed.
+// reconcile lists this instance's Pods and returns the list's resource
+// version ("" when listing failed). It deletes the Pods that ended
+// (calling died first) and the Pods no pool holds (orphans: a delete or
+// a create that failed while the API server was unwell), and calls died
+// for the live Pods the API server no longer has (deleted while the
+// watch was down), so the pools do not keep phantoms.
 func (c *Cluster) reconcile(ctx context.Context, sel string, died func(string)) string {
+	listed := time.Now()
 	listCtx, cancel := context.WithTimeout(ctx, callTimeout)
 	list, err := c.pods().List(listCtx, metav1.ListOptions{LabelSelector: sel})
 	cancel()
@@ -280,23 +317,47 @@ func (c *Cluster) reconcile(ctx context.Context, sel string, died func(string)) 
 		c.logger.Debug("reconcile: listing sandbox pods failed", "err", err)
 		return ""
 	}
+	c.mu.Lock()
+	gone := make(map[string]bool, len(c.live))
+	for name, at := range c.live {
+		// Only a Pod stored before the list began must be in it.
+		if !at.IsZero() && at.Before(listed) {
+			gone[name] = true
+		}
+	}
+	var orphans []string
 	for i := range list.Items {
 		p := &list.Items[i]
-		if !ended(p) {
-			continue
+		delete(gone, p.Name)
+		if _, ok := c.live[p.Name]; !ok && !ended(p) {
+			orphans = append(orphans, p.Name)
 		}
-		died(p.Name)
-		c.removeInBackground(ctx, p.Name)
+	}
+	c.mu.Unlock()
+	for i := range list.Items {
+		p := &list.Items[i]
+		if ended(p) {
+			died(p.Name)
+			c.removeInBackground(ctx, p.Name)
+		}
+	}
+	for _, name := range orphans {
+		c.logger.Warn("deleting a sandbox pod no pool holds", "pod", name)
+		c.removeInBackground(ctx, name)
+	}
+	for name := range gone {
+		c.logger.Warn("a sandbox pod is gone from the API server; replacing it", "pod", name)
+		died(name)
 	}
 	return list.ResourceVersion
 }
 
-// removeInBackground deletes an ended Pod without holding up the event
-// loop (a delete may take up to deleteTimeout while the API is slow).
+// removeInBackground deletes a Pod without holding up the event loop (a
+// delete may take up to deleteTimeout while the API is slow).
 func (c *Cluster) removeInBackground(ctx context.Context, name string) {
 	go func() {
 		if err := c.remove(ctx, name); err != nil {
-			c.logger.Warn("deleting an ended sandbox pod failed", "pod", name, "err", err)
+			c.logger.Warn("deleting a sandbox pod failed", "pod", name, "err", err)
 		}
 	}()
 }

@@ -115,3 +115,39 @@ func TestSandboxPodKilledMidJob(t *testing.T) {
 		})
 	}
 }
+
+// TestOrphanPodDeleted: a Pod that carries the replica's labels but that
+// no pool holds (what a delete or a create that failed during an API
+// outage leaves) is deleted by the next reconcile (every 30 s), and the
+// pools' own Pods are left alone.
+func TestOrphanPodDeleted(t *testing.T) {
+	d := startDaemon(t, "prestart")
+	sel := "warmbox.io/scope=" + d.Scope + ",warmbox.io/language=python"
+	own := strings.Fields(kubectl(t, "-n", namespace, "get", "pods", "-l", sel, "-o", "name"))
+	if len(own) == 0 {
+		t.Fatal("no python sandbox Pod")
+	}
+	// A copy of one of them under another name: same labels, same spec.
+	orphan := strings.TrimPrefix(own[0], "pod/") + "-orphan"
+	copyPod := exec.Command("sh", "-c", "kubectl -n "+namespace+" get "+own[0]+" -o json | "+
+		`jq '.metadata.name = "`+orphan+`" | del(.metadata.uid, .metadata.resourceVersion, .metadata.creationTimestamp, .metadata.managedFields, .status)' | `+
+		"kubectl create -f -")
+	if out, err := copyPod.CombinedOutput(); err != nil {
+		t.Fatalf("creating the orphan: %v\n%s", err, out)
+	}
+	waitFor(t, 60*time.Second, "the orphan Pod to be deleted", func() bool {
+		_, err := kubectlErr("-n", namespace, "get", "pod", orphan)
+		return err != nil
+	})
+	for _, p := range own {
+		if _, err := kubectlErr("-n", namespace, "get", p); err != nil {
+			t.Errorf("the pool's own %s was deleted too: %v", p, err)
+		}
+	}
+	if r := d.Post(t, "/execute", apisuite.Req("python", "print(1)")); r.Status != 200 || r.Body["stdout"] != "1\n" {
+		t.Errorf("after the reconcile: HTTP %d %s", r.Status, r.Raw)
+	}
+	if !strings.Contains(d.Logs(), "deleting a sandbox pod no pool holds") {
+		t.Errorf("the deletion was not logged:\n%s", d.Logs())
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -54,15 +55,19 @@ func TestTelemetry(t *testing.T) {
 	requireJaeger(t)
 
 	service := fmt.Sprintf("warmbox-test-%d-%d", os.Getpid(), begin.UnixNano()%1e9)
+	// Prometheus scrapes the metrics on a listener of their own, as an
+	// operator who keeps them off the API's port configures it.
+	target := freeAddr(t)
 	d := testdaemon.Start(t, testdaemon.Options{
 		Config: fmt.Sprintf(`
 rate_limit: {requests: 0}
 pool: {min_idle: %d, max_size: 3, autosize: false}
+metrics_listen: %q
 tracing:
   otlp_endpoint: %q
   service_name: %q
   sample_ratio: 1
-`, minIdle, jaegerOTLP, service),
+`, minIdle, target, jaegerOTLP, service),
 		// The config decides, whatever the environment of the test says;
 		// a short batch delay only makes the waits below shorter.
 		Env: []string{
@@ -75,7 +80,9 @@ tracing:
 	if err != nil || u.Hostname() != "127.0.0.1" {
 		t.Fatalf("daemon URL %q: want one on 127.0.0.1 (%v)", d.URL, err)
 	}
-	target := u.Host
+	if r := d.Get(t, "/metrics"); r.Status != http.StatusNotFound {
+		t.Errorf("the API port's /metrics: HTTP %d, want 404 with metrics_listen set", r.Status)
+	}
 	startPrometheus(t, target)
 	t.Logf("service %s, daemon %s, started in %s", service, d.URL, time.Since(begin).Round(time.Millisecond))
 
@@ -318,4 +325,16 @@ func duplicateKeys(line string) []string {
 		}
 	}
 	return dup
+}
+
+// freeAddr returns a 127.0.0.1 address with a port nothing listens on
+// now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
