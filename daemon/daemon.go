@@ -95,14 +95,7 @@ func serve[S pool.Sandbox](ctx context.Context, cfg Config, b backend[S], versio
 		_ = closeSandboxes(disp, b, logger)
 		return err
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
-		ReadTimeout:       cfg.HTTP.ReadTimeout,
-		IdleTimeout:       cfg.HTTP.IdleTimeout,
-		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := newServer(cfg.HTTP, handler, logger)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		_ = closeSandboxes(disp, b, logger)
@@ -255,6 +248,18 @@ func newHandler[S pool.Sandbox](cfg Config, disp *dispatch.Dispatcher[S], b back
 	}), nil
 }
 
+// newServer is an HTTP server with the http section's bounds.
+func newServer(c HTTPConfig, h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: c.ReadHeaderTimeout,
+		ReadTimeout:       c.ReadTimeout,
+		IdleTimeout:       c.IdleTimeout,
+		MaxHeaderBytes:    c.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
 // apiMetrics is what the API serves at /metrics: the metrics, unless
 // they have a listener of their own (then 404).
 func apiMetrics(cfg Config, metrics *telemetry.Metrics) http.Handler {
@@ -269,14 +274,7 @@ func apiMetrics(cfg Config, metrics *telemetry.Metrics) http.Handler {
 func serveMetrics(cfg Config, metrics *telemetry.Metrics, logger *slog.Logger, serveErr chan<- error) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics.Handler())
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
-		ReadTimeout:       cfg.HTTP.ReadTimeout,
-		IdleTimeout:       cfg.HTTP.IdleTimeout,
-		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := newServer(cfg.HTTP, mux, logger)
 	ln, err := net.Listen("tcp", cfg.MetricsListen)
 	if err != nil {
 		return nil, fmt.Errorf("metrics_listen %s: %w", cfg.MetricsListen, err)
