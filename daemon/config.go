@@ -496,6 +496,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 		set("WARMBOX_NAMESPACE", func(v string) error { c.Kubernetes.Namespace = v; return nil }),
 		set("WARMBOX_OWNER_POD", func(v string) error { c.Kubernetes.OwnerPod = v; return nil }),
 		set("WARMBOX_RATE_LIMIT_REQUESTS", atoi(&c.RateLimit.Requests)),
+		set("WARMBOX_RATE_LIMIT_CONCURRENT", atoi(&c.RateLimit.Concurrent)),
 		set("WARMBOX_RATE_LIMIT_WINDOW", func(v string) error {
 			d, err := time.ParseDuration(v)
 			c.RateLimit.Window = d

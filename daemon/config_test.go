@@ -140,6 +140,7 @@ func TestConfigErrors(t *testing.T) {
 		{"not a mapping", "- a\n- b\n", nil, "must be a YAML mapping"},
 		{"env not a number", "", map[string]string{"WARMBOX_POOL_MIN_IDLE": "many"}, `WARMBOX_POOL_MIN_IDLE="many": must be a whole number`},
 		{"env duration", "", map[string]string{"WARMBOX_RATE_LIMIT_WINDOW": "soon"}, "WARMBOX_RATE_LIMIT_WINDOW"},
+		{"concurrent cap negative", "rate_limit: {concurrent: -1}\n", nil, "rate_limit.concurrent: must be 0 (no cap) to 10000, got -1"},
 		{"shutdown delay too long", "shutdown: {delay: 6m}\n", nil, "shutdown.delay: must be 0 to 5m, got 6m0s"},
 		{"env shutdown delay", "", map[string]string{"WARMBOX_SHUTDOWN_DELAY": "later"}, "WARMBOX_SHUTDOWN_DELAY"},
 		{"bad backend", "backend: nomad\n", nil, `backend: must be docker or kubernetes, got "nomad"`},

@@ -234,6 +234,7 @@ func newHandler[S pool.Sandbox](cfg Config, disp *dispatch.Dispatcher[S], b back
 		},
 		Recorder:     metrics,
 		Limiter:      limiter,
+		Concurrency:  policy.NewConcurrency(cfg.RateLimit.Concurrent),
 		RateLimit:    cfg.RateLimit,
 		Clients:      clients,
 		Auth:         policy.Auth{Keys: cfg.Auth.APIKeys},

@@ -119,6 +119,12 @@ func rateLimited(retry time.Duration) *apiError {
 		retryAfter: retry, reason: "rate_limited"}
 }
 
+func tooManyConcurrent(max int) *apiError {
+	return &apiError{status: http.StatusTooManyRequests, code: "too_many_concurrent",
+		message:   fmt.Sprintf("this client already has %d executions running, the most allowed at once; retry when one ends", max),
+		retryable: true, retryAfter: time.Second, reason: "too_many_concurrent"}
+}
+
 // errorFor maps an error from the Service to its response. It is the only
 // place where a dispatch error becomes an HTTP status.
 func errorFor(err error) *apiError {

@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/warmbox/warmbox/dispatch"
+	"github.com/warmbox/warmbox/policy"
 	"github.com/warmbox/warmbox/runner"
 )
 
@@ -297,5 +299,59 @@ func TestExecuteTraceID(t *testing.T) {
 	}
 	if w.Header().Get("X-Trace-Id") != "" {
 		t.Error("no span: X-Trace-Id set")
+	}
+}
+
+// TestExecuteConcurrencyCap: with rate_limit.concurrent, a client's
+// executions past the cap get 429 too_many_concurrent with Retry-After
+// and never reach the service; other clients and later requests are
+// served; refusals spend no rate-limit token.
+func TestExecuteConcurrencyCap(t *testing.T) {
+	limiter := policy.NewLimiter(policy.RateLimit{Requests: 3, Window: time.Hour})
+	a := newAPI(t, func(o *Options) {
+		o.Concurrency = policy.NewConcurrency(2)
+		o.Limiter = limiter
+	})
+	release := make(chan struct{})
+	started := make(chan struct{}, 10)
+	a.svc.setRun(func(ctx context.Context, req dispatch.Request) (dispatch.Outcome, error) {
+		started <- struct{}{}
+		<-release
+		return dispatch.Outcome{Result: runner.Result{Stdout: []byte("ok\n")}}, nil
+	})
+	body := `{"code":"x","environment":"python"}`
+	const alice, bob = "192.0.2.1:1000", "192.0.2.2:1000"
+	var wg sync.WaitGroup
+	codes := make(chan int, 3)
+	for range 2 {
+		wg.Go(func() { codes <- a.do(http.MethodPost, "/execute", body, jsonHeader, alice).Code })
+	}
+	<-started
+	<-started
+	w := a.do(http.MethodPost, "/execute", body, jsonHeader, alice)
+	if w.Code != http.StatusTooManyRequests || errorCode(t, w) != "too_many_concurrent" || w.Header().Get("Retry-After") != "1" {
+		t.Errorf("alice's third at once: %d %s Retry-After %q, want 429 too_many_concurrent, Retry-After 1", w.Code, w.Body.String(), w.Header().Get("Retry-After"))
+	}
+	if !strings.Contains(w.Body.String(), "2 executions") {
+		t.Errorf("the message does not name the cap: %s", w.Body.String())
+	}
+	// Bob is another client: admitted while alice is at her cap.
+	wg.Go(func() { codes <- a.do(http.MethodPost, "/execute", body, jsonHeader, bob).Code })
+	<-started
+	close(release)
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != http.StatusOK {
+			t.Errorf("an admitted execution answered %d", c)
+		}
+	}
+	// Two tokens spent by alice's admitted executions, none by the
+	// refusal: the third request of the hour still passes.
+	if w := a.do(http.MethodPost, "/execute", body, jsonHeader, alice); w.Code != http.StatusOK {
+		t.Errorf("alice after hers ended: %d %s, want 200 (the refusal spent no token)", w.Code, w.Body.String())
+	}
+	if n := len(a.svc.calls()); n != 4 {
+		t.Errorf("%d calls reached the service, want 4 (2 + bob + 1; never the refused one)", n)
 	}
 }

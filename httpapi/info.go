@@ -233,6 +233,7 @@ func (s *server) stats(w http.ResponseWriter, _ *http.Request) {
 		WindowSeconds int64 `json:"window_seconds"`
 		MaxRequests   int   `json:"max_requests"`
 		Enabled       bool  `json:"enabled"`
+		MaxConcurrent int   `json:"max_concurrent"` // per client; 0 = no cap
 	}
 	type resourceLimits struct {
 		Memory         string    `json:"memory"`
@@ -254,6 +255,7 @@ func (s *server) stats(w http.ResponseWriter, _ *http.Request) {
 			WindowSeconds: int64(s.opts.RateLimit.Window / time.Second),
 			MaxRequests:   s.opts.RateLimit.Requests,
 			Enabled:       s.opts.RateLimit.Enabled() && s.opts.Limiter != nil,
+			MaxConcurrent: s.opts.Concurrency.Max(),
 		},
 		Timestamp: timestamp(now),
 		Pools:     map[string]poolStats{},

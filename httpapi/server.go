@@ -43,8 +43,9 @@ type Options struct {
 	Service      Service
 	Ping         func(ctx context.Context) error // engine reachability; nil = always reachable
 	Recorder     Recorder
-	Limiter      *policy.Limiter  // nil = no rate limit
-	RateLimit    policy.RateLimit // reported by /stats
+	Limiter      *policy.Limiter     // nil = no rate limit
+	Concurrency  *policy.Concurrency // nil = no per-client cap on executions in flight
+	RateLimit    policy.RateLimit    // reported by /stats
 	Clients      *policy.ClientResolver
 	Auth         policy.Auth
 	CORSOrigins  []string     // exact origins, or "*"

@@ -18,6 +18,10 @@ type RateLimit struct {
 	Requests int `yaml:"requests"`
 	// Window is the time in which a spent bucket refills completely.
 	Window time.Duration `yaml:"window"`
+	// Concurrent caps how many executions of one client run (or wait for
+	// a sandbox) at once, so that one client cannot take every sandbox;
+	// 0 = no cap. Independent of Requests.
+	Concurrent int `yaml:"concurrent"`
 }
 
 // DefaultRateLimit is the original service's limit: 10 requests per 60s
@@ -37,6 +41,9 @@ func (r RateLimit) Validate() error {
 	}
 	if r.Requests > 0 && (r.Window < time.Second || r.Window > 24*time.Hour) {
 		return fmt.Errorf("window: must be 1s to 24h, got %v", r.Window)
+	}
+	if r.Concurrent < 0 || r.Concurrent > 10_000 {
+		return fmt.Errorf("concurrent: must be 0 (no cap) to 10000, got %d", r.Concurrent)
 	}
 	return nil
 }

@@ -111,3 +111,26 @@ func jsonType(v any) string {
 	}
 	return fmt.Sprintf("%T", v)
 }
+
+// TestConcurrencyCap: with rate_limit.concurrent 1, a client's second
+// execution while its first runs gets 429 too_many_concurrent, and the
+// next one after it is served.
+func TestConcurrencyCap(t *testing.T) {
+	d := testdaemon.Start(t, testdaemon.Options{Config: "rate_limit: {requests: 0, concurrent: 1}\npool: {min_idle: 2, max_size: 4}\n"})
+	first := make(chan testdaemon.Response, 1)
+	go func() {
+		first <- d.Post(t, "/execute", apisuite.With(apisuite.Req("bash", "sleep 2; echo first"), "timeout", 10))
+	}()
+	time.Sleep(500 * time.Millisecond) // the first is running
+	r := d.Post(t, "/execute", apisuite.Req("bash", "echo second"))
+	e, _ := r.Body["error"].(map[string]any)
+	if r.Status != 429 || e["code"] != "too_many_concurrent" || r.Header.Get("Retry-After") == "" {
+		t.Errorf("second at once: HTTP %d %s, want 429 too_many_concurrent with Retry-After", r.Status, r.Raw)
+	}
+	if f := <-first; f.Status != 200 || f.Body["stdout"] != "first\n" {
+		t.Errorf("first: HTTP %d %s", f.Status, f.Raw)
+	}
+	if r := d.Post(t, "/execute", apisuite.Req("bash", "echo third")); r.Status != 200 || r.Body["stdout"] != "third\n" {
+		t.Errorf("after the first ended: HTTP %d %s", r.Status, r.Raw)
+	}
+}
