@@ -15,6 +15,8 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"github.com/warmbox/warmbox/internal/held"
 )
 
 // Labels every sandbox carries.
@@ -59,6 +61,15 @@ type Engine struct {
 	cli    *client.Client
 	opts   Options
 	logger *slog.Logger
+
+	// held are the sandboxes the pools hold: reconcile removes this
+	// instance's running sandboxes that are not held and are older than
+	// orphanAge (a create or a removal that failed while the engine was
+	// unwell), and reports the held ones that are gone.
+	held *held.Set
+	// orphanAge is how old a running sandbox no pool holds must be
+	// before reconcile removes it: older than any create in flight.
+	orphanAge time.Duration
 }
 
 // Info describes the engine, for /health and benchmarks.
@@ -97,7 +108,7 @@ func New(opts Options) (*Engine, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Engine{cli: cli, opts: opts, logger: logger}, nil
+	return &Engine{cli: cli, opts: opts, logger: logger, held: held.New(), orphanAge: createTimeout}, nil
 }
 
 // Close releases the client's connections.
@@ -239,42 +250,62 @@ func (e *Engine) Watch(ctx context.Context, died func(id string)) {
 	}
 }
 
-// reconcile removes this instance's sandboxes that do not run: exited or
-// dead (the engine stopped them while nobody watched, or their removal
-// failed earlier, e.g. while the engine was down, and the pools forgot
-// them), and created but never started for longer than a create may take
-// (a create whose start and cleanup both failed). died is called for
-// each first, so that a pool drops one it still holds and replaces it.
+// reconcile lists this instance's sandboxes and removes those that
+// cannot serve, calling died for each first so that a pool drops one it
+// still holds and replaces it:
+//   - exited or dead (the engine stopped them while nobody watched, or
+//     their removal failed earlier, e.g. while the engine was down);
+//   - created but never started for longer than a create may take (a
+//     create whose start and cleanup both failed);
+//   - running but held by no pool, and older than a create may take (a
+//     create or a removal that failed while the engine was unwell, or a
+//     sandbox the engine brought back after a restart).
+//
+// A sandbox a pool holds that is missing from the list (removed while
+// the events stream was down) is reported with died.
 func (e *Engine) reconcile(ctx context.Context, died func(id string)) {
+	listed := time.Now()
 	listCtx, cancel := context.WithTimeout(ctx, inspectTimeout)
 	list, err := e.cli.ContainerList(listCtx, container.ListOptions{
 		All: true,
 		Filters: filters.NewArgs(
 			filters.Arg("label", LabelManagedBy+"="+managedBy),
-			filters.Arg("label", LabelInstance+"="+e.opts.Instance),
-			filters.Arg("status", "exited"),
-			filters.Arg("status", "dead"),
-			filters.Arg("status", "created")),
+			filters.Arg("label", LabelInstance+"="+e.opts.Instance)),
 	})
 	cancel()
 	if err != nil {
 		e.logger.Debug("reconcile: listing sandboxes failed", "err", err)
 		return
 	}
-	removed := 0
+	ids := make(map[string]bool, len(list))
+	var remove []string
+	orphans := 0
 	for _, c := range list {
-		if c.State == "created" && time.Since(time.Unix(c.Created, 0)) < createTimeout {
-			continue // a Create call may still be starting it
+		ids[c.ID] = true
+		age := time.Since(time.Unix(c.Created, 0))
+		switch {
+		case c.State == "exited" || c.State == "dead" || (c.State == "created" && age >= createTimeout):
+			remove = append(remove, c.ID)
+		case c.State == "running" && !e.held.Holds(c.ID) && age >= e.orphanAge:
+			remove = append(remove, c.ID)
+			orphans++
 		}
-		died(c.ID)
-		if err := e.remove(ctx, c.ID); err != nil {
-			e.logger.Warn("reconcile: removing a stopped sandbox failed", "sandbox", shortID(c.ID), "err", err)
+	}
+	for _, id := range e.held.Missing(listed, ids) {
+		e.logger.Warn("reconcile: a sandbox is gone from the engine; replacing it", "sandbox", shortID(id))
+		died(id)
+	}
+	removed := 0
+	for _, id := range remove {
+		died(id)
+		if err := e.remove(ctx, id); err != nil {
+			e.logger.Warn("reconcile: removing a sandbox failed", "sandbox", shortID(id), "err", err)
 			continue
 		}
 		removed++
 	}
 	if removed > 0 {
-		e.logger.Info("reconcile: removed stopped sandboxes", "count", removed)
+		e.logger.Info("reconcile: removed sandboxes that cannot serve", "count", removed, "held_by_no_pool", orphans)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -241,5 +242,50 @@ func TestMissingImageIsClear(t *testing.T) {
 	err := e.HasImage(context.Background(), "warmbox/absent:nope")
 	if err == nil || !strings.Contains(err.Error(), "make images") {
 		t.Errorf("err = %v, want a hint to build images", err)
+	}
+}
+
+// TestReconcile: reconcile removes a running sandbox of this instance
+// that no pool holds (here: made without Create's tracking, as a create
+// whose answer was lost would leave it), reports a held sandbox that
+// vanished, and leaves a held one alone.
+func TestReconcile(t *testing.T) {
+	e := newEngine(t)
+	e.orphanAge = 0 // no create is in flight here
+	rt := e.Sandboxes(spec(HandoffExec))
+	ctx := context.Background()
+	held, err := rt.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan, err := rt.createIdle(ctx) // not tracked: no pool holds it
+	if err != nil {
+		t.Fatal(err)
+	}
+	vanished, err := rt.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.remove(ctx, vanished.id); err != nil { // behind the pool's back
+		t.Fatal(err)
+	}
+
+	var died []string
+	e.reconcile(ctx, func(id string) { died = append(died, id) })
+
+	if err := exec.Command("docker", "inspect", orphan.id).Run(); err == nil {
+		t.Error("the sandbox no pool holds is still there")
+	}
+	if err := exec.Command("docker", "inspect", held.id).Run(); err != nil {
+		t.Errorf("the held sandbox was removed: %v", err)
+	}
+	if !slices.Contains(died, vanished.id) {
+		t.Errorf("died = %v: the vanished held sandbox %s was not reported", died, vanished.id[:12])
+	}
+	if slices.Contains(died, held.id) {
+		t.Errorf("died = %v: the held sandbox was reported", died)
+	}
+	if err := rt.Destroy(ctx, held); err != nil {
+		t.Fatal(err)
 	}
 }

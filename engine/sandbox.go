@@ -62,9 +62,19 @@ func (e *Engine) Sandboxes(spec Spec) *Runtime { return &Runtime{e: e, spec: spe
 func (r *Runtime) Create(ctx context.Context) (*Container, error) {
 	ctx, cancel := context.WithTimeout(ctx, createTimeout)
 	defer cancel()
+	create := r.createIdle
 	if r.spec.Handoff == HandoffPrestart {
-		return r.createAttached(ctx)
+		create = r.createAttached
 	}
+	c, err := create(ctx)
+	if err == nil {
+		r.e.held.Confirm(c.id)
+	}
+	return c, err
+}
+
+// createIdle creates and starts an exec-mode sandbox.
+func (r *Runtime) createIdle(ctx context.Context) (*Container, error) {
 	cfg, host := r.containerConfig(r.spec.idleCommand())
 	resp, err := r.e.cli.ContainerCreate(ctx, cfg, host, nil, nil, "")
 	if err != nil {
@@ -80,7 +90,9 @@ func (r *Runtime) Create(ctx context.Context) (*Container, error) {
 
 // Destroy force-removes a sandbox: SIGKILL to every process in it, no
 // exec inside, so it works even when the sandbox's pids are exhausted.
+// If the removal fails, reconcile removes it later: no pool holds it.
 func (r *Runtime) Destroy(ctx context.Context, c *Container) error {
+	r.e.held.Release(c.id)
 	err := r.e.remove(ctx, c.id)
 	if c.attached != nil {
 		c.attached.wait()

@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
+
+	"github.com/warmbox/warmbox/internal/held"
 )
 
 // Labels every sandbox Pod carries.
@@ -74,40 +76,14 @@ type Cluster struct {
 	owner  *metav1.OwnerReference
 	logger *slog.Logger
 
+	// held are the Pods the pools hold or are creating (claimed before
+	// the create call, confirmed once the API server has them, released
+	// before the delete). Reconcile deletes this instance's Pods that
+	// are not held and reports the held ones the API server lost.
+	held *held.Set
+
 	mu   sync.Mutex
 	died func(name string) // Watch's callback, once it runs
-	// live holds this instance's Pods that a pool holds or is creating,
-	// by name: added before the create call, dropped before the delete.
-	// stored is when the API server had it (zero while the create call
-	// runs). Reconcile deletes the Pods of this instance that are not
-	// live (a delete that failed, a create that failed half-way), and
-	// reports the stored live Pods that are gone (deleted while the watch
-	// was down).
-	live map[string]time.Time
-}
-
-// track marks a Pod name as live before its create call.
-func (c *Cluster) track(name string) {
-	c.mu.Lock()
-	c.live[name] = time.Time{}
-	c.mu.Unlock()
-}
-
-// stored records that the API server holds a live Pod.
-func (c *Cluster) stored(name string) {
-	c.mu.Lock()
-	if _, ok := c.live[name]; ok {
-		c.live[name] = time.Now()
-	}
-	c.mu.Unlock()
-}
-
-// untrack drops a Pod the pools are done with, before its delete: if the
-// delete fails, reconcile deletes it.
-func (c *Cluster) untrack(name string) {
-	c.mu.Lock()
-	delete(c.live, name)
-	c.mu.Unlock()
 }
 
 // lost reports a sandbox that can no longer serve to Watch's callback.
@@ -154,7 +130,7 @@ func New(ctx context.Context, opts Options) (*Cluster, error) {
 	// client-go logs through klog: into the daemon's JSON log, not raw
 	// text on stderr.
 	klog.SetSlogLogger(logger)
-	c := &Cluster{cs: cs, rest: cfg, opts: opts, logger: logger, live: map[string]time.Time{}}
+	c := &Cluster{cs: cs, rest: cfg, opts: opts, logger: logger, held: held.New()}
 	if opts.OwnerPod != "" {
 		getCtx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
@@ -317,23 +293,15 @@ func (c *Cluster) reconcile(ctx context.Context, sel string, died func(string)) 
 		c.logger.Debug("reconcile: listing sandbox pods failed", "err", err)
 		return ""
 	}
-	c.mu.Lock()
-	gone := make(map[string]bool, len(c.live))
-	for name, at := range c.live {
-		// Only a Pod stored before the list began must be in it.
-		if !at.IsZero() && at.Before(listed) {
-			gone[name] = true
-		}
-	}
+	names := make(map[string]bool, len(list.Items))
 	var orphans []string
 	for i := range list.Items {
 		p := &list.Items[i]
-		delete(gone, p.Name)
-		if _, ok := c.live[p.Name]; !ok && !ended(p) {
+		names[p.Name] = true
+		if !c.held.Holds(p.Name) && !ended(p) {
 			orphans = append(orphans, p.Name)
 		}
 	}
-	c.mu.Unlock()
 	for i := range list.Items {
 		p := &list.Items[i]
 		if ended(p) {
@@ -345,7 +313,7 @@ func (c *Cluster) reconcile(ctx context.Context, sel string, died func(string)) 
 		c.logger.Warn("deleting a sandbox pod no pool holds", "pod", name)
 		c.removeInBackground(ctx, name)
 	}
-	for name := range gone {
+	for _, name := range c.held.Missing(listed, names) {
 		c.logger.Warn("a sandbox pod is gone from the API server; replacing it", "pod", name)
 		died(name)
 	}

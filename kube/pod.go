@@ -86,18 +86,18 @@ func (r *Runtime) Create(ctx context.Context) (*Pod, error) {
 	ctx, cancel := context.WithTimeout(ctx, createTimeout)
 	defer cancel()
 	spec := r.podSpec()
-	r.c.track(spec.Name)
+	r.c.held.Claim(spec.Name)
 	created, err := r.c.pods().Create(ctx, spec, metav1.CreateOptions{})
 	if err != nil {
 		// The API server may have stored the Pod before the call failed
 		// (a timeout): the name is ours, so it can be deleted anyway (and
 		// if that fails too, reconcile deletes it: it is not live).
-		r.c.untrack(spec.Name)
+		r.c.held.Release(spec.Name)
 		return nil, errors.Join(fmt.Errorf("pod create: %w", err), r.c.remove(ctx, spec.Name))
 	}
-	r.c.stored(created.Name)
+	r.c.held.Confirm(created.Name)
 	fail := func(err error) (*Pod, error) {
-		r.c.untrack(created.Name)
+		r.c.held.Release(created.Name)
 		return nil, errors.Join(err, r.c.remove(ctx, created.Name))
 	}
 	if err := r.c.waitRunning(ctx, created); err != nil {
@@ -132,7 +132,7 @@ func (r *Runtime) Destroy(ctx context.Context, p *Pod) error {
 	if p.attached != nil {
 		p.attached.wait()
 	}
-	r.c.untrack(p.name) // a failed delete is retried by reconcile
+	r.c.held.Release(p.name) // a failed delete is retried by reconcile
 	return r.c.remove(ctx, p.name)
 }
 
