@@ -97,6 +97,9 @@ func TestSandboxPausedIdle(t *testing.T) {
 func pausedIdle(t *testing.T, mode string) {
 	d := start(t, testdaemon.Options{Config: config + "languages: {bash: {handoff: " + mode + "}}\n"})
 	unpauseAtCleanup(t, d.Scope)
+	// The start-up self-test's sandboxes are destroyed in the background:
+	// wait until every container left is one a pool holds.
+	noLeak(t, d.URL, d.Scope, 30*time.Second)
 	ids, err := containers(d.Scope, true)
 	if err != nil {
 		t.Fatal(err)
