@@ -85,6 +85,10 @@ type Alongside struct {
 type Expect struct {
 	HTTP      int    `yaml:"http"`
 	ErrorCode string `yaml:"error_code"`
+	// Or is the other accepted outcome of a case whose outcome depends
+	// on a race the sandbox does not control (e.g. a thread bomb under
+	// gVisor, finding F3): the answer must match this expectation or Or.
+	Or *Expect `yaml:"or"`
 
 	Status string `yaml:"status"` // success | error | timeout
 	// StatusAny lists the accepted outcomes of a case whose outcome is
@@ -264,6 +268,18 @@ type Answer struct {
 // Check compares an answer with the expectation and returns every
 // mismatch; timeout is the job's timeout in seconds.
 func (e Expect) Check(a Answer, timeout int) []string {
+	if e.Or != nil {
+		alt := *e.Or
+		e.Or = nil
+		bad := e.Check(a, timeout)
+		if len(bad) == 0 {
+			return nil
+		}
+		if altBad := alt.Check(a, timeout); len(altBad) > 0 {
+			return append(bad, append([]string{"nor the other accepted outcome:"}, altBad...)...)
+		}
+		return nil
+	}
 	var bad []string
 	badf := func(format string, args ...any) { bad = append(bad, fmt.Sprintf(format, args...)) }
 
