@@ -131,6 +131,16 @@ func serve[S pool.Sandbox](ctx context.Context, cfg Config, b backend[S], versio
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	now, stopNow := context.WithCancel(context.Background())
+	defer stopNow()
+	go func() {
+		select {
+		case <-sigs:
+			logger.Warn("second signal: stopping without waiting for running jobs")
+			stopNow()
+		case <-now.Done():
+		}
+	}()
 
 	// Delay: go on serving while /readyz says 503, until load balancers
 	// have stopped sending.
@@ -139,27 +149,15 @@ func serve[S pool.Sandbox](ctx context.Context, cfg Config, b backend[S], versio
 		logger.Info("shutting down: serving on while /readyz answers 503", "delay", d)
 		select {
 		case <-time.After(d):
-		case <-sigs:
-			logger.Warn("second signal: stopping without waiting for running jobs")
-			_ = srv.Close()
-			stopWatch()
-			return closeSandboxes(disp, b, logger)
+		case <-now.Done():
 		}
 	}
 
 	// Drain: refuse new work, let running jobs finish.
 	draining.Store(true)
 	logger.Info("draining", "timeout", cfg.Shutdown.DrainTimeout)
-	drainCtx, cancelDrain := context.WithTimeout(context.Background(), cfg.Shutdown.DrainTimeout)
+	drainCtx, cancelDrain := context.WithTimeout(now, cfg.Shutdown.DrainTimeout)
 	defer cancelDrain()
-	go func() {
-		select {
-		case <-sigs:
-			logger.Warn("second signal: stopping without waiting for running jobs")
-			cancelDrain()
-		case <-drainCtx.Done():
-		}
-	}()
 	if err := srv.Shutdown(drainCtx); err != nil {
 		logger.Warn("drain ended before every request finished", "err", err)
 		_ = srv.Close()

@@ -67,8 +67,9 @@ type Engine struct {
 	// orphanAge (a create or a removal that failed while the engine was
 	// unwell), and reports the held ones that are gone.
 	held *held.Set
-	// orphanAge is how old a running sandbox no pool holds must be
-	// before reconcile removes it: older than any create in flight.
+	// orphanAge is how old a sandbox that is created but not started, or
+	// running but held by no pool, must be before reconcile removes it:
+	// older than any create in flight.
 	orphanAge time.Duration
 }
 
@@ -284,7 +285,7 @@ func (e *Engine) reconcile(ctx context.Context, died func(id string)) {
 		ids[c.ID] = true
 		age := time.Since(time.Unix(c.Created, 0))
 		switch {
-		case c.State == "exited" || c.State == "dead" || (c.State == "created" && age >= createTimeout):
+		case c.State == "exited" || c.State == "dead" || (c.State == "created" && age >= e.orphanAge):
 			remove = append(remove, c.ID)
 		case c.State == "running" && !e.held.Holds(c.ID) && age >= e.orphanAge:
 			remove = append(remove, c.ID)

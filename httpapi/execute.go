@@ -82,13 +82,14 @@ func (s *server) execute(w http.ResponseWriter, r *http.Request) {
 	}
 	// The cap on executions in flight first: a request it refuses does
 	// not spend the client's rate limit.
-	done, ok := s.opts.Concurrency.Acquire(policy.ClientKey(client))
+	key := policy.ClientKey(client)
+	done, ok := s.opts.Concurrency.Acquire(key)
 	if !ok {
 		fail(tooManyConcurrent(s.opts.Concurrency.Max()), "")
 		return
 	}
 	defer done()
-	if ok, retry := s.opts.Limiter.Allow(policy.ClientKey(client)); !ok {
+	if ok, retry := s.opts.Limiter.Allow(key); !ok {
 		fail(rateLimited(retry), "")
 		return
 	}

@@ -294,24 +294,17 @@ func (c *Cluster) reconcile(ctx context.Context, sel string, died func(string)) 
 		return ""
 	}
 	names := make(map[string]bool, len(list.Items))
-	var orphans []string
 	for i := range list.Items {
 		p := &list.Items[i]
 		names[p.Name] = true
-		if !c.held.Holds(p.Name) && !ended(p) {
-			orphans = append(orphans, p.Name)
-		}
-	}
-	for i := range list.Items {
-		p := &list.Items[i]
-		if ended(p) {
+		switch {
+		case ended(p):
 			died(p.Name)
 			c.removeInBackground(ctx, p.Name)
+		case !c.held.Holds(p.Name):
+			c.logger.Warn("deleting a sandbox pod no pool holds", "pod", p.Name)
+			c.removeInBackground(ctx, p.Name)
 		}
-	}
-	for _, name := range orphans {
-		c.logger.Warn("deleting a sandbox pod no pool holds", "pod", name)
-		c.removeInBackground(ctx, name)
 	}
 	for _, name := range c.held.Missing(listed, names) {
 		c.logger.Warn("a sandbox pod is gone from the API server; replacing it", "pod", name)
