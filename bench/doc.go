@@ -12,11 +12,50 @@
 // instead of as requests that were silently never sent (coordinated
 // omission).
 //
-// Targets are interleaved within one run: request slots are grouped in
-// rounds holding one slot per target, in a random order per round, and
-// every target in a round runs the same program. Drift in the machine
-// (page cache, thermal state, background work) then falls on all targets
-// alike.
+// Outside a rate sweep, targets are interleaved within one run: request
+// slots are grouped in rounds holding one slot per target, in a random
+// order per round, and every target in a round runs the same program.
+// Drift in the machine (page cache, thermal state, background work) then
+// falls on all targets alike.
+//
+// A run may have several daemon targets, to compare daemons (isolation
+// levels, pool settings) in one run: ParseDaemons reads them from a list
+// of NAME=URL pairs; a bare URL is the target "warm".
+//
+// A rate sweep (Config.Rates) asks where a host saturates. For each
+// scenario (one language each, normally hello), for each rate in the
+// order given, each target runs an open-loop phase of its own at that
+// rate: the warm-up, then the measured time, latency from the intended
+// send time as above, at most MaxInFlight requests outstanding. At one
+// rate the targets run one after the other, not interleaved: interleaved
+// targets would share the host's CPUs, and the point of a sweep is what
+// one daemon does with the whole machine. Their order is shuffled at
+// each rate (from the seed) so that drift does not always fall on the
+// same one. Each point records the offered rate, the served rate, sent
+// and right answers, errors by kind (http_503 for a daemon at capacity,
+// timeout, ...), and p50, p90, p99 and max latency of the right answers.
+// The served rate is right answers per second of measured time, which is
+// the longer of sent/offered rate (the time the load was offered) and
+// first due time to last answer (when answers lag behind): a daemon past
+// its capacity serves less than it is offered, fails the rest, or both.
+//
+// Every sweep reports the machine's ceiling per scenario: cores
+// (runtime.NumCPU) divided by the median CPU time of one request, which
+// the daemon reports as cpu_time_ms, over the right answers of the
+// warm-up phases of all rates and targets (the measured answers when no
+// warm-up answered). For hello that is one interpreter start plus the
+// print. It counts only the program's CPU, not the daemon's, the
+// runtime's or the engine's, so the host saturates at or below it. Rates
+// above 60% of it are marked: there, queueing in front of the CPUs starts
+// to show in the latency. The table has one block per scenario, rows
+// target by rate; the SVG has one panel per scenario with p50 (solid)
+// and p99 (dashed) latency against the offered rate on log scales, a
+// colour per target, hollow points where requests failed, and the
+// ceiling as a vertical line. Read a sweep from low rates up: where
+// served stops following offered, or p99 turns up, or errors appear, the
+// target is saturated; compare that rate with the ceiling and with the
+// other targets. cmd/warmbox leaves the cold baseline out of a sweep (it
+// measures the engine's container start, not a daemon) and says so.
 //
 // Percentiles are exact, computed from every measured sample by the
 // nearest-rank method: the p-th percentile of n sorted samples is the

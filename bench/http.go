@@ -37,15 +37,9 @@ func NewHTTP(name, rawURL, key string, conns int) (*HTTP, error) {
 	if rawURL == "" {
 		rawURL = DefaultURL
 	}
-	u, err := url.Parse(rawURL)
+	u, err := daemonURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("bench: url: %w", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("bench: url %q: scheme must be http or https", rawURL)
-	}
-	if err := checkLoopback(u.Hostname()); err != nil {
-		return nil, fmt.Errorf("bench: url %s: %w", rawURL, err)
+		return nil, fmt.Errorf("bench: %w", err)
 	}
 	dialer := &net.Dialer{
 		Timeout: 5 * time.Second,
@@ -75,6 +69,101 @@ func NewHTTP(name, rawURL, key string, conns int) (*HTTP, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}, nil
+}
+
+// daemonURL parses a daemon's base URL and refuses any that is not
+// http or https on a loopback host.
+func daemonURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("url: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("url %q: scheme must be http or https", raw)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("url %q: no host", raw)
+	}
+	if err := checkLoopback(u.Hostname()); err != nil {
+		return nil, fmt.Errorf("url %s: %w", raw, err)
+	}
+	return u, nil
+}
+
+// Daemon is one daemon target of a --url list.
+type Daemon struct {
+	Name string
+	URL  string
+}
+
+// DaemonName is the name of a daemon given by its URL alone.
+const DaemonName = "warm"
+
+// ParseDaemons reads a --url value: one URL, which names the target
+// "warm", or a comma-separated list of NAME=URL pairs, such as
+// "default=http://127.0.0.1:8000,single=http://127.0.0.1:8001" (one
+// entry of the list may still be a bare URL, named "warm"). Every URL
+// must be http or https on a loopback host. Names are letters, digits,
+// '.', '_' and '-', unique, and not "cold" (the cold baseline's).
+// An empty spec is DefaultURL.
+func ParseDaemons(spec string) ([]Daemon, error) {
+	if strings.TrimSpace(spec) == "" {
+		spec = DefaultURL
+	}
+	var out []Daemon
+	seen := map[string]bool{}
+	for part := range strings.SplitSeq(spec, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		d := Daemon{Name: DaemonName, URL: part}
+		if !strings.HasPrefix(part, "http://") && !strings.HasPrefix(part, "https://") {
+			name, raw, ok := strings.Cut(part, "=")
+			if !ok {
+				return nil, fmt.Errorf("%q: want NAME=URL, or a URL that starts with http:// or https://", part)
+			}
+			d.Name, d.URL = strings.TrimSpace(name), strings.TrimSpace(raw)
+			if err := checkTargetName(d.Name); err != nil {
+				return nil, fmt.Errorf("%q: %w", part, err)
+			}
+		}
+		if _, err := daemonURL(d.URL); err != nil {
+			return nil, fmt.Errorf("target %s: %w", d.Name, err)
+		}
+		if seen[d.Name] {
+			if d.Name == DaemonName {
+				return nil, fmt.Errorf("two targets are named %s (a bare URL is named %s; name each URL with NAME=URL)", d.Name, DaemonName)
+			}
+			return nil, fmt.Errorf("two targets are named %s", d.Name)
+		}
+		seen[d.Name] = true
+		out = append(out, d)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no URL given")
+	}
+	return out, nil
+}
+
+// checkTargetName accepts the names a report can carry in its table,
+// its JSON and its plot without surprise.
+func checkTargetName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty name before '='")
+	case name == "cold":
+		return errors.New("the name cold belongs to the cold baseline; pick another")
+	case len(name) > 32:
+		return fmt.Errorf("name %q: longer than 32 characters", name)
+	}
+	for i, r := range name {
+		alnum := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !alnum && (i == 0 || !strings.ContainsRune("._-", r)) {
+			return fmt.Errorf("name %q: use letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+		}
+	}
+	return nil
 }
 
 // Name implements Target.

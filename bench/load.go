@@ -31,6 +31,7 @@ type Config struct {
 	Model       Model
 	Concurrency int           // closed loop: concurrent callers, shared by the targets
 	Rate        float64       // open loop: requests per second to each target
+	Rates       []float64     // open-loop rate sweep: each rate in turn (see Sweep); Rate is then unused
 	MaxInFlight int           // open loop: requests in flight at most; 0 means 1024
 	Warmup      time.Duration // excluded from the results
 	Duration    time.Duration // measured time per scenario
@@ -51,14 +52,21 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("concurrency: must be >= 1, got %d", c.Concurrency))
 		}
 	case Open:
-		if c.Rate <= 0 || c.Rate > 10_000 {
-			errs = append(errs, fmt.Errorf("rate: must be > 0 and <= 10000 per second, got %g", c.Rate))
+		if len(c.Rates) > 0 {
+			if err := validRates(c.Rates); err != nil {
+				errs = append(errs, fmt.Errorf("rates: %w", err))
+			}
+		} else if c.Rate <= 0 || c.Rate > maxRate {
+			errs = append(errs, fmt.Errorf("rate: must be > 0 and <= %d per second, got %g", maxRate, c.Rate))
 		}
 		if c.MaxInFlight < 0 {
 			errs = append(errs, fmt.Errorf("max in flight: must be >= 0, got %d", c.MaxInFlight))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("model: must be closed or open, got %q", c.Model))
+	}
+	if len(c.Rates) > 0 && c.Model != Open {
+		errs = append(errs, fmt.Errorf("rates: a rate sweep runs the open loop; it cannot be combined with model %q", c.Model))
 	}
 	if c.Warmup < 0 {
 		errs = append(errs, fmt.Errorf("warmup: must be >= 0, got %s", c.Warmup))
@@ -80,7 +88,8 @@ func (c Config) timeout() time.Duration {
 }
 
 // Run runs each scenario in turn against every target, interleaved, and
-// reports. When ctx ends, or the daemon rate-limits the harness or
+// reports. With cfg.Rates set it runs a rate sweep instead (see Sweep).
+// When ctx ends, or the daemon rate-limits the harness or
 // refuses its key (ErrRateLimited, ErrUnauthorized), it stops and
 // returns what it measured with the error.
 func Run(ctx context.Context, cfg Config, targets []Target, scenarios []Scenario) (*Report, error) {
@@ -96,6 +105,9 @@ func Run(ctx context.Context, cfg Config, targets []Target, scenarios []Scenario
 			return nil, fmt.Errorf("bench: two targets are named %q", t.Name())
 		}
 		seen[t.Name()] = true
+	}
+	if len(cfg.Rates) > 0 {
+		return sweep(ctx, cfg, targets, scenarios)
 	}
 	rep := newReport(cfg, targets, scenarios)
 	for i, s := range scenarios {
@@ -122,6 +134,7 @@ type sample struct {
 	kind     string        // "" for a right answer
 	detail   string
 	timing   *Timing
+	cpuMs    float64 // the program's CPU time as the target reported it; right answers only
 }
 
 // latency counts from the intended send time.
@@ -132,6 +145,7 @@ type phase struct {
 	cfg     Config
 	targets []Target
 	scen    Scenario
+	label   string // names the phase on the progress line; the scenario's name when empty
 	seed    uint64
 	start   time.Time
 	abort   context.CancelCauseFunc
@@ -307,7 +321,7 @@ func (p *phase) do(ctx context.Context, slot int64, intended time.Duration, warm
 		if cerr := c.Check(resp); cerr != nil {
 			s.kind, s.detail = ErrorKind(cerr, false), cerr.Error()
 		} else {
-			s.timing = resp.Timing
+			s.timing, s.cpuMs = resp.Timing, resp.CPUTimeMs
 		}
 	}
 	if !warm {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -49,16 +50,16 @@ func (p *phase) showProgress() (stop func()) {
 func (p *phase) progressLine(final bool) string {
 	el := time.Since(p.start)
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-16s ", p.scen.Name)
+	fmt.Fprintf(&b, "%-16s ", cmp.Or(p.label, p.scen.Name))
 	switch {
 	case final:
 		fmt.Fprintf(&b, "done in %.1fs:", el.Seconds())
 	case el < p.cfg.Warmup:
-		fmt.Fprintf(&b, "warming up %.1f/%.0fs", el.Seconds(), p.cfg.Warmup.Seconds())
+		fmt.Fprintf(&b, "warming up %.1f/%gs", el.Seconds(), p.cfg.Warmup.Seconds())
 	case p.cfg.Requests > 0:
 		fmt.Fprintf(&b, "measuring %d requests per target", p.cfg.Requests)
 	default:
-		fmt.Fprintf(&b, "measuring %.1f/%.0fs", (el - p.cfg.Warmup).Seconds(), p.cfg.Duration.Seconds())
+		fmt.Fprintf(&b, "measuring %.1f/%gs", (el - p.cfg.Warmup).Seconds(), p.cfg.Duration.Seconds())
 	}
 	for i, t := range p.targets {
 		fmt.Fprintf(&b, "  %s %d ok", t.Name(), p.ok[i].Load())

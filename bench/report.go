@@ -20,10 +20,14 @@ type Report struct {
 	Settings      Settings        `json:"settings"`
 	Machine       Machine         `json:"machine"`
 	Targets       []TargetInfo    `json:"targets"`
-	Daemon        json.RawMessage `json:"daemon_environments,omitempty"` // GET /environments, as answered
-	Results       []Result        `json:"results"`
-	Comparisons   []Comparison    `json:"comparisons"`
-	Interrupted   bool            `json:"interrupted,omitempty"`
+	Daemon        json.RawMessage `json:"daemon_environments,omitempty"` // GET /environments of the first daemon, as answered
+	// Daemons holds GET /environments of every daemon target by name,
+	// when there is more than one.
+	Daemons     map[string]json.RawMessage `json:"daemon_environments_by_target,omitempty"`
+	Results     []Result                   `json:"results"` // empty in a rate sweep
+	Comparisons []Comparison               `json:"comparisons"`
+	Sweep       *Sweep                     `json:"sweep,omitempty"` // a rate sweep's figures
+	Interrupted bool                       `json:"interrupted,omitempty"`
 }
 
 // Settings are the run's parameters.
@@ -175,6 +179,11 @@ func (r *Report) WrongOutputs() int {
 	for _, res := range r.Results {
 		n += res.Errors[KindWrongOutput]
 	}
+	if r.Sweep != nil {
+		for _, p := range r.Sweep.Points {
+			n += p.Errors[KindWrongOutput]
+		}
+	}
 	return n
 }
 
@@ -257,8 +266,11 @@ func (p *phase) results() []Result {
 }
 
 // errorKinds lists a result's error kinds with a count, sorted.
-func (r Result) errorKinds() []string {
-	return slices.DeleteFunc(slices.Sorted(maps.Keys(r.Errors)), func(k string) bool { return r.Errors[k] == 0 })
+func (r Result) errorKinds() []string { return errorKinds(r.Errors) }
+
+// errorKinds lists the kinds of errs with a count, sorted.
+func errorKinds(errs map[string]int) []string {
+	return slices.DeleteFunc(slices.Sorted(maps.Keys(errs)), func(k string) bool { return errs[k] == 0 })
 }
 
 // Errored counts the failed requests.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/warmbox/warmbox/policy"
 	"github.com/warmbox/warmbox/pool"
+	"github.com/warmbox/warmbox/runner"
 	"github.com/warmbox/warmbox/telemetry"
 )
 
@@ -163,6 +164,7 @@ type HTTPConfig struct {
 	MaxBodyBytes      int64         `yaml:"max_body_bytes"`
 	CORSOrigins       []string      `yaml:"cors_origins"`
 	TrustedProxies    []string      `yaml:"trusted_proxies"`
+	AllowedHosts      []string      `yaml:"allowed_hosts"` // Host names answered besides loopback and the listen address (policy.Hosts)
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	ReadTimeout       time.Duration `yaml:"read_timeout"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
@@ -226,7 +228,7 @@ func defaultConfig() Config {
 			IdleTimeout:       120 * time.Second,
 			MaxHeaderBytes:    32 << 10,
 		},
-		Tracing:  telemetry.TracingConfig{ServiceName: "warmbox", SampleRatio: 1},
+		Tracing:  telemetry.DefaultTracingConfig(),
 		Shutdown: ShutdownConfig{DrainTimeout: 65 * time.Second},
 		Limits:   policy.DefaultLimits(),
 		Pool:     pool.DefaultConfig(),
@@ -509,11 +511,37 @@ func (c *Config) applyEnv(env func(string) string) error {
 		}),
 		set("WARMBOX_POOL_MIN_IDLE", perPool(func(p *pool.Config, n int) { p.MinIdle = n })),
 		set("WARMBOX_POOL_MAX_SIZE", perPool(func(p *pool.Config, n int) { p.MaxSize = n })),
+		set("WARMBOX_POOL_MAX_USES", perPool(func(p *pool.Config, n int) { p.MaxUses = n })),
+		set("WARMBOX_POOL_MAX_WAIT", func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return errors.New("must be a duration like 500ms")
+			}
+			c.Pool.MaxWait = d
+			for name, l := range c.Languages {
+				l.Pool.MaxWait = d
+				c.Languages[name] = l
+			}
+			return nil
+		}),
 		set("WARMBOX_API_KEYS", func(v string) error {
 			c.Auth.APIKeys = slices.DeleteFunc(strings.Split(v, ","), func(s string) bool { return strings.TrimSpace(s) == "" })
 			return nil
 		}),
+		set("WARMBOX_ALLOWED_HOSTS", func(v string) error { c.HTTP.AllowedHosts = list(v); return nil }),
+		set("WARMBOX_TRUSTED_PROXIES", func(v string) error { c.HTTP.TrustedProxies = list(v); return nil }),
 	)
+}
+
+// list splits a comma-separated environment value, dropping blanks.
+func list(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Validate checks every value without side effects.
@@ -553,6 +581,12 @@ func (c Config) Validate() error {
 		if d.v < 100*time.Millisecond || d.v > 10*time.Minute {
 			errs = append(errs, fmt.Errorf("%s: must be 100ms to 10m, got %s", d.key, d.v))
 		}
+	}
+	if _, err := policy.NewHosts(c.HTTP.AllowedHosts, ""); err != nil {
+		errs = append(errs, fmt.Errorf("http.allowed_hosts: %w", err))
+	}
+	if _, err := policy.NewClientResolver(c.HTTP.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("http.trusted_proxies: %w", err))
 	}
 	if c.HTTP.MaxHeaderBytes < 1024 || c.HTTP.MaxHeaderBytes > 1<<20 {
 		errs = append(errs, fmt.Errorf("http.max_header_bytes: must be 1024 to 1048576, got %d", c.HTTP.MaxHeaderBytes))
@@ -618,7 +652,9 @@ func (l LanguageConfig) validate(backend string) error {
 		// tokens), but this gVisor release has no /proc/sysvipc or
 		// /dev/mqueue, so the verified reset cannot verify and every
 		// reused sandbox would be destroyed after its first job anyway.
-		return fmt.Errorf("pool.max_uses: must be 1 with runtime runsc (gVisor sandboxes cannot be verified clean for reuse: docs/SECURITY.md F5), got %d", l.Pool.MaxUses)
+		return fmt.Errorf("pool.max_uses: must be 1 with runtime runsc (gVisor sandboxes cannot be verified clean for reuse: docs/SECURITY.md F5); set pool: {max_uses: 1} for this language, got %d", l.Pool.MaxUses)
+	case l.Pool.MaxUses > runner.UIDBlock-1:
+		return fmt.Errorf("pool.max_uses: must be at most %d (every job of a sandbox gets a uid of its own from a block of %d), got %d", runner.UIDBlock-1, runner.UIDBlock, l.Pool.MaxUses)
 	case l.VersionCode == "":
 		return errors.New("version_code: must be a program that prints the interpreter version")
 	}

@@ -33,7 +33,7 @@ func TestEmbeddedDefaults(t *testing.T) {
 	for _, name := range []string{"python", "node", "bash"} {
 		l, ok := cfg.Languages[name]
 		if !ok || !l.Enabled || l.Image == "" || l.Limits.Timeout != 30*time.Second || l.Limits.MemoryMB != 256 ||
-			l.Limits.Pids != 50 || l.Pool.MaxUses != 1 {
+			l.Limits.Pids != 50 || l.Pool.MaxUses != 250 || l.Pool.MaxWait != 500*time.Millisecond {
 			t.Errorf("%s = %+v", name, l)
 		}
 	}
@@ -133,6 +133,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad handoff", "languages: {bash: {handoff: teleport}}\n", nil, "languages.bash.handoff"},
 		{"bad bootstrap", "languages: {bash: {bootstrap: ruby}}\n", nil, "languages.bash.bootstrap"},
 		{"gvisor reuse refused", "languages: {bash: {runtime: runsc, pool: {max_uses: 5}}}\n", nil, "languages.bash.pool.max_uses: must be 1 with runtime runsc"},
+		{"gvisor with the default reuse refused", "languages: {bash: {runtime: runsc}}\n", nil, "set pool: {max_uses: 1} for this language"},
+		{"more jobs than a uid block", "pool: {max_uses: 256}\n", nil, "languages.bash.pool.max_uses: must be at most 255"},
 		{"bad runtime", "languages: {bash: {runtime: kata}}\n", nil, "languages.bash.runtime"},
 		{"bad language name", "languages: {Py/thon: {image: x}}\n", nil, "a language name must match"},
 		{"no language", "languages: {python: {enabled: false}, node: {enabled: false}, bash: {enabled: false}}\n", nil, "at least one language"},
@@ -149,6 +151,10 @@ func TestConfigErrors(t *testing.T) {
 		{"no runner image", "backend: kubernetes\nkubernetes: {runner_image: \"\"}\n", nil, "kubernetes.runner_image: must name"},
 		{"bad toleration", "backend: kubernetes\nkubernetes: {tolerations: [{key: a, operator: Maybe, effect: Never}]}\n", nil, "kubernetes.tolerations[0].operator: must be Exists or Equal"},
 		{"bad runtime class", "backend: kubernetes\nlanguages: {bash: {runtime: Bad_Class}}\n", nil, "languages.bash.runtime: must be empty (cluster default) or a RuntimeClass name"},
+		{"allowed host with a scheme", "http: {allowed_hosts: [\"https://api.example.com\"]}\n", nil, `http.allowed_hosts: allowed host "https://api.example.com"`},
+		{"env allowed host with a port", "", map[string]string{"WARMBOX_ALLOWED_HOSTS": "a.example.com,b.example.com:443"}, `http.allowed_hosts: allowed host "b.example.com:443"`},
+		{"bad trusted proxy", "", map[string]string{"WARMBOX_TRUSTED_PROXIES": "10.0.0.0/8,proxy.local"}, `http.trusted_proxies: trusted proxy "proxy.local"`},
+		{"bad trace trust", "tracing: {trust_incoming: everyone}\n", nil, "tracing.trust_incoming: must be proxies_and_keys, always or never"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,6 +163,31 @@ func TestConfigErrors(t *testing.T) {
 				t.Errorf("error = %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// The keys that guard the HTTP API: defaults, the file, the environment.
+func TestHTTPGuardKeys(t *testing.T) {
+	cfg, err := LoadConfig("", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.HTTP.AllowedHosts) != 0 || cfg.Tracing.TrustIncoming != "proxies_and_keys" {
+		t.Errorf("defaults: allowed_hosts %q, trust_incoming %q; want none and proxies_and_keys", cfg.HTTP.AllowedHosts, cfg.Tracing.TrustIncoming)
+	}
+	cfg, err = load(t, "http: {allowed_hosts: [api.example.com, \"*.internal\"]}\ntracing: {trust_incoming: never}\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.HTTP.AllowedHosts, ",") != "api.example.com,*.internal" || cfg.Tracing.TrustIncoming != "never" {
+		t.Errorf("from the file: allowed_hosts %q, trust_incoming %q", cfg.HTTP.AllowedHosts, cfg.Tracing.TrustIncoming)
+	}
+	cfg, err = load(t, "", map[string]string{"WARMBOX_ALLOWED_HOSTS": " warmbox.warmbox.svc, ,*.example.com", "WARMBOX_TRUSTED_PROXIES": "10.0.0.0/8, fd00::/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.HTTP.AllowedHosts, ",") != "warmbox.warmbox.svc,*.example.com" || strings.Join(cfg.HTTP.TrustedProxies, ",") != "10.0.0.0/8,fd00::/8" {
+		t.Errorf("from the environment: allowed_hosts %q, trusted_proxies %q", cfg.HTTP.AllowedHosts, cfg.HTTP.TrustedProxies)
 	}
 }
 

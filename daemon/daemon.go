@@ -219,6 +219,10 @@ func newHandler[S pool.Sandbox](cfg Config, disp *dispatch.Dispatcher[S], b back
 	if err != nil {
 		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
 	}
+	hosts, err := policy.NewHosts(cfg.HTTP.AllowedHosts, cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("http.allowed_hosts: %w", err)
+	}
 	var limiter *policy.Limiter
 	if cfg.RateLimit.Requests > 0 {
 		limiter = policy.NewLimiter(cfg.RateLimit)
@@ -244,6 +248,8 @@ func newHandler[S pool.Sandbox](cfg Config, disp *dispatch.Dispatcher[S], b back
 		Stopping:     stopping.Load,
 		Draining:     draining.Load,
 		Middleware:   telemetry.Middleware,
+		Hosts:        hosts,
+		TrustTrace:   cfg.Tracing.TrustsIncoming,
 	}), nil
 }
 

@@ -44,9 +44,6 @@ var (
 // runner's own answer before it destroys the sandbox itself.
 const killGrace = 2 * time.Second
 
-// minAcquireWait is the least a caller may wait for a sandbox.
-const minAcquireWait = 5 * time.Second
-
 // Runtime is what a backend provides for one language.
 type Runtime[S pool.Sandbox] interface {
 	pool.Runtime[S]
@@ -198,13 +195,10 @@ func (d *Dispatcher[S]) Execute(ctx context.Context, req Request) (Outcome, erro
 // attempt acquires one sandbox and hands the job to it. retry reports
 // that the hand-off failed before any user code ran.
 func (d *Dispatcher[S]) attempt(ctx context.Context, l *served[S], job runner.Job, out *Outcome) (runner.Result, bool, error) {
-	// A caller waits for a sandbox at most as long as its job may run,
-	// and at least minAcquireWait, so a short job is not refused while a
-	// replacement is still starting.
+	// The pool bounds the wait (pool.max_wait): a saturated pool answers
+	// at once rather than after seconds in a queue.
 	start := time.Now()
-	acqCtx, cancelAcq := context.WithTimeout(ctx, max(time.Duration(job.Limits.TimeoutMs)*time.Millisecond, minAcquireWait))
-	lease, err := l.pool.Acquire(acqCtx)
-	cancelAcq()
+	lease, err := l.pool.Acquire(ctx)
 	waited := time.Since(start)
 	out.Acquire += waited
 	if d.obs != nil {
@@ -242,7 +236,15 @@ func (d *Dispatcher[S]) attempt(ctx context.Context, l *served[S], job runner.Jo
 		span.SetStatus(codes.Error, res.Error)
 		return runner.Result{}, false, fmt.Errorf("%w: %s", ErrRejected, res.Error)
 	case err == nil:
-		lease.Release()
+		if clamped := clampOutput(&res, job.Limits.OutputBytes); clamped {
+			// The runner caps both streams itself: one that did not is
+			// not the runner we ship, so its sandbox is not reused.
+			d.logger.Warn("runner returned more output than its caps; clamped, sandbox destroyed",
+				"language", l.Name, "sandbox", shortID(sb.ID()), "output_bytes", job.Limits.OutputBytes)
+			lease.Discard(pool.ReasonUnhealthy)
+		} else {
+			lease.Release()
+		}
 		span.SetAttributes(
 			attribute.Int("warmbox.exit_code", res.ExitCode),
 			attribute.Bool("warmbox.timed_out", res.TimedOut),
@@ -262,10 +264,36 @@ func (d *Dispatcher[S]) attempt(ctx context.Context, l *served[S], job runner.Jo
 	if ctx.Err() != nil {
 		return runner.Result{}, false, fmt.Errorf("hand-off: %w", ctx.Err())
 	}
+	if errors.Is(err, runner.ErrForged) || errors.Is(err, runner.ErrFrameTooLarge) {
+		// A frame the runner did not write for this request, or longer
+		// than it writes: the job may have reached the runner's stdout
+		// (docs/SECURITY.md F5). Never retried: the job may have run.
+		d.logger.Warn("sandbox sent a frame that is not the runner's answer; sandbox destroyed",
+			"language", l.Name, "sandbox", shortID(sb.ID()), "err", err)
+		return runner.Result{}, false, fmt.Errorf("%w: %w", ErrSandboxLost, err)
+	}
 	if d.notStarted != nil && errors.Is(err, d.notStarted) {
 		return runner.Result{}, true, fmt.Errorf("%w: %w", ErrSandboxLost, err)
 	}
 	return runner.Result{}, false, fmt.Errorf("%w: %w", ErrSandboxLost, err)
+}
+
+// clampOutput cuts each of res's streams to limit bytes and flags the
+// ones it cut; it reports whether it cut any. The runner caps them
+// already: this bounds what reaches the caller whatever a runner sends.
+func clampOutput(res *runner.Result, limit int) bool {
+	clamped := false
+	for _, s := range []struct {
+		out       *[]byte
+		truncated *bool
+	}{{&res.Stdout, &res.StdoutTruncated}, {&res.Stderr, &res.StderrTruncated}} {
+		if len(*s.out) > limit {
+			*s.out = (*s.out)[:limit:limit]
+			*s.truncated = true
+			clamped = true
+		}
+	}
+	return clamped
 }
 
 // Job builds the runner's job for a request in language l. The cold

@@ -84,6 +84,7 @@ func newDispatcher(t *testing.T, rt *fakeRuntime, pc pool.Config) *Dispatcher[*s
 func smallPool() pool.Config {
 	c := pool.DefaultConfig()
 	c.MinIdle, c.MaxSize = 1, 2
+	c.MaxUses, c.MaxWait = 1, time.Minute
 	c.Autosize = false
 	return c
 }
@@ -192,8 +193,9 @@ func TestRunnerSilentPastDeadlineIsTimeout(t *testing.T) {
 	})
 }
 
-// A caller waits for a sandbox at most as long as its job may run.
-func TestAcquireBoundedByJobTimeout(t *testing.T) {
+// A caller waits for a sandbox at most the pool's max_wait, whatever its
+// job's timeout: a saturated pool answers at once, not after seconds.
+func TestAcquireBoundedByMaxWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
 		rt := &fakeRuntime{handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
@@ -205,23 +207,19 @@ func TestAcquireBoundedByJobTimeout(t *testing.T) {
 		}}
 		pc := smallPool()
 		pc.MaxSize = 1
+		pc.MaxWait = 300 * time.Millisecond
 		d := newDispatcher(t, rt, pc)
 		go func() { _, _ = d.Execute(context.Background(), request(30*time.Second)) }()
 		synctest.Wait()
-		start := time.Now()
-		_, err := d.Execute(context.Background(), request(8*time.Second))
-		if !errors.Is(err, ErrCapacity) {
-			t.Fatalf("err = %v, want ErrCapacity", err)
-		}
-		if got := time.Since(start); got != 8*time.Second {
-			t.Errorf("waited %v, want the job's 8s timeout", got)
-		}
-		start = time.Now()
-		if _, err := d.Execute(context.Background(), request(time.Second)); !errors.Is(err, ErrCapacity) {
-			t.Fatalf("err = %v, want ErrCapacity", err)
-		}
-		if got := time.Since(start); got != minAcquireWait {
-			t.Errorf("a 1s job waited %v, want the %v floor", got, minAcquireWait)
+		for _, timeout := range []time.Duration{8 * time.Second, time.Second} {
+			start := time.Now()
+			_, err := d.Execute(context.Background(), request(timeout))
+			if !errors.Is(err, ErrCapacity) {
+				t.Fatalf("err = %v, want ErrCapacity", err)
+			}
+			if got := time.Since(start); got != pc.MaxWait {
+				t.Errorf("a %v job waited %v, want max_wait %v", timeout, got, pc.MaxWait)
+			}
 		}
 		close(release)
 		synctest.Wait()

@@ -102,11 +102,23 @@ func (d *Dispatcher[S]) selfTest(ctx context.Context, l *served[S]) error {
 	return nil
 }
 
+// Why a language is not ready, in words safe to show anyone
+// (LanguageHealth.Summary): they carry no engine or runner text.
+const (
+	NotReadyWarmingUp       = "warming up"
+	NotReadyCreationFailing = "sandbox creation failing"
+	NotReadySelfTestFailed  = "self-test failed"
+)
+
 // LanguageHealth is one language's state, for /health.
 type LanguageHealth struct {
-	Name     string
-	Ready    bool
-	Reason   string // why not ready, "" when ready
+	Name  string
+	Ready bool
+	// Summary is why the language is not ready, one of the NotReady
+	// constants ("" when ready); Reason is the same with the detail (the
+	// engine's or the self-test's error), for operators only.
+	Summary  string
+	Reason   string
 	Idle     int
 	Busy     int
 	Target   int
@@ -126,11 +138,11 @@ func (d *Dispatcher[S]) Health() []LanguageHealth {
 		h := LanguageHealth{Name: n, Idle: st.Idle, Busy: st.Busy, Target: st.Target, Degraded: st.Degraded}
 		switch {
 		case st.Degraded:
-			h.Reason = "sandbox creation failing: " + st.LastError
+			h.Summary, h.Reason = NotReadyCreationFailing, NotReadyCreationFailing+": "+st.LastError
 		case selfErr != "":
-			h.Reason = "self-test failed: " + selfErr
+			h.Summary, h.Reason = NotReadySelfTestFailed, NotReadySelfTestFailed+": "+selfErr
 		case version == "":
-			h.Reason = "warming up"
+			h.Summary, h.Reason = NotReadyWarmingUp, NotReadyWarmingUp
 		default:
 			h.Ready = true
 		}

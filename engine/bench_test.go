@@ -32,7 +32,7 @@ func BenchmarkHandoffExec(b *testing.B) {
 func BenchmarkBareExec(b *testing.B) {
 	benchExec(b, func(ctx context.Context, rt *Runtime, c *Container) error {
 		created, err := rt.e.cli.ContainerExecCreate(ctx, c.id, container.ExecOptions{
-			User: SandboxUser, AttachStdout: true, AttachStderr: true, WorkingDir: WorkDir,
+			User: "65534:65534", AttachStdout: true, AttachStderr: true, WorkingDir: WorkDir,
 			Cmd: []string{"python3", "-c", "print(1)"},
 		})
 		if err != nil {

@@ -14,7 +14,14 @@ import (
 // sandbox settings and the same runner as the warm path. It exists as the
 // benchmark baseline; the daemon never uses it on the request path.
 func (r *Runtime) RunCold(ctx context.Context, job runner.Job) (runner.Result, error) {
-	cfg, host := r.containerConfig([]string{RunnerMountPath, "run"})
+	// One job, so any block will do: the container is gone before the
+	// next, and per-uid budgets it shares are shared for one job.
+	uid, err := r.e.blocks.Take()
+	if err != nil {
+		return runner.Result{}, fmt.Errorf("cold create: %w", err)
+	}
+	defer r.e.blocks.Put(uid)
+	cfg, host := r.containerConfig(runner.RunCommand(uid, uid+1))
 	cfg.OpenStdin, cfg.StdinOnce, cfg.AttachStdin = true, true, true
 	cfg.AttachStdout, cfg.AttachStderr = true, true
 	resp, err := r.e.cli.ContainerCreate(ctx, cfg, host, nil, nil, "")

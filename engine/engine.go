@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/warmbox/warmbox/internal/held"
+	"github.com/warmbox/warmbox/internal/uids"
 )
 
 // Labels every sandbox carries.
@@ -27,9 +28,6 @@ const (
 	LabelScope     = "io.warmbox.scope"
 	managedBy      = "warmbox"
 )
-
-// RunnerMountPath is where the runner binary appears inside a sandbox.
-const RunnerMountPath = "/opt/warmbox/runner"
 
 // Per-call timeouts: no Docker call may hang the daemon.
 const (
@@ -67,6 +65,8 @@ type Engine struct {
 	// orphanAge (a create or a removal that failed while the engine was
 	// unwell), and reports the held ones that are gone.
 	held *held.Set
+	// blocks are the live sandboxes' uid blocks (one each).
+	blocks *uids.Blocks
 	// orphanAge is how old a sandbox that is created but not started, or
 	// running but held by no pool, must be before reconcile removes it:
 	// older than any create in flight.
@@ -109,7 +109,7 @@ func New(opts Options) (*Engine, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Engine{cli: cli, opts: opts, logger: logger, held: held.New(), orphanAge: createTimeout}, nil
+	return &Engine{cli: cli, opts: opts, logger: logger, held: held.New(), blocks: uids.New(), orphanAge: createTimeout}, nil
 }
 
 // Close releases the client's connections.

@@ -97,19 +97,19 @@ func TestSandboxSettings(t *testing.T) {
 		{"network none", h.NetworkMode == "none", h.NetworkMode},
 		{"attached to no network", len(insp[0].NetworkSettings.Networks) == 0, insp[0].NetworkSettings.Networks},
 		{"read-only root", h.ReadonlyRootfs, h.ReadonlyRootfs},
-		{"all capabilities dropped", len(h.CapDrop) == 1 && h.CapDrop[0] == "ALL" && len(h.CapAdd) == 0, h.CapDrop},
+		{"all capabilities dropped but the runner's three", len(h.CapDrop) == 1 && h.CapDrop[0] == "ALL" && slices.Equal(slices.Sorted(slices.Values(h.CapAdd)), []string{"CAP_KILL", "CAP_SETGID", "CAP_SETUID"}), [][]string{h.CapDrop, h.CapAdd}},
 		{"no-new-privileges, default seccomp", len(h.SecurityOpt) == 1 && h.SecurityOpt[0] == "no-new-privileges", h.SecurityOpt},
 		{"not privileged", !h.Privileged, h.Privileged},
 		{"pids 50", h.PidsLimit == 50, h.PidsLimit},
 		{"memory 256 MB", h.Memory == 256<<20, h.Memory},
 		{"no swap", h.MemorySwap == h.Memory, h.MemorySwap},
 		{"0.5 CPU", h.NanoCpus == 5e8, h.NanoCpus},
-		{"user 65534", cfg.User == "65534:65534", cfg.User},
+		{"starts as root (the runner drops at once)", cfg.User == "0:0", cfg.User},
 		{"tmpfs work dir", strings.Contains(h.Tmpfs["/tmp"], "size=50m") && strings.Contains(h.Tmpfs["/tmp"], "noexec") && strings.Contains(h.Tmpfs["/tmp"], "nosuid") && strings.Contains(h.Tmpfs["/tmp"], "nr_inodes=10000"), h.Tmpfs},
 		{"shm 16 MB", h.ShmSize == 16<<20, h.ShmSize},
 		{"private IPC", h.IpcMode == "private", h.IpcMode},
 		{"private cgroup namespace", h.CgroupnsMode == "private", h.CgroupnsMode},
-		{"runner mounted read-only", len(h.Mounts) == 1 && h.Mounts[0].Target == RunnerMountPath && h.Mounts[0].ReadOnly, h.Mounts},
+		{"runner mounted read-only", len(h.Mounts) == 1 && h.Mounts[0].Target == runner.MountPath && h.Mounts[0].ReadOnly, h.Mounts},
 		{"labels", cfg.Labels[LabelManagedBy] == "warmbox" && cfg.Labels[LabelScope] == e.opts.Scope && cfg.Labels[LabelInstance] == e.opts.Instance && cfg.Labels[LabelLanguage] == "python", cfg.Labels},
 	}
 	for _, c := range checks {
@@ -258,7 +258,7 @@ func TestReconcile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	orphan, err := rt.createIdle(ctx) // not tracked: no pool holds it
+	orphan, err := rt.createIdle(ctx, runner.MinSandboxUID) // not tracked: no pool holds it
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,8 @@ func (r *Runtime) Handoff(ctx context.Context, c *Container, job runner.Job) (ru
 	if c.attached != nil {
 		return c.attached.Run(ctx, job)
 	}
-	s, err := r.execRunner(ctx, c, "run")
+	c.jobs++
+	s, err := r.execRunner(ctx, c, runner.RunCommand(c.runnerUID, c.runnerUID+c.jobs))
 	if err != nil {
 		return runner.Result{}, err
 	}
@@ -26,16 +27,17 @@ func (r *Runtime) Handoff(ctx context.Context, c *Container, job runner.Job) (ru
 	return s.RunOnce(ctx, job)
 }
 
-// execRunner starts `runner <mode>` in c through docker exec and returns
-// its stream.
-func (r *Runtime) execRunner(ctx context.Context, c *Container, mode string) (*stream, error) {
+// execRunner starts the runner with cmd in c through docker exec and
+// returns its stream. It starts as root, with the sandbox's capabilities,
+// and drops to the runner's uid itself.
+func (r *Runtime) execRunner(ctx context.Context, c *Container, cmd []string) (*stream, error) {
 	created, err := r.e.cli.ContainerExecCreate(ctx, c.id, container.ExecOptions{
-		User:         SandboxUser,
+		User:         "0:0",
 		AttachStdin:  true,
 		AttachStdout: true,
 		AttachStderr: true,
 		WorkingDir:   WorkDir,
-		Cmd:          []string{RunnerMountPath, mode},
+		Cmd:          cmd,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: exec create: %w", runner.ErrNotStarted, err)

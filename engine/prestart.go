@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+
+	"github.com/warmbox/warmbox/runner"
 )
 
 // readyTimeout bounds how long a new prestart sandbox may take to load
@@ -19,24 +21,12 @@ const (
 	HandoffPrestart = "prestart"
 )
 
-// serveCommand is PID 1 of a prestart sandbox: the runner in serve mode,
-// holding the language's interpreter pre-started.
-func (s Spec) serveCommand() []string {
-	cmd := []string{RunnerMountPath, "serve"}
-	if s.Bootstrap != "" {
-		cmd = append(cmd, "--bootstrap", s.Bootstrap)
-	}
-	for _, e := range s.Env {
-		cmd = append(cmd, "--env", e)
-	}
-	return append(append(cmd, "--"), s.Command...)
-}
-
 // createAttached creates a prestart sandbox: it attaches to the
 // container's stdio before starting it (so no frame is missed), starts
 // it, and waits for the runner's "ready" frame.
-func (r *Runtime) createAttached(ctx context.Context) (*Container, error) {
-	cfg, host := r.containerConfig(r.spec.serveCommand())
+func (r *Runtime) createAttached(ctx context.Context, uid int) (*Container, error) {
+	serve := runner.Serve{RunnerUID: uid, Bootstrap: r.spec.Bootstrap, Env: r.spec.Env, Command: r.spec.Command}
+	cfg, host := r.containerConfig(serve.Args())
 	cfg.OpenStdin, cfg.AttachStdin, cfg.AttachStdout, cfg.AttachStderr = true, true, true, true
 	resp, err := r.e.cli.ContainerCreate(ctx, cfg, host, nil, nil, "")
 	if err != nil {
@@ -60,18 +50,19 @@ func (r *Runtime) createAttached(ctx context.Context) (*Container, error) {
 		s.wait()
 		return fail(err)
 	}
-	return &Container{id: resp.ID, attached: s}, nil
+	return &Container{id: resp.ID, runnerUID: uid, attached: s}, nil
 }
 
 // Reset makes a used sandbox fit for the next job (reuse mode): the
-// runner kills every process of the sandbox user, wipes the work dir,
-// /dev/shm, /dev/mqueue and SysV IPC, and verifies that nothing is left.
-// Any error means the sandbox must be destroyed.
+// runner kills every process of the last job's uid, wipes what it left in
+// the work dir, /dev/shm, /dev/mqueue and SysV IPC, and verifies that
+// nothing is left; the next job gets the next uid. Any error means the
+// sandbox must be destroyed.
 func (r *Runtime) Reset(ctx context.Context, c *Container) error {
 	if c.attached != nil {
 		return c.attached.Reset(ctx)
 	}
-	s, err := r.execRunner(ctx, c, "reset")
+	s, err := r.execRunner(ctx, c, runner.ResetCommand(c.runnerUID, c.runnerUID+c.jobs))
 	if err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}

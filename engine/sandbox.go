@@ -10,10 +10,13 @@ import (
 	"github.com/docker/docker/api/types/mount"
 
 	"github.com/warmbox/warmbox/policy"
+	"github.com/warmbox/warmbox/runner"
 )
 
-// SandboxUser is the uid:gid everything inside a sandbox runs as.
-const SandboxUser = "65534:65534"
+// A sandbox starts as root with exactly these capabilities; the runner
+// drops to its own uid at once and starts every job under a uid of its
+// own without any (runner/creds.go, docs/SECURITY.md "Isolation levels").
+var sandboxCaps = []string{"CAP_SETUID", "CAP_SETGID", "CAP_KILL"}
 
 // WorkDir is the sandbox's only writable directory (a tmpfs).
 const WorkDir = "/tmp"
@@ -39,6 +42,11 @@ type Spec struct {
 // Container is one sandbox container.
 type Container struct {
 	id string
+	// runnerUID starts the sandbox's uid block (internal/uids).
+	runnerUID int
+	// jobs is how many jobs were handed to it (exec mode: job n runs as
+	// runnerUID+n; in prestart mode the runner counts for itself).
+	jobs int
 	// attached is the open stream to a prestart sandbox's runner (PID 1);
 	// nil in exec mode.
 	attached *stream
@@ -62,25 +70,31 @@ func (e *Engine) Sandboxes(spec Spec) *Runtime { return &Runtime{e: e, spec: spe
 func (r *Runtime) Create(ctx context.Context) (*Container, error) {
 	ctx, cancel := context.WithTimeout(ctx, createTimeout)
 	defer cancel()
+	uid, err := r.e.blocks.Take()
+	if err != nil {
+		return nil, fmt.Errorf("container create: %w", err)
+	}
 	create := r.createIdle
 	if r.spec.Handoff == HandoffPrestart {
 		create = r.createAttached
 	}
-	c, err := create(ctx)
-	if err == nil {
-		r.e.held.Confirm(c.id)
+	c, err := create(ctx, uid)
+	if err != nil {
+		r.e.blocks.Put(uid)
+		return nil, err
 	}
-	return c, err
+	r.e.held.Confirm(c.id)
+	return c, nil
 }
 
 // createIdle creates and starts an exec-mode sandbox.
-func (r *Runtime) createIdle(ctx context.Context) (*Container, error) {
-	cfg, host := r.containerConfig(r.spec.idleCommand())
+func (r *Runtime) createIdle(ctx context.Context, uid int) (*Container, error) {
+	cfg, host := r.containerConfig(runner.IdleCommand(uid))
 	resp, err := r.e.cli.ContainerCreate(ctx, cfg, host, nil, nil, "")
 	if err != nil {
 		return nil, fmt.Errorf("container create: %w", err)
 	}
-	c := &Container{id: resp.ID}
+	c := &Container{id: resp.ID, runnerUID: uid}
 	if err := r.e.cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
 		rmErr := r.e.remove(ctx, resp.ID)
 		return nil, errors.Join(fmt.Errorf("container start: %w", err), rmErr)
@@ -97,10 +111,12 @@ func (r *Runtime) Destroy(ctx context.Context, c *Container) error {
 	if c.attached != nil {
 		c.attached.wait()
 	}
+	// Even if the removal failed: reconcile removes the container, and
+	// a block shared meanwhile shares only per-uid budgets, never a
+	// namespace.
+	r.e.blocks.Put(c.runnerUID)
 	return err
 }
-
-func (s Spec) idleCommand() []string { return []string{RunnerMountPath, "idle"} }
 
 // containerConfig turns the language's spec and limits into the
 // sandbox's container settings. Nothing in a request reaches here: the
@@ -115,7 +131,7 @@ func (r *Runtime) containerConfig(cmd []string) (*container.Config, *container.H
 	cfg := &container.Config{
 		StopTimeout:     &stopNow,
 		Image:           r.spec.Image,
-		User:            SandboxUser,
+		User:            "0:0",
 		Entrypoint:      []string{},
 		Cmd:             cmd,
 		WorkingDir:      WorkDir,
@@ -134,6 +150,7 @@ func (r *Runtime) containerConfig(cmd []string) (*container.Config, *container.H
 		NetworkMode:    "none",
 		ReadonlyRootfs: true,
 		CapDrop:        []string{"ALL"},
+		CapAdd:         sandboxCaps,
 		SecurityOpt:    []string{"no-new-privileges"},
 		IpcMode:        "private",
 		// The job's /proc/self/cgroup then reads "/", not
@@ -149,7 +166,7 @@ func (r *Runtime) containerConfig(cmd []string) (*container.Config, *container.H
 		Mounts: []mount.Mount{{
 			Type:     mount.TypeBind,
 			Source:   r.e.opts.RunnerPath,
-			Target:   RunnerMountPath,
+			Target:   runner.MountPath,
 			ReadOnly: true,
 		}},
 		Resources: container.Resources{

@@ -12,6 +12,13 @@
 // valid. Every error is {"error": {"code", "message", ...}}, and one
 // function maps the dispatcher's errors to statuses.
 //
+// Before routing, every request's Host header is checked (421
+// host_not_allowed, against DNS rebinding), and the incoming trace
+// context of a caller not trusted with it is dropped, so that tracing
+// starts a new root trace. /health and /readyz give details (engine
+// errors, pool sizes) only to keyed callers, or to loopback ones when no
+// keys are set; /metrics on the API's port needs the key like /stats.
+//
 // The package talks to the dispatcher through the small [Service]
 // interface and to metrics through [Recorder]; it never touches Docker,
 // and the policy rules themselves (limits, rate limiting, trusted

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/warmbox/warmbox/dispatch"
+	"github.com/warmbox/warmbox/policy"
 )
 
 // statusClientClosed is written when the client went away before its
@@ -112,6 +113,15 @@ var (
 		message: "the server is shutting down; retry on another instance", retryable: true,
 		retryAfter: 5 * time.Second, reason: "shutting_down"}
 )
+
+// hostNotAllowed is a 421 for a Host header the API does not answer.
+func hostNotAllowed(host string, err error) *apiError {
+	msg := fmt.Sprintf("this server does not answer for host %s; its operator lists the names it serves in http.allowed_hosts", quote(host))
+	if errors.Is(err, policy.ErrNoHost) {
+		msg = "a Host header is required"
+	}
+	return &apiError{status: http.StatusMisdirectedRequest, code: "host_not_allowed", message: msg, cause: err}
+}
 
 func rateLimited(retry time.Duration) *apiError {
 	return &apiError{status: http.StatusTooManyRequests, code: "rate_limited",

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warmbox/warmbox/dispatch"
 	"github.com/warmbox/warmbox/policy"
 )
 
@@ -85,26 +86,61 @@ type languageHealth struct {
 	Target int    `json:"target"`
 }
 
+// languageStatus is languageHealth for a caller who may not see details.
+type languageStatus struct {
+	Ready  bool   `json:"ready"`
+	Reason string `json:"reason"`
+}
+
+// detailed reports whether r may see the details of /health and /readyz
+// (engine and self-test errors, pool sizes): with API keys configured, a
+// caller with a valid key; without keys, a caller on loopback (trusted
+// proxies considered). Anyone else gets the booleans and fixed reasons.
+func (s *server) detailed(r *http.Request) bool {
+	if s.opts.Auth.Enabled() {
+		return s.authenticate(r) == nil
+	}
+	return policy.IsLoopback(s.clientIP(r))
+}
+
+// summary is a language's reason for not being ready, in words that
+// carry no detail.
+func summary(l dispatch.LanguageHealth) string {
+	switch {
+	case l.Ready:
+		return ""
+	case l.Summary != "":
+		return l.Summary
+	}
+	return "not ready"
+}
+
 // GET /health: the original shape plus per-language state. 503 while the
-// engine is unreachable.
+// engine is unreachable. Reasons and pool sizes only for detailed
+// callers.
 func (s *server) health(w http.ResponseWriter, r *http.Request) {
 	engineErr := s.ping(r.Context())
 	langs := s.svc.Health()
+	detailed := s.detailed(r)
 	body := struct {
-		Status           string                    `json:"status"`
-		DockerAvailable  bool                      `json:"docker_available"`
-		Timestamp        string                    `json:"timestamp"`
-		ActiveContainers int                       `json:"active_containers"`
-		Languages        map[string]languageHealth `json:"languages"`
+		Status           string         `json:"status"`
+		DockerAvailable  bool           `json:"docker_available"`
+		Timestamp        string         `json:"timestamp"`
+		ActiveContainers int            `json:"active_containers"`
+		Languages        map[string]any `json:"languages"`
 	}{
 		Status:          "healthy",
 		DockerAvailable: engineErr == nil,
 		Timestamp:       timestamp(time.Now()),
-		Languages:       make(map[string]languageHealth, len(langs)),
+		Languages:       make(map[string]any, len(langs)),
 	}
 	for _, l := range langs {
 		body.ActiveContainers += l.Idle + l.Busy
-		body.Languages[l.Name] = languageHealth{Ready: l.Ready, Reason: l.Reason, Idle: l.Idle, Busy: l.Busy, Target: l.Target}
+		if detailed {
+			body.Languages[l.Name] = languageHealth{Ready: l.Ready, Reason: l.Reason, Idle: l.Idle, Busy: l.Busy, Target: l.Target}
+		} else {
+			body.Languages[l.Name] = languageStatus{Ready: l.Ready, Reason: summary(l)}
+		}
 		if !l.Ready {
 			body.Status = "degraded"
 		}
@@ -123,7 +159,8 @@ func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // GET /readyz: 200 when the engine answers, every language is ready and
-// shutdown has not begun; otherwise 503 with the reasons.
+// shutdown has not begun; otherwise 503 with the reasons (fixed words
+// unless the caller is detailed).
 func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	reasons := []string{}
 	if s.stopping() || s.draining() {
@@ -132,9 +169,14 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := s.ping(r.Context()); err != nil {
 		reasons = append(reasons, "engine unreachable")
 	}
+	detailed := s.detailed(r)
 	for _, l := range s.svc.Health() {
-		if !l.Ready {
+		switch {
+		case l.Ready:
+		case detailed:
 			reasons = append(reasons, l.Name+": "+l.Reason)
+		default:
+			reasons = append(reasons, l.Name+": "+summary(l))
 		}
 	}
 	if len(reasons) > 0 {
@@ -280,7 +322,7 @@ func (s *server) stats(w http.ResponseWriter, _ *http.Request) {
 		TimeoutSeconds: int64(lim.Timeout / time.Second),
 	}
 	for _, st := range s.svc.Stats() {
-		body.ActiveExecutions += st.Busy
+		body.ActiveExecutions += st.Busy - st.Resetting
 		body.TotalContainers += st.Idle + st.Busy + st.Creating
 		destroyed := make(map[string]uint64, len(st.Destroyed))
 		for reason, n := range st.Destroyed {

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -100,6 +101,60 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// checkHost refuses a request whose Host header the API does not answer
+// (Options.Hosts), before anything else reads it: a page that rebound
+// its own name to this server's address gets 421, never an answer.
+func (s *server) checkHost(next http.Handler) http.Handler {
+	if s.opts.Hosts == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.opts.Hosts.Check(r.Host); err != nil {
+			writeError(w, hostNotAllowed(r.Host, err))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// traceHeaders are the incoming trace context of the propagators
+// telemetry installs (W3C trace context and baggage, Jaeger); Jaeger's
+// baggage headers start with traceBaggagePrefix.
+var traceHeaders = []string{"Traceparent", "Tracestate", "Baggage", "Uber-Trace-Id"}
+
+const traceBaggagePrefix = "Uberctx-"
+
+// traceTrust drops the incoming trace context of a caller that is not
+// trusted with it (Options.TrustTrace), so its request starts a trace of
+// its own: an anonymous caller can neither force sampling nor choose the
+// trace id it gets back.
+func (s *server) traceTrust(next http.Handler) http.Handler {
+	trust := s.opts.TrustTrace
+	if trust == nil {
+		trust = func(fromProxy, keyed bool) bool { return fromProxy || keyed }
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hasTraceContext(r.Header) && !trust(s.clients.FromTrustedProxy(r.RemoteAddr), s.keyed(r)) {
+			r = r.Clone(r.Context())
+			for k := range r.Header {
+				if slices.Contains(traceHeaders, k) || strings.HasPrefix(k, traceBaggagePrefix) {
+					delete(r.Header, k)
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func hasTraceContext(h http.Header) bool {
+	for k := range h {
+		if slices.Contains(traceHeaders, k) || strings.HasPrefix(k, traceBaggagePrefix) {
+			return true
+		}
+	}
+	return false
+}
 
 // cors marks responses to allowed origins. Preflights are answered by
 // options, for routes that exist. A disallowed origin gets no CORS

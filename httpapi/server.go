@@ -63,6 +63,16 @@ type Options struct {
 	// the route template ("/execute"); unmatched requests (404, 405) use
 	// the template "unmatched". nil = none.
 	Middleware func(route string, h http.Handler) http.Handler
+	// Hosts are the Host headers the API answers (against DNS
+	// rebinding); any other gets 421 host_not_allowed. nil = any Host.
+	Hosts *policy.Hosts
+	// TrustTrace reports whether a request's incoming trace context
+	// (traceparent, tracestate, baggage, uber-trace-id) is believed:
+	// fromProxy, its direct peer is a trusted proxy; keyed, it carries a
+	// valid API key (telemetry's TracingConfig.TrustsIncoming). If not,
+	// those headers are dropped before Middleware sees them, and the
+	// request starts a trace of its own. nil = fromProxy || keyed.
+	TrustTrace func(fromProxy, keyed bool) bool
 }
 
 // DefaultMaxBodyBytes bounds a request body unless Options say otherwise.
@@ -123,7 +133,7 @@ func New(opts Options) http.Handler {
 		writeError(w, errMethodNotAllowed) // the router has set Allow
 	}))
 	r.GlobalOPTIONS = http.HandlerFunc(s.options)
-	return s.base(s.cors(r))
+	return s.base(s.checkHost(s.traceTrust(s.cors(r))))
 }
 
 type route struct {
@@ -137,7 +147,7 @@ func (s *server) routes() []route {
 	rs := []route{
 		{http.MethodGet, "/", http.HandlerFunc(s.root), "service name, version and status"},
 		{http.MethodGet, "/docs", http.HandlerFunc(s.docs), "this route list"},
-		{http.MethodGet, "/health", http.HandlerFunc(s.health), "engine and per-language health; 503 while the engine is unreachable"},
+		{http.MethodGet, "/health", http.HandlerFunc(s.health), "engine and per-language health; 503 while the engine is unreachable (details with the API key, or from loopback when no keys are set)"},
 		{http.MethodGet, "/healthz", http.HandlerFunc(s.healthz), "liveness: 200 while the process serves"},
 		{http.MethodGet, "/readyz", http.HandlerFunc(s.readyz), "readiness: 200 when every language can take jobs"},
 		{http.MethodGet, "/environments", http.HandlerFunc(s.environments), "served languages, images, versions and limits"},
@@ -145,7 +155,9 @@ func (s *server) routes() []route {
 		{http.MethodPost, "/execute", http.HandlerFunc(s.execute), "run code in a sandbox"},
 	}
 	if s.opts.Metrics != nil {
-		rs = append(rs, route{http.MethodGet, "/metrics", s.opts.Metrics, "Prometheus metrics"})
+		// Keyed like /stats: metrics_listen serves them unauthenticated
+		// on an internal port instead.
+		rs = append(rs, route{http.MethodGet, "/metrics", s.authenticated(s.opts.Metrics), "Prometheus metrics (needs the API key when keys are set)"})
 	}
 	return rs
 }
@@ -175,6 +187,12 @@ func (s *server) authenticate(r *http.Request) *apiError {
 	default:
 		return errUnauthorized
 	}
+}
+
+// keyed reports whether r carries a valid API key (false when auth is
+// off: every caller is then anonymous).
+func (s *server) keyed(r *http.Request) bool {
+	return s.opts.Auth.Enabled() && s.authenticate(r) == nil
 }
 
 // clientIP is the request's client address, trusted proxies considered.

@@ -65,9 +65,9 @@ func TestHealth(t *testing.T) {
 				a = newAPI(t)
 			}
 			if tt.notReady {
-				a.svc.health[2] = dispatch.LanguageHealth{Name: "python", Reason: "warming up", Target: 2}
+				a.svc.health[2] = dispatch.LanguageHealth{Name: "python", Summary: "warming up", Reason: "warming up", Target: 2}
 			}
-			w := a.get("/health")
+			w := a.do(http.MethodGet, "/health", "", nil, "127.0.0.1:40000") // no keys: details for loopback
 			if w.Code != tt.wantCode {
 				t.Fatalf("status %d, want %d", w.Code, tt.wantCode)
 			}
@@ -125,9 +125,9 @@ func TestHealthzReadyz(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			set(tt.draining, tt.engineDown)
-			a.svc.health[2].Ready, a.svc.health[2].Reason = !tt.notReady, ""
+			a.svc.health[2].Ready, a.svc.health[2].Summary, a.svc.health[2].Reason = !tt.notReady, "", ""
 			if tt.notReady {
-				a.svc.health[2].Reason = "warming up"
+				a.svc.health[2].Summary, a.svc.health[2].Reason = "warming up", "warming up"
 			}
 			if w := a.get("/healthz"); w.Code != http.StatusOK || decode(t, w)["status"] != "ok" {
 				t.Errorf("/healthz = %d %s, want 200 ok", w.Code, w.Body.String())

@@ -21,6 +21,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/warmbox/warmbox/internal/held"
+	"github.com/warmbox/warmbox/internal/uids"
 )
 
 // Labels every sandbox Pod carries.
@@ -81,6 +82,8 @@ type Cluster struct {
 	// before the delete). Reconcile deletes this instance's Pods that
 	// are not held and reports the held ones the API server lost.
 	held *held.Set
+	// blocks are the live sandboxes' uid blocks (one each).
+	blocks *uids.Blocks
 
 	mu   sync.Mutex
 	died func(name string) // Watch's callback, once it runs
@@ -130,7 +133,7 @@ func New(ctx context.Context, opts Options) (*Cluster, error) {
 	// client-go logs through klog: into the daemon's JSON log, not raw
 	// text on stderr.
 	klog.SetSlogLogger(logger)
-	c := &Cluster{cs: cs, rest: cfg, opts: opts, logger: logger, held: held.New()}
+	c := &Cluster{cs: cs, rest: cfg, opts: opts, logger: logger, held: held.New(), blocks: uids.New()}
 	if opts.OwnerPod != "" {
 		getCtx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()

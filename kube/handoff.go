@@ -14,7 +14,8 @@ func (r *Runtime) Handoff(ctx context.Context, p *Pod, job runner.Job) (runner.R
 	if p.attached != nil {
 		return p.attached.Run(ctx, job)
 	}
-	s, err := r.c.open(p.name, "exec", []string{RunnerMountPath, "run"}, nil)
+	p.jobs++
+	s, err := r.c.open(p.name, "exec", runner.RunCommand(p.runnerUID, p.runnerUID+p.jobs), nil)
 	if err != nil {
 		return runner.Result{}, err
 	}
@@ -23,14 +24,15 @@ func (r *Runtime) Handoff(ctx context.Context, p *Pod, job runner.Job) (runner.R
 }
 
 // Reset makes a used sandbox fit for the next job (reuse mode), as on
-// Docker: the runner kills every process of the sandbox user, wipes the
-// work dir and IPC, and verifies that nothing is left. Any error means
+// Docker: the runner kills every process of the last job's uid, wipes
+// what it left in the work dir and IPC, and verifies that nothing is
+// left. Any error means
 // the sandbox must be destroyed.
 func (r *Runtime) Reset(ctx context.Context, p *Pod) error {
 	if p.attached != nil {
 		return p.attached.Reset(ctx)
 	}
-	s, err := r.c.open(p.name, "exec", []string{RunnerMountPath, "reset"}, nil)
+	s, err := r.c.open(p.name, "exec", runner.ResetCommand(p.runnerUID, p.runnerUID+p.jobs), nil)
 	if err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}

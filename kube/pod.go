@@ -16,13 +16,11 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/warmbox/warmbox/policy"
+	"github.com/warmbox/warmbox/runner"
 )
 
 // Paths and names inside a sandbox Pod.
 const (
-	// RunnerMountPath is where the runner appears in the sandbox, as on
-	// Docker.
-	RunnerMountPath = "/opt/warmbox/runner"
 	// RunnerImagePath is the runner's path inside RunnerImage.
 	RunnerImagePath = "/usr/local/bin/warmbox-runner"
 	// WorkDir is the sandbox's only writable directory.
@@ -31,8 +29,17 @@ const (
 	sandboxContainer = "sandbox"
 	runnerVolume     = "runner"
 	workVolume       = "work"
-	sandboxUID       = int64(65534)
+	// installUID runs the init container that copies the runner in.
+	installUID = int64(65534)
 )
+
+// sandboxCaps are all the sandbox container has: it starts as root, and
+// the runner drops to its own uid at once and starts every job under a
+// uid of its own without any (runner/creds.go). Pod Security "restricted"
+// forbids adding capabilities and running as root, so the sandbox
+// namespace enforces "baseline", which allows exactly these
+// (docs/KUBERNETES.md).
+var sandboxCaps = []corev1.Capability{"SETUID", "SETGID", "KILL"}
 
 // Hand-off modes, as in package engine.
 const (
@@ -61,6 +68,10 @@ type Spec struct {
 // Pod is one sandbox Pod.
 type Pod struct {
 	name string
+	// runnerUID starts the Pod's uid block (internal/uids); jobs counts
+	// the jobs handed to it (exec mode: job n runs as runnerUID+n).
+	runnerUID int
+	jobs      int
 	// attached is the open attach stream to a prestart sandbox's runner;
 	// nil in exec mode.
 	attached *stream
@@ -85,7 +96,19 @@ func (c *Cluster) Sandboxes(spec Spec) *Runtime { return &Runtime{c: c, spec: sp
 func (r *Runtime) Create(ctx context.Context) (*Pod, error) {
 	ctx, cancel := context.WithTimeout(ctx, createTimeout)
 	defer cancel()
-	spec := r.podSpec()
+	uid, err := r.c.blocks.Take()
+	if err != nil {
+		return nil, fmt.Errorf("pod create: %w", err)
+	}
+	p, err := r.create(ctx, uid)
+	if err != nil {
+		r.c.blocks.Put(uid)
+	}
+	return p, err
+}
+
+func (r *Runtime) create(ctx context.Context, uid int) (*Pod, error) {
+	spec := r.podSpec(uid)
 	r.c.held.Claim(spec.Name)
 	created, err := r.c.pods().Create(ctx, spec, metav1.CreateOptions{})
 	if err != nil {
@@ -103,7 +126,7 @@ func (r *Runtime) Create(ctx context.Context) (*Pod, error) {
 	if err := r.c.waitRunning(ctx, created); err != nil {
 		return fail(err)
 	}
-	p := &Pod{name: created.Name}
+	p := &Pod{name: created.Name, runnerUID: uid}
 	if r.spec.Handoff == HandoffPrestart {
 		// The runner writes its ready frame only when asked: the attach
 		// stream connects after the container started, and a frame
@@ -133,7 +156,9 @@ func (r *Runtime) Destroy(ctx context.Context, p *Pod) error {
 		p.attached.wait()
 	}
 	r.c.held.Release(p.name) // a failed delete is retried by reconcile
-	return r.c.remove(ctx, p.name)
+	err := r.c.remove(ctx, p.name)
+	r.c.blocks.Put(p.runnerUID)
+	return err
 }
 
 // waitRunning watches a new Pod until its sandbox container runs, and
@@ -218,10 +243,10 @@ func pendingReason(p *corev1.Pod) string {
 
 // podSpec turns the language's spec and limits into a sandbox Pod. Nothing
 // in a request reaches here.
-func (r *Runtime) podSpec() *corev1.Pod {
+func (r *Runtime) podSpec(runnerUID int) *corev1.Pod {
 	l := r.spec.Limits
 	no, yes := false, true
-	uid := sandboxUID
+	uid, root := installUID, int64(0)
 	zero := int64(0)
 	// Limits equal requests: the Pod is Guaranteed, so a busy neighbour
 	// cannot take the CPU a job was promised.
@@ -240,13 +265,16 @@ func (r *Runtime) podSpec() *corev1.Pod {
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}
+	separating := locked.DeepCopy()
+	separating.RunAsUser, separating.RunAsGroup, separating.RunAsNonRoot = &root, &root, &no
+	separating.Capabilities.Add = sandboxCaps
 	workSize := resource.NewQuantity(l.TmpfsMB<<20, resource.BinarySI)
 	runnerSize := resource.MustParse("64Mi")
 	sandbox := corev1.Container{
 		Name:            sandboxContainer,
 		Image:           r.spec.Image,
 		ImagePullPolicy: corev1.PullIfNotPresent,
-		Command:         r.command(),
+		Command:         r.command(runnerUID),
 		WorkingDir:      WorkDir,
 		Env: []corev1.EnvVar{
 			{Name: "PATH", Value: "/usr/local/bin:/usr/bin:/bin"},
@@ -254,7 +282,7 @@ func (r *Runtime) podSpec() *corev1.Pod {
 			{Name: "LANG", Value: "C.UTF-8"},
 		},
 		Resources:       resources,
-		SecurityContext: locked,
+		SecurityContext: separating,
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: workVolume, MountPath: WorkDir},
 			{Name: runnerVolume, MountPath: "/opt/warmbox", ReadOnly: true},
@@ -285,9 +313,6 @@ func (r *Runtime) podSpec() *corev1.Pod {
 			NodeSelector:                  r.c.opts.NodeSelector,
 			Tolerations:                   r.c.opts.Tolerations,
 			SecurityContext: &corev1.PodSecurityContext{
-				RunAsUser:      &uid,
-				RunAsGroup:     &uid,
-				RunAsNonRoot:   &yes,
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
 			InitContainers: []corev1.Container{{
@@ -320,18 +345,12 @@ func (r *Runtime) podSpec() *corev1.Pod {
 
 // command is the sandbox container's PID 1: the runner, idle (exec mode)
 // or serving with the interpreter pre-started (prestart mode).
-func (r *Runtime) command() []string {
+func (r *Runtime) command(runnerUID int) []string {
 	if r.spec.Handoff != HandoffPrestart {
-		return []string{RunnerMountPath, "idle"}
+		return runner.IdleCommand(runnerUID)
 	}
-	cmd := []string{RunnerMountPath, "serve", "--ready-on-hello"}
-	if r.spec.Bootstrap != "" {
-		cmd = append(cmd, "--bootstrap", r.spec.Bootstrap)
-	}
-	for _, e := range r.spec.Env {
-		cmd = append(cmd, "--env", e)
-	}
-	return append(append(cmd, "--"), r.spec.Command...)
+	return runner.Serve{RunnerUID: runnerUID, Bootstrap: r.spec.Bootstrap, ReadyOnHello: true,
+		Env: r.spec.Env, Command: r.spec.Command}.Args()
 }
 
 // randomSuffix is 8 characters of a Pod name: 40 random bits in

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/warmbox/warmbox/policy"
+	"github.com/warmbox/warmbox/runner"
 )
 
 func testRuntime(handoff string) *Runtime {
@@ -26,7 +27,7 @@ func testRuntime(handoff string) *Runtime {
 // field lost in a refactor would silently weaken every sandbox.
 func TestPodSpecPolicy(t *testing.T) {
 	r := testRuntime(HandoffPrestart)
-	p := r.podSpec()
+	p := r.podSpec(30000)
 	s := p.Spec
 	if s.AutomountServiceAccountToken == nil || *s.AutomountServiceAccountToken {
 		t.Error("automountServiceAccountToken must be false")
@@ -64,9 +65,16 @@ func TestPodSpecPolicy(t *testing.T) {
 	}
 	for _, c := range all {
 		sc := c.SecurityContext
-		if sc == nil || *sc.RunAsUser != 65534 || *sc.RunAsGroup != 65534 || !*sc.RunAsNonRoot || !*sc.ReadOnlyRootFilesystem ||
+		// The init container runs as nobody without capabilities; the
+		// sandbox starts as root with exactly the runner's three, and
+		// the runner drops to the Pod's uid block at once.
+		uid, nonRoot, add := int64(65534), true, []corev1.Capability(nil)
+		if c.Name == sandboxContainer {
+			uid, nonRoot, add = 0, false, []corev1.Capability{"SETUID", "SETGID", "KILL"}
+		}
+		if sc == nil || *sc.RunAsUser != uid || *sc.RunAsGroup != uid || *sc.RunAsNonRoot != nonRoot || !*sc.ReadOnlyRootFilesystem ||
 			*sc.AllowPrivilegeEscalation || *sc.Privileged || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) ||
-			len(sc.Capabilities.Add) != 0 || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+			!slices.Equal(sc.Capabilities.Add, add) || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 			t.Errorf("container %s: security context not locked down: %+v", c.Name, sc)
 		}
 		// Guaranteed QoS: limits equal requests for CPU and memory.
@@ -107,18 +115,18 @@ func TestPodSpecPolicy(t *testing.T) {
 			t.Errorf("volume %s is a host path", v.Name)
 		}
 	}
-	want := []string{RunnerMountPath, "serve", "--ready-on-hello", "--bootstrap", "python", "--env", "A=1", "--", "python3"}
+	want := []string{runner.MountPath, "serve", "--runner-uid", "30000", "--ready-on-hello", "--bootstrap", "python", "--env", "A=1", "--", "python3"}
 	if !slices.Equal(sb.Command, want) {
 		t.Errorf("command: got %q, want %q", sb.Command, want)
 	}
 }
 
 func TestPodSpecExecMode(t *testing.T) {
-	sb := testRuntime(HandoffExec).podSpec().Spec.Containers[0]
+	sb := testRuntime(HandoffExec).podSpec(30000).Spec.Containers[0]
 	if sb.Stdin {
 		t.Error("exec mode: the sandbox's PID 1 needs no stdin")
 	}
-	if !slices.Equal(sb.Command, []string{RunnerMountPath, "idle"}) {
+	if !slices.Equal(sb.Command, []string{runner.MountPath, "idle", "--runner-uid", "30000"}) {
 		t.Errorf("command: got %q", sb.Command)
 	}
 }

@@ -95,6 +95,20 @@ func (r *ClientResolver) ClientIP(remoteAddr string, xff []string) string {
 	return client.String()
 }
 
+// FromTrustedProxy reports whether a request's direct peer (remoteAddr,
+// as in http.Request.RemoteAddr) is one of the trusted proxies.
+func (r *ClientResolver) FromTrustedProxy(remoteAddr string) bool {
+	peer, ok := parseHop(remoteAddr)
+	return ok && r.isTrusted(peer)
+}
+
+// IsLoopback reports whether ip, a client address as ClientIP returns
+// it, is a loopback address (127.0.0.0/8, ::1).
+func IsLoopback(ip string) bool {
+	a, ok := parseHop(ip)
+	return ok && a.IsLoopback()
+}
+
 func (r *ClientResolver) isTrusted(a netip.Addr) bool {
 	if r == nil {
 		return false

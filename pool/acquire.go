@@ -39,7 +39,7 @@ func (p *Pool[S]) failWaitersLocked(err error) {
 }
 
 // Acquire leases an idle sandbox, waiting for one to be created or freed at
-// most until ctx is done. Waiters are served in arrival order. Errors wrap
+// most until ctx is done or MaxWait has passed. Waiters are served in arrival order. Errors wrap
 // ErrExhausted (with ctx.Err() when ctx ended), ErrUnavailable (creation
 // is failing and no sandbox can come: at once, not at the deadline) or
 // ErrClosed. Acquire never passes ctx to the runtime: a sandbox created
@@ -49,6 +49,8 @@ func (p *Pool[S]) Acquire(ctx context.Context) (*Lease[S], error) {
 		trace.WithAttributes(attribute.String("warmbox.language", p.name)))
 	defer span.End()
 	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.MaxWait)
+	defer cancel()
 
 	l, err := p.acquire(ctx, start)
 	waited := time.Since(start)
@@ -273,6 +275,7 @@ func (p *Pool[S]) release(it *item[S], discard DestroyReason) {
 	}
 	if reason == "" {
 		it.state = stateResetting // still busy
+		p.resetting++
 		p.bg.Add(1)
 		p.mu.Unlock()
 		go p.reset(it)

@@ -28,6 +28,8 @@ func TestConfigValidate(t *testing.T) {
 		{"zero create_parallel", func(c *pool.Config) { c.CreateParallel = 0 }, []string{"create_parallel: must be >= 1, got 0"}},
 		{"negative max_waiters", func(c *pool.Config) { c.MaxWaiters = -1 }, []string{"max_waiters: must be >= 0 (0 = 4*max_size), got -1"}},
 		{"autosize off", func(c *pool.Config) { c.Autosize = false }, nil},
+		{"max_wait 0", func(c *pool.Config) { c.MaxWait = 0 }, []string{"max_wait: must be more than 0 and at most 1m, got 0s"}},
+		{"max_wait 2m", func(c *pool.Config) { c.MaxWait = 2 * time.Minute }, []string{"max_wait: must be more than 0 and at most 1m, got 2m0s"}},
 		{"headroom 1", func(c *pool.Config) { c.Headroom = 1 }, nil},
 		{"headroom 10", func(c *pool.Config) { c.Headroom = 10 }, nil},
 		{"headroom below 1", func(c *pool.Config) { c.Headroom = 0.5 }, []string{"headroom: must be 1 to 10, got 0.5"}},
@@ -61,8 +63,8 @@ func TestConfigValidate(t *testing.T) {
 
 func TestDefaultConfig(t *testing.T) {
 	got := pool.DefaultConfig()
-	want := pool.Config{MinIdle: 2, MaxSize: 8, MaxUses: 1, MaxLifetime: 30 * time.Minute, CreateParallel: 2, MaxWaiters: 0,
-		Autosize: true, Headroom: 1.5}
+	want := pool.Config{MinIdle: 2, MaxSize: 8, MaxUses: 250, MaxWait: 500 * time.Millisecond, MaxLifetime: 30 * time.Minute,
+		CreateParallel: 2, MaxWaiters: 0, Autosize: true, Headroom: 1.5}
 	if got != want {
 		t.Errorf("DefaultConfig() = %+v, want %+v", got, want)
 	}

@@ -219,10 +219,13 @@ func (b *logBuffer) count(substr string) int {
 	return strings.Count(b.buf.String(), substr)
 }
 
-// testConfig returns DefaultConfig with the given sizes.
+// testConfig returns DefaultConfig with the given sizes, single use and
+// a wait bounded by the callers' contexts (the cases that test reuse and
+// MaxWait set them).
 func testConfig(minIdle, maxSize int) pool.Config {
 	c := pool.DefaultConfig()
 	c.MinIdle, c.MaxSize = minIdle, maxSize
+	c.MaxUses, c.MaxWait = 1, time.Minute
 	return c
 }
 

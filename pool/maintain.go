@@ -236,7 +236,9 @@ func (p *Pool[S]) reset(it *item[S]) {
 			attribute.String("warmbox.sandbox.id", it.id),
 		))
 	ctx, cancel := context.WithTimeout(ctx, resetTimeout)
+	start := time.Now()
 	err := p.rt.Reset(ctx, it.s)
+	took := time.Since(start)
 	cancel()
 	if err != nil {
 		span.RecordError(err)
@@ -257,6 +259,10 @@ func (p *Pool[S]) reset(it *item[S]) {
 		reason = ReasonExpired
 	}
 	p.busy--
+	p.resetting--
+	if err == nil {
+		p.noteResetTimeLocked(took)
+	}
 	if reason == "" {
 		if p.putLocked(it) {
 			p.mu.Unlock()

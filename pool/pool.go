@@ -104,6 +104,7 @@ type Pool[S Sandbox] struct {
 	idle       []*item[S]          // oldest first; handed out from the front
 	all        map[string]*item[S] // idle, leased and resetting sandboxes by ID
 	busy       int                 // leased + resetting
+	resetting  int                 // of busy, being reset
 	creating   int                 // creates in flight
 	destroying int                 // destroys in flight
 	waiters    []*waiter[S]        // FIFO; a waiter is listed until it is served
@@ -117,6 +118,7 @@ type Pool[S Sandbox] struct {
 	rate       float64       // smoothed Acquire calls per second as of rateAt
 	rateAt     time.Time     // last Acquire call; zero before the first
 	createTime time.Duration // smoothed successful create duration; 0 before the first
+	resetTime  time.Duration // smoothed successful reset duration; 0 before the first
 	slots      int           // idle-budget slots held from host (0 once closed)
 	shedWindow time.Time     // start of the current surplus window
 	idleLow    int           // fewest idle by Acquire in the window
@@ -204,16 +206,18 @@ func (p *Pool[S]) Name() string { return p.name }
 // Stats is a value snapshot of a pool.
 type Stats struct {
 	Name string
-	// Busy counts leased sandboxes and those being reset after a job.
-	Idle, Busy, Creating, Destroying, Waiting int
+	// Busy counts leased sandboxes and those being reset after a job;
+	// Resetting the latter alone (Busy - Resetting jobs are running).
+	Idle, Busy, Resetting, Creating, Destroying, Waiting int
 	// Target is the live idle target: what the maintainer keeps idle or
 	// creating besides the waiters, from MinIdle to MaxSize.
 	Target, MinIdle, MaxSize, MaxUses int
 	// ArrivalRate is the smoothed rate of Acquire calls per second (0
-	// below one a minute); CreateTime the smoothed duration of a
-	// successful create (0 before the first).
+	// below one a minute); CreateTime and ResetTime the smoothed
+	// durations of a successful create and reset (0 before the first).
 	ArrivalRate float64
 	CreateTime  time.Duration
+	ResetTime   time.Duration
 	// BudgetHeld counts the host idle-budget slots the pool holds: its
 	// idle sandboxes and creates beyond MinIdle and the waiters.
 	BudgetHeld int
@@ -237,6 +241,7 @@ func (p *Pool[S]) Stats() Stats {
 		Name:            p.name,
 		Idle:            len(p.idle),
 		Busy:            p.busy,
+		Resetting:       p.resetting,
 		Creating:        p.creating,
 		Destroying:      p.destroying,
 		Waiting:         len(p.waiters),
@@ -246,6 +251,7 @@ func (p *Pool[S]) Stats() Stats {
 		MaxUses:         p.cfg.MaxUses,
 		ArrivalRate:     p.arrivalRateLocked(now),
 		CreateTime:      p.createTime,
+		ResetTime:       p.resetTime,
 		BudgetHeld:      p.slots,
 		Acquired:        p.acquired,
 		AcquireTimeouts: p.acquireTimeouts,

@@ -50,11 +50,32 @@ func (p *Pool[S]) arrivalRateLocked(now time.Time) float64 {
 // noteCreateTimeLocked adds a successful create's duration to the smoothed
 // create time; the first one sets it.
 func (p *Pool[S]) noteCreateTimeLocked(d time.Duration) {
-	if p.createTime == 0 {
-		p.createTime = max(d, 1)
+	smooth(&p.createTime, d)
+}
+
+// noteResetTimeLocked records a successful reset's duration, smoothed
+// like the create time.
+func (p *Pool[S]) noteResetTimeLocked(d time.Duration) {
+	smooth(&p.resetTime, d)
+}
+
+func smooth(avg *time.Duration, d time.Duration) {
+	if *avg == 0 {
+		*avg = max(d, 1)
 		return
 	}
-	p.createTime += (d - p.createTime) / createTimeWeight
+	*avg += (d - *avg) / createTimeWeight
+}
+
+// turnaroundLocked is how long a sandbox is away between two jobs on
+// average: a create per job in single use; with reuse a reset per job
+// and a create shared by MaxUses jobs (before the first reset, the
+// create time stands in for it).
+func (p *Pool[S]) turnaroundLocked() time.Duration {
+	if p.cfg.MaxUses == 1 || p.resetTime == 0 {
+		return p.createTime
+	}
+	return p.resetTime + p.createTime/time.Duration(p.cfg.MaxUses)
 }
 
 // targetLocked is the number of idle sandboxes (counting creates in flight)
@@ -65,7 +86,7 @@ func (p *Pool[S]) targetLocked(now time.Time) int {
 	if !p.cfg.Autosize {
 		return p.cfg.MinIdle
 	}
-	x := p.arrivalRateLocked(now) * p.createTime.Seconds() * p.cfg.Headroom
+	x := p.arrivalRateLocked(now) * p.turnaroundLocked().Seconds() * p.cfg.Headroom
 	if x >= float64(p.cfg.MaxSize) {
 		return p.cfg.MaxSize
 	}

@@ -2,6 +2,7 @@ package pool_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -249,6 +250,91 @@ func TestSurplusAfterBurst(t *testing.T) {
 		synctest.Wait()
 		if s := p.Stats(); s.Idle != cfg.MinIdle {
 			t.Errorf("without demand Idle = %d, want MinIdle %d", s.Idle, cfg.MinIdle)
+		}
+	})
+}
+
+// With reuse, a sandbox is away between jobs for its reset (and a share
+// of a create), not a whole create: the idle target follows that
+// turnaround, so a pool whose resets are quick stays small under load.
+func TestAutosizeFollowsResetTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := newFake()
+		rt.createDelay, rt.resetDelay = 4*time.Second, 200*time.Millisecond
+		cfg := testConfig(1, 50)
+		cfg.MaxUses = 100
+		p := newPool(t, cfg, rt)
+		g := startLoad(t, p, 100*time.Millisecond, 10*time.Millisecond) // 10/s
+		time.Sleep(90 * time.Second)
+		st := p.Stats()
+		g.Stop()
+		if st.ResetTime != rt.resetDelay {
+			t.Errorf("ResetTime = %v, want %v", st.ResetTime, rt.resetDelay)
+		}
+		// 10/s x (0.2 s + 4 s / 100) x 1.5 headroom = 3.6 -> 4 (the rate
+		// estimate is still rising to 10/s after 90 s, so 3 or 4).
+		if st.Target < 3 || st.Target > 4 {
+			t.Errorf("Target = %d at 10/s with 200ms resets, want 3..4 (single use would want 60)", st.Target)
+		}
+	})
+}
+
+// A caller waits at most MaxWait for a sandbox, whatever its own deadline,
+// and then gets ErrExhausted.
+func TestAcquireBoundedByMaxWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := newFake()
+		rt.createDelay = 10 * time.Second
+		cfg := testConfig(1, 1)
+		cfg.MaxWait = 250 * time.Millisecond
+		p := newPool(t, cfg, rt)
+		if err := p.WaitReady(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		l, err := p.Acquire(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Release()
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+		defer cancel()
+		_, err = p.Acquire(ctx)
+		if !errors.Is(err, pool.ErrExhausted) {
+			t.Fatalf("Acquire on a full pool: got %v, want ErrExhausted", err)
+		}
+		if got := time.Since(start); got != cfg.MaxWait {
+			t.Errorf("waited %v, want MaxWait %v", got, cfg.MaxWait)
+		}
+	})
+}
+
+// A sandbox being reset counts as busy and as resetting, not as a job.
+func TestStatsResetting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := newFake()
+		rt.resetDelay = time.Second
+		cfg := testConfig(1, 1)
+		cfg.MaxUses = 10
+		p := newPool(t, cfg, rt)
+		if err := p.WaitReady(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		l, err := p.Acquire(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := p.Stats(); st.Busy != 1 || st.Resetting != 0 {
+			t.Errorf("leased: Busy %d Resetting %d, want 1 0", st.Busy, st.Resetting)
+		}
+		l.Release()
+		time.Sleep(time.Second / 2)
+		if st := p.Stats(); st.Busy != 1 || st.Resetting != 1 || st.Idle != 0 {
+			t.Errorf("resetting: Busy %d Resetting %d Idle %d, want 1 1 0", st.Busy, st.Resetting, st.Idle)
+		}
+		time.Sleep(time.Second)
+		if st := p.Stats(); st.Busy != 0 || st.Resetting != 0 || st.Idle != 1 {
+			t.Errorf("after the reset: Busy %d Resetting %d Idle %d, want 0 0 1", st.Busy, st.Resetting, st.Idle)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,19 +14,28 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const usage = `usage: warmbox-runner idle|run|reset
-       warmbox-runner serve [--bootstrap python|node|bash] [--ready-on-hello] [--env KEY=VALUE]... -- COMMAND...
+const usage = `usage: warmbox-runner idle --runner-uid UID
+       warmbox-runner run|reset --runner-uid UID --job-uid UID
+       warmbox-runner serve --runner-uid UID [--bootstrap python|node|bash] [--ready-on-hello] [--env KEY=VALUE]... -- COMMAND...
+       warmbox-runner launch [--fsize N] [--nofile N] -- PATH ARGV...
        warmbox-runner install DEST
 
+  The sandbox starts as root with CAP_SETUID, CAP_SETGID and CAP_KILL; the
+  runner drops to --runner-uid and runs each job under a uid of its own
+  (--job-uid; in serve mode the runner uid + the job's number).
+
   idle   block forever as the sandbox's PID 1 (exec mode), reaping zombies
-  run    read one run request frame on stdin, run its job, write one result
-         frame on stdout
-  reset  kill every process of the sandbox user, wipe /tmp, /dev/shm,
-         /dev/mqueue and SysV IPC, verify, write one reset frame on stdout
+  run    read one run request frame on stdin, run its job as --job-uid,
+         write one result frame on stdout
+  reset  kill every process of --job-uid, wipe what it left in /tmp,
+         /dev/shm, /dev/mqueue and SysV IPC, verify that nothing is left,
+         write one reset frame on stdout
   serve  be the sandbox's PID 1 (prestart mode): pre-start COMMAND with the
          bootstrap, then answer request frames on stdin until it ends; the
          interpreter's environment is exactly the --env entries; with
          --ready-on-hello the ready frame waits for a "hello" request
+  launch lower the job's rlimits, then execute PATH (the runner starts a
+         cold job through it)
   install copy this binary to DEST (mode 0555): how a Kubernetes init
          container puts the runner into a sandbox Pod's read-only volume
 `
@@ -38,6 +48,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "serve" {
 		return serve(args[1:], stdin, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "launch" {
+		return launch(args[1:], stderr)
+	}
 	if len(args) == 2 && args[0] == "install" {
 		if err := install(args[1]); err != nil {
 			fmt.Fprintf(stderr, "warmbox-runner install: %v\n", err)
@@ -45,35 +58,72 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	if len(args) != 1 {
+	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ids, err := parseIDs(args[0], args[1:])
+	if err != nil {
+		fmt.Fprintf(stderr, "warmbox-runner: %v\n%s", err, usage)
 		return 2
 	}
 	switch args[0] {
 	case "idle":
-		idle()
+		idle(ids.runner)
 		return 0
 	case "run":
-		return runOnce(stdin, stdout, stderr)
-	case "reset":
-		return resetOnce(stdout, stderr)
-	default:
-		fmt.Fprint(stderr, usage)
-		return 2
+		return runOnce(ids, stdin, stdout, stderr)
+	default: // reset
+		return resetOnce(ids, stdout, stderr)
 	}
 }
 
+// cmdIDs are the ids of idle, run and reset.
+type cmdIDs struct {
+	runner int
+	job    int // run and reset
+}
+
+// parseIDs parses the flags of idle (--runner-uid), run and reset
+// (--runner-uid and --job-uid, a uid of the runner's block).
+func parseIDs(cmd string, args []string) (cmdIDs, error) {
+	if cmd != "idle" && cmd != "run" && cmd != "reset" {
+		return cmdIDs{}, fmt.Errorf("unknown command %s", quoteName(cmd))
+	}
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var ids cmdIDs
+	fs.IntVar(&ids.runner, "runner-uid", 0, "")
+	fs.IntVar(&ids.job, "job-uid", 0, "")
+	if err := fs.Parse(args); err != nil {
+		return cmdIDs{}, err
+	}
+	if fs.NArg() > 0 {
+		return cmdIDs{}, fmt.Errorf("%s: unexpected argument %s", cmd, quoteName(fs.Arg(0)))
+	}
+	if err := ValidRunnerUID(ids.runner); err != nil {
+		return cmdIDs{}, fmt.Errorf("--runner-uid: %w", err)
+	}
+	switch {
+	case cmd == "idle" && ids.job != 0:
+		return cmdIDs{}, errors.New("idle: takes no --job-uid")
+	case cmd != "idle" && !(uids{runner: ids.runner}).owns(ids.job):
+		return cmdIDs{}, fmt.Errorf("--job-uid: must be %d to %d, got %d", ids.runner+1, ids.runner+UIDBlock-1, ids.job)
+	}
+	return ids, nil
+}
+
 // runOnce is the exec mode: one run request in, one result frame out.
-func runOnce(stdin io.Reader, stdout, stderr io.Writer) int {
+func runOnce(ids cmdIDs, stdin io.Reader, stdout, stderr io.Writer) int {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "warmbox-runner: "+format+"\n", args...)
 	}
 	result := func(token string, res Result) error {
 		return writeReply(stdout, Reply{Kind: "result", Token: token, Result: &res}, logf)
 	}
-	if err := harden(); err != nil {
+	if err := harden(ids.runner, true); err != nil {
 		logf("%v", err)
-		result("", Result{Error: "runner setup failed"})
+		result("", Result{Error: "runner setup failed: " + err.Error()})
 		return 1
 	}
 	var req Request
@@ -86,7 +136,7 @@ func runOnce(stdin io.Reader, stdout, stderr io.Writer) int {
 		result(req.Token, Result{Error: "bad request: want a run request with a job"})
 		return 2
 	}
-	if err := result(req.Token, execute(*req.Job, defaultOptions(logf))); err != nil {
+	if err := result(req.Token, execute(*req.Job, defaultOptions(logf), ids.job)); err != nil {
 		return 1
 	}
 	return 0
@@ -94,18 +144,18 @@ func runOnce(stdin io.Reader, stdout, stderr io.Writer) int {
 
 // resetOnce is reset in exec mode, started by docker exec next to idle:
 // it reads nothing and writes one reset frame.
-func resetOnce(stdout, stderr io.Writer) int {
+func resetOnce(ids cmdIDs, stdout, stderr io.Writer) int {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "warmbox-runner: "+format+"\n", args...)
 	}
 	rep := Reply{Kind: "reset"}
-	if err := harden(); err != nil {
+	if err := harden(ids.runner, true); err != nil {
 		logf("%v", err)
-		rep.Error = "runner setup failed"
+		rep.Error = "runner setup failed: " + err.Error()
 	} else {
 		r := newReaper()
 		defer r.stop()
-		if err := resetSandbox(r, defaultResetConfig()); err != nil {
+		if err := resetSandbox(r, defaultResetConfig(), ids.job); err != nil {
 			rep.Error = err.Error()
 		}
 	}
@@ -154,8 +204,11 @@ func frameError(err error) string {
 
 // harden prepares the runner process before it reads a job:
 //
-//   - not dumpable, so the job (same uid) cannot ptrace it or open its
-//     /proc/<pid>/mem, environ or fd;
+//   - dropped from root to its own uid, keeping only runnerCaps (keep) or
+//     nothing, so no job (another uid, no capability) can signal,
+//     ptrace, prlimit or re-schedule it;
+//   - not dumpable, so not even a process of its uid could ptrace it or
+//     open its /proc/<pid>/mem, environ or fd;
 //   - a child subreaper (or PID 1), so every orphan of the job is
 //     reparented to it and reaped by it;
 //   - every signal that would end a Go program is caught and dropped, so
@@ -165,7 +218,10 @@ func frameError(err error) string {
 //   - a small GOMAXPROCS and a reserve of idle OS threads, created now:
 //     during a fork bomb the pids cgroup (which counts threads) is full,
 //     and a Go runtime that then needs a new thread dies.
-func harden() error {
+func harden(runnerUID int, keep bool) error {
+	if err := dropToRunner(runnerUID, keep); err != nil {
+		return err
+	}
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl PR_SET_DUMPABLE: %w", err)
 	}
@@ -225,11 +281,17 @@ func reserveThreads(n int) {
 	done.Wait()
 }
 
-// idle is the sandbox's PID 1 in exec mode. It never returns. It reaps
-// every zombie reparented to it and ignores every signal it can: as the
-// namespace's init with SIG_IGN, the kernel drops them before delivery.
-// The daemon stops the container from outside with SIGKILL.
-func idle() {
+// idle is the sandbox's PID 1 in exec mode. It never returns. It drops
+// to the runner's uid without any capability, reaps every zombie
+// reparented to it and ignores every signal it can: as the namespace's
+// init with SIG_IGN, the kernel drops them before delivery. The daemon
+// stops the container from outside with SIGKILL. If it cannot drop, it
+// says so and idles on: each `run` drops for itself, and refuses the job
+// with the reason.
+func idle(runnerUID int) {
+	if err := dropToRunner(runnerUID, false); err != nil {
+		fmt.Fprintf(os.Stderr, "warmbox-runner idle: %v\n", err)
+	}
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		fmt.Fprintf(os.Stderr, "warmbox-runner: prctl PR_SET_DUMPABLE: %v\n", err)
 	}

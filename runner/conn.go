@@ -69,19 +69,26 @@ func (c *Conn) Send(ctx context.Context, v any) error {
 	return nil
 }
 
-// Receive reads one frame. When ctx ends first, the stream is closed and
-// ctx.Err() returned; a stream that ends is ErrNoResult, with what the
-// runner said on stderr.
-func (c *Conn) Receive(ctx context.Context, v any) error {
+// Receive reads one frame of at most limit bytes (ControlFrameBytes,
+// Limits.ResultFrameBytes: the caller knows which reply comes next). When
+// ctx ends first, the stream is closed and ctx.Err() returned; a stream
+// that ends is ErrNoResult, with what the runner said on stderr. A frame
+// over limit is ErrFrameTooLarge, refused before it is allocated; the
+// stream, now out of step, is closed.
+func (c *Conn) Receive(ctx context.Context, v any, limit int) error {
 	stop := context.AfterFunc(ctx, c.close)
 	defer stop()
-	if err := ReadFrame(c.r, v); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("%w: %v (runner stderr: %s)", ErrNoResult, err, c.diagnostics())
+	err := ReadFrameMax(c.r, v, limit)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrFrameTooLarge):
+		c.close()
+		return fmt.Errorf("runner frame refused: %w", err)
+	case ctx.Err() != nil:
+		return ctx.Err()
 	}
-	return nil
+	return fmt.Errorf("%w: %v (runner stderr: %s)", ErrNoResult, err, c.diagnostics())
 }
 
 // RunOnce hands a job to an exec'd `runner run`: the run request, end of
@@ -92,7 +99,7 @@ func (c *Conn) RunOnce(ctx context.Context, job Job) (Result, error) {
 		return Result{}, fmt.Errorf("%w: send job: %w", ErrNotStarted, err)
 	}
 	_ = c.closeWrite()
-	reply, err := c.reply(ctx, token)
+	reply, err := c.reply(ctx, token, job.Limits.ResultFrameBytes())
 	if err != nil {
 		return Result{}, fmt.Errorf("hand-off: %w", err)
 	}
@@ -111,7 +118,9 @@ func (c *Conn) Run(ctx context.Context, job Job) (Result, error) {
 	if err := c.Send(ctx, Request{Op: "run", Token: token, Job: &job}); err != nil {
 		return Result{}, fmt.Errorf("%w: send job: %w", ErrNotStarted, err)
 	}
-	res, err := receiveResult(ctx, token, func(ctx context.Context, r *Reply) error { return c.Receive(ctx, r) })
+	res, err := receiveResult(ctx, token, job.Limits.ResultFrameBytes(), func(ctx context.Context, r *Reply, limit int) error {
+		return c.Receive(ctx, r, limit)
+	})
 	switch {
 	case errors.Is(err, ErrNoAck):
 		return Result{}, fmt.Errorf("%w: %w", ErrNotStarted, err)
@@ -140,7 +149,7 @@ func (c *Conn) Ready(ctx context.Context) error {
 }
 
 func (c *Conn) ready(ctx context.Context, token string) error {
-	reply, err := c.reply(ctx, token)
+	reply, err := c.reply(ctx, token, ControlFrameBytes)
 	if err != nil {
 		return fmt.Errorf("waiting for the runner: %w", err)
 	}
@@ -169,7 +178,7 @@ func (c *Conn) ResetOnce(ctx context.Context) error {
 }
 
 func (c *Conn) resetReply(ctx context.Context, token string) error {
-	reply, err := c.reply(ctx, token)
+	reply, err := c.reply(ctx, token, ControlFrameBytes)
 	if err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
@@ -179,11 +188,11 @@ func (c *Conn) resetReply(ctx context.Context, token string) error {
 	return nil
 }
 
-// reply receives one reply frame and checks that it answers the request
-// with token ("" for the frames that answer none).
-func (c *Conn) reply(ctx context.Context, token string) (Reply, error) {
+// reply receives one reply frame of at most limit bytes and checks that
+// it answers the request with token ("" for the frames that answer none).
+func (c *Conn) reply(ctx context.Context, token string, limit int) (Reply, error) {
 	var reply Reply
-	if err := c.Receive(ctx, &reply); err != nil {
+	if err := c.Receive(ctx, &reply, limit); err != nil {
 		return Reply{}, err
 	}
 	return reply, checkToken(reply, token)
@@ -244,17 +253,22 @@ const AckTimeout = 2 * time.Second
 var ErrNoAck = errors.New("the runner did not acknowledge the job")
 
 // receiveResult reads a serve-mode runner's answer to the run request
-// with token, with receive: the "accepted" frame within AckTimeout, then
-// the result. An error wrapping ErrNoAck means the job never started
-// (the sandbox is unusable and must be destroyed; the job may go to
-// another); one wrapping ErrForged, that a frame did not answer the
-// request. ctx bounds the whole wait.
-func receiveResult(ctx context.Context, token string, receive func(context.Context, *Reply) error) (Result, error) {
+// with token, with receive: the "accepted" frame within AckTimeout (at
+// most ControlFrameBytes: a bad request's short result may come instead),
+// then the result (at most resultLimit bytes). An error wrapping ErrNoAck
+// means the job never started (the sandbox is unusable and must be
+// destroyed; the job may go to another); one wrapping ErrForged or
+// ErrFrameTooLarge, that a frame did not answer the request or was longer
+// than the runner writes, at any point (the job may have run: it is not
+// given to another sandbox). ctx bounds the whole wait.
+func receiveResult(ctx context.Context, token string, resultLimit int, receive func(ctx context.Context, r *Reply, limit int) error) (Result, error) {
 	var reply Reply
 	ackCtx, cancel := context.WithTimeout(ctx, AckTimeout)
-	err := receive(ackCtx, &reply)
+	err := receive(ackCtx, &reply, ControlFrameBytes)
 	cancel()
 	switch {
+	case err != nil && errors.Is(err, ErrFrameTooLarge):
+		return Result{}, err
 	case err != nil && ctx.Err() != nil:
 		return Result{}, err
 	case err != nil && errors.Is(err, context.DeadlineExceeded):
@@ -267,7 +281,7 @@ func receiveResult(ctx context.Context, token string, receive func(context.Conte
 	}
 	if reply.Kind == "accepted" {
 		reply = Reply{} // decoding leaves the fields a frame lacks as they were
-		if err := receive(ctx, &reply); err != nil {
+		if err := receive(ctx, &reply, resultLimit); err != nil {
 			return Result{}, err
 		}
 		if err := checkToken(reply, token); err != nil {

@@ -52,14 +52,20 @@ const (
 	imageBash   = "warmbox/bash:bookworm"
 )
 
-// sandboxArgs are the daemon's container flags, plus a name and a label
-// to find leftovers by.
+// testRunnerUID is the runner's uid in the tests' sandboxes (the first
+// of its block); job n runs as testRunnerUID+n.
+const testRunnerUID = MinSandboxUID
+
+// sandboxArgs are the daemon's container flags (root with the runner's
+// three capabilities: user overrides the uid for the cases that test a
+// sandbox set up otherwise), plus a name and a label to find leftovers by.
 func sandboxArgs(t *testing.T, name, user string) []string {
 	return []string{
 		"--name", name, "--label", "warmbox-test=runner",
 		"--network", "none", "--read-only",
 		"--tmpfs", "/tmp:rw,size=50m,mode=1777",
-		"--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+		"--cap-drop", "ALL", "--cap-add", "SETUID", "--cap-add", "SETGID", "--cap-add", "KILL",
+		"--security-opt", "no-new-privileges",
 		"--pids-limit", "50", "--memory", "256m", "--memory-swap", "256m",
 		"--cpus", "0.5", "--user", user,
 		"--ulimit", "nofile=1024:1024", "--ulimit", "core=0",
@@ -121,7 +127,7 @@ func invoke(t *testing.T, input []byte, args ...string) outcome {
 		if rep.Kind != "result" || rep.Result == nil {
 			t.Fatalf("reply: got %+v, want a result", rep)
 		}
-		if early := rep.Result.Error == "runner setup failed" || strings.HasPrefix(rep.Result.Error, "bad request frame"); rep.Token != testToken && !early {
+		if early := strings.HasPrefix(rep.Result.Error, "runner setup failed") || strings.HasPrefix(rep.Result.Error, "bad request frame"); rep.Token != testToken && !early {
 			t.Fatalf("reply token: got %q, want the request's %q", rep.Token, testToken)
 		}
 		o.res, o.framed = *rep.Result, true
@@ -146,18 +152,36 @@ func frame(t *testing.T, job Job) []byte {
 }
 
 // runFresh runs one job in a fresh container whose PID 1 is the runner
-// (`docker run ... runner run`), as user 65534.
+// (`docker run ... runner run`), as job 1 of the block.
 func runFresh(t *testing.T, image string, job Job) outcome {
 	t.Helper()
-	return runAs(t, image, "65534:65534", frame(t, job))
+	return runAs(t, image, "0:0", frame(t, job))
 }
 
 func runAs(t *testing.T, image, user string, input []byte) outcome {
 	t.Helper()
 	requireDocker(t)
 	args := append([]string{"run", "--rm", "-i"}, sandboxArgs(t, containerName(t), user)...)
-	args = append(args, image, "/opt/warmbox/runner", "run")
+	args = append(append(args, image), RunCommand(testRunnerUID, testRunnerUID+1)...)
 	return invoke(t, input, args...)
+}
+
+// execJobs counts the jobs exec'd into each exec-mode sandbox, as the
+// daemon's Container does: job n runs as testRunnerUID+n.
+var execJobs = struct {
+	sync.Mutex
+	n map[string]int
+}{n: map[string]int{}}
+
+// execJobUID returns the uid of the last job exec'd into container (the
+// first job's before any), moving on to the next one first if next.
+func execJobUID(container string, next bool) int {
+	execJobs.Lock()
+	defer execJobs.Unlock()
+	if next {
+		execJobs.n[container]++
+	}
+	return testRunnerUID + max(1, execJobs.n[container])
 }
 
 // startIdle starts a sandbox in exec mode: the runner's idle command is
@@ -166,8 +190,8 @@ func startIdle(t *testing.T, image string) string {
 	t.Helper()
 	requireDocker(t)
 	name := containerName(t)
-	args := append([]string{"run", "-d"}, sandboxArgs(t, name, "65534:65534")...)
-	args = append(args, image, "/opt/warmbox/runner", "idle")
+	args := append([]string{"run", "-d"}, sandboxArgs(t, name, "0:0")...)
+	args = append(append(args, image), IdleCommand(testRunnerUID)...)
 	if out, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
 		t.Fatalf("start idle sandbox: %v: %s", err, out)
 	}
@@ -178,7 +202,8 @@ func startIdle(t *testing.T, image string) string {
 // daemon's exec mode. The runner is then not PID 1.
 func execRun(t *testing.T, container string, job Job) outcome {
 	t.Helper()
-	return invoke(t, frame(t, job), "exec", "-i", container, "/opt/warmbox/runner", "run")
+	cmd := RunCommand(testRunnerUID, execJobUID(container, true))
+	return invoke(t, frame(t, job), append([]string{"exec", "-i", container}, cmd...)...)
 }
 
 var langs = map[string]struct {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -28,14 +29,15 @@ type interp struct {
 	env     []string
 	sp      *spawned
 	ctl     *os.File // our end of the control pipe
+	uid     int      // the job's uid the interpreter runs as
 }
 
-// prestart starts command under boot in dir, with exactly env, as the
-// main process tracked by r, and returns once the bootstrap reports the
-// interpreter loaded. The interpreter's stdio are the job's pipes, made
+// prestart starts command under boot in dir as uid (0: as the runner, in
+// tests), with exactly env, as the main process tracked by r, and returns
+// once the bootstrap reports the interpreter loaded. The interpreter's stdio are the job's pipes, made
 // exactly as for a cold start; the control and ready pipes are its fds
 // ctlFD and readyFD.
-func prestart(boot *bootstrap, command, env []string, dir string, r *reaper, logf func(string, ...any)) (*interp, error) {
+func prestart(boot *bootstrap, command, env []string, dir string, uid int, r *reaper, logf func(string, ...any)) (*interp, error) {
 	path, err := lookPath(command[0], env)
 	if err != nil {
 		return nil, err
@@ -53,7 +55,11 @@ func prestart(boot *bootstrap, command, env []string, dir string, r *reaper, log
 	defer readyR.Close()
 	extra := make([]*os.File, readyFD-2) // fds 3 to readyFD
 	extra[ctlFD-3], extra[readyFD-3] = ctlR, readyW
-	sp, err := spawn(path, boot.argv(command), env, dir, extra)
+	var cred *syscall.Credential
+	if uid != 0 {
+		cred = jobCredential(uid)
+	}
+	sp, err := spawn(path, boot.argv(command), env, dir, extra, cred)
 	ctlR.Close()
 	readyW.Close()
 	if err != nil {
@@ -61,7 +67,7 @@ func prestart(boot *bootstrap, command, env []string, dir string, r *reaper, log
 		return nil, fmt.Errorf("cannot start %q: %s", command[0], errnoText(err))
 	}
 	r.track(sp.proc.Pid)
-	in := &interp{boot: boot, command: command, env: env, sp: sp, ctl: ctlW}
+	in := &interp{boot: boot, command: command, env: env, sp: sp, ctl: ctlW, uid: uid}
 
 	readyR.SetReadDeadline(time.Now().Add(readyTimeout))
 	var b [1]byte
@@ -94,8 +100,10 @@ func (in *interp) hand(job Job, r *reaper) (*jobProcess, error) {
 	if r.reap(); r.exited {
 		return nil, errors.New("the interpreter exited before its job")
 	}
-	if err := limitProcess(in.sp.proc.Pid, job.Limits); err != nil {
-		return nil, err
+	if len(jobRlimits(job.Limits)) > 0 {
+		if err := asJob(in.uid, func() error { return limitProcess(in.sp.proc.Pid, job.Limits) }); err != nil {
+			return nil, err
+		}
 	}
 	in.ctl.SetWriteDeadline(time.Now().Add(goTimeout))
 	started := time.Now()

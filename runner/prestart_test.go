@@ -32,7 +32,7 @@ func TestPrestartMatchesColdStart(t *testing.T) {
 	job := bashJob(dir)
 	r := newReaper()
 	defer r.stop()
-	in, err := prestart(bootstraps["bash"], job.Command, job.Env, dir, r, t.Logf)
+	in, err := prestart(bootstraps["bash"], job.Command, job.Env, dir, 0, r, t.Logf)
 	if err != nil {
 		t.Fatalf("prestart: %v", err)
 	}
@@ -81,7 +81,7 @@ func TestPrestartInterpreterDies(t *testing.T) {
 	r := newReaper()
 	defer r.stop()
 	// bash cannot run the python bootstrap.
-	_, err := prestart(bootstraps["python"], []string{"bash"}, []string{"PATH=/usr/bin:/bin"}, t.TempDir(), r, t.Logf)
+	_, err := prestart(bootstraps["python"], []string{"bash"}, []string{"PATH=/usr/bin:/bin"}, t.TempDir(), 0, r, t.Logf)
 	if err == nil || !strings.Contains(err.Error(), "interpreter exited before it was ready (exit status") {
 		t.Errorf("got %v, want the interpreter's exit reported", err)
 	}

@@ -34,19 +34,24 @@ type jobProcess struct {
 	drained                  chan struct{} // closed when both output pipes hit EOF
 }
 
-// startProcess runs Command + [Entry] + Args in dir, in a session of its
-// own, with exactly job.Env as its environment and three pipes as its
-// only open files. The returned error is a message for the caller.
-func startProcess(job Job, dir string, r *reaper) (*jobProcess, error) {
+// startProcess runs Command + [Entry] + Args in dir as cred (nil: as the
+// runner, in tests), in a session of its own, with exactly job.Env as its
+// environment and three pipes as its only open files. The program is
+// started through the runner's launch step, which lowers the job's
+// rlimits in the new process before it executes the interpreter, so the
+// runner's own limits stay as the sandbox set them for the next job. The
+// returned error is a message for the caller.
+func startProcess(job Job, dir string, r *reaper, cred *syscall.Credential) (*jobProcess, error) {
 	path, err := lookPath(job.Command[0], job.Env)
 	if err != nil {
 		return nil, err
 	}
 	argv := append(append(append([]string{}, job.Command...), job.Entry), job.Args...)
-	if err := limitSelf(job.Limits); err != nil {
+	path, argv, err = launchCommand(path, argv, job.Limits)
+	if err != nil {
 		return nil, err
 	}
-	sp, err := spawn(path, argv, job.Env, dir, nil)
+	sp, err := spawn(path, argv, job.Env, dir, nil, cred)
 	if err != nil {
 		return nil, fmt.Errorf("cannot start %q: %s", job.Command[0], errnoText(err))
 	}
@@ -61,11 +66,11 @@ type spawned struct {
 	stdinW, stdoutR, stderrR *os.File
 }
 
-// spawn starts path with argv in dir, in a session of its own, with
-// exactly env as its environment, three fresh pipes as fds 0-2 and extra
-// as fds 3 and up (a nil entry leaves that fd closed). Nothing else of
-// the runner's reaches it. The caller still holds extra and closes it.
-func spawn(path string, argv, env []string, dir string, extra []*os.File) (*spawned, error) {
+// spawn starts path with argv in dir as cred, in a session of its own,
+// with exactly env as its environment, three fresh pipes as fds 0-2 and
+// extra as fds 3 and up (a nil entry leaves that fd closed). Nothing else
+// of the runner's reaches it. The caller still holds extra and closes it.
+func spawn(path string, argv, env []string, dir string, extra []*os.File, cred *syscall.Credential) (*spawned, error) {
 	var pipes [3][2]*os.File // stdin, stdout, stderr; [0] read end, [1] write end
 	closeAll := func() {
 		for _, p := range pipes {
@@ -92,7 +97,8 @@ func spawn(path string, argv, env []string, dir string, extra []*os.File) (*spaw
 			Setsid: true,
 			// If the runner dies (kill -9 -1 from the job reaches it),
 			// the main process goes with it.
-			Pdeathsig: syscall.SIGKILL,
+			Pdeathsig:  syscall.SIGKILL,
+			Credential: cred,
 		},
 	}
 	if err := cloexecFrom(3); err != nil {

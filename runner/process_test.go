@@ -46,7 +46,7 @@ func runLocal(t *testing.T, script string, edit func(*Job)) Result {
 	}
 	r := newReaper()
 	defer r.stop()
-	p, err := startProcess(job, dir, r)
+	p, err := startProcess(job, dir, r, nil)
 	if err != nil {
 		t.Fatalf("startProcess: %v", err)
 	}
@@ -150,7 +150,7 @@ func TestStartProcessMissingInterpreter(t *testing.T) {
 	job := Job{Command: []string{"no-such-interpreter"}, Entry: "main.py"}
 	r := newReaper()
 	defer r.stop()
-	_, err := startProcess(job, t.TempDir(), r)
+	_, err := startProcess(job, t.TempDir(), r, nil)
 	if err == nil || !strings.Contains(err.Error(), `"no-such-interpreter"`) {
 		t.Errorf("got %v, want an error naming the interpreter", err)
 	}
@@ -207,8 +207,9 @@ func TestRootIsRefused(t *testing.T) {
 	if err := checkKillAll(); err != errRoot {
 		t.Errorf("checkKillAll as root: got %v, want %v", err, errRoot)
 	}
-	res := execute(validJob(), options{workDir: t.TempDir(), logf: t.Logf})
-	if res.Error != "runner must not run as root" {
-		t.Errorf("execute as root: got error %q, want %q", res.Error, "runner must not run as root")
+	r := newReaper()
+	defer r.stop()
+	if err := sweep(r); err != errRoot {
+		t.Errorf("sweep as root: got %v, want %v", err, errRoot)
 	}
 }

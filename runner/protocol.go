@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -14,8 +15,31 @@ import (
 const MaxFrameBytes = 16 << 20
 
 // ErrFrameTooLarge is returned for a frame whose declared length exceeds
-// MaxFrameBytes.
+// the reader's bound (MaxFrameBytes, or a smaller one: ReadFrameMax).
+// From a runner, the daemon treats it as it treats a forged frame: the
+// sandbox is destroyed and the caller gets no result.
 var ErrFrameTooLarge = errors.New("frame too large")
+
+// ControlFrameBytes bounds the replies that carry no job output: "ready",
+// "accepted" and "reset" (a reset's error is at most a few hundred
+// bytes). The daemon refuses a longer one before allocating it.
+const ControlFrameBytes = 4 << 10
+
+// resultOverheadBytes is what a "result" frame holds besides its two
+// output streams: the token, the numbers and flags, and an error message
+// (short, but JSON may escape each byte of it as \u00XX).
+const resultOverheadBytes = 64 << 10
+
+// ResultFrameBytes is the longest "result" frame an honest runner writes
+// for a job with these limits: both streams full (OutputBytes each,
+// base64 in JSON) plus a fixed overhead, never more than MaxFrameBytes.
+// The daemon reads a result with this bound, so a job that got hold of
+// the runner's stdout (gVisor, docs/SECURITY.md F5) cannot make it
+// allocate more than its own output caps allow.
+func (l Limits) ResultFrameBytes() int {
+	out := min(max(l.OutputBytes, 0), MaxOutputBytes)
+	return min(2*base64.StdEncoding.EncodedLen(out)+resultOverheadBytes, MaxFrameBytes)
+}
 
 // Job is what the daemon asks the runner to do.
 type Job struct {
@@ -111,13 +135,22 @@ func WriteFrame(w io.Writer, v any) error {
 // ended cleanly before a frame began; io.ErrUnexpectedEOF means it ended
 // inside one.
 func ReadFrame(r io.Reader, v any) error {
+	return ReadFrameMax(r, v, MaxFrameBytes)
+}
+
+// ReadFrameMax is ReadFrame for a frame of at most limit bytes (capped at
+// MaxFrameBytes): a longer one is refused with ErrFrameTooLarge from its
+// header alone, before anything of its size is allocated or read. The
+// rest of such a frame is left unread, so the stream is out of step.
+func ReadFrameMax(r io.Reader, v any, limit int) error {
+	limit = min(max(limit, 0), MaxFrameBytes)
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
-	if n > MaxFrameBytes {
-		return ErrFrameTooLarge
+	if uint64(n) > uint64(limit) {
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrFrameTooLarge, n, limit)
 	}
 	body := make([]byte, n)
 	if _, err := io.ReadFull(r, body); err != nil {

@@ -53,29 +53,36 @@ func defaultResetConfig() resetConfig {
 }
 
 // resetSandbox makes a used sandbox fit for the next job and checks that
-// it is: it kills every process of the sandbox user but PID 1 and
-// itself, reaps them, empties the work dir, /dev/shm and /dev/mqueue,
-// removes every SysV IPC object, then verifies that /proc lists no
-// process but PID 1 and itself, that the directories are empty and that
-// no IPC object is left. Any leftover is returned as an error meant for
-// Reply.Error: the daemon then destroys the sandbox.
-func resetSandbox(r *reaper, c resetConfig) error {
+// it is. As the job's uid (asJob) it kills every process of that uid,
+// reaps them, empties the work dir, /dev/shm and /dev/mqueue of what the
+// uid made, and removes its SysV IPC objects; then, as the runner, it
+// verifies that /proc lists no process but PID 1 and itself, that the
+// directories are empty and that no IPC object is left, whoever owns
+// them. Any leftover is returned as an error meant for Reply.Error: the
+// daemon then destroys the sandbox.
+func resetSandbox(r *reaper, c resetConfig, uid int) error {
 	end := time.Now().Add(c.budget)
 	self := os.Getpid()
-	if err := killAll(r, c.proc, self, end); err != nil {
-		return fmt.Errorf("reset: %w", err)
-	}
 	var problems []string
-	for _, d := range c.dirs {
-		// A missing dir is for verification to judge.
-		if err := wipe(d.path, end); err != nil && !errors.Is(err, os.ErrNotExist) {
-			problems = append(problems, "wipe "+errnoPath(err))
+	err := asJob(uid, func() error {
+		if err := killAll(r, c.proc, self, end); err != nil {
+			return fmt.Errorf("reset: %w", err)
 		}
-	}
-	if objs, err := listIPC(c.sysvipc); err != nil {
-		problems = append(problems, err.Error())
-	} else if err := removeIPC(objs); err != nil {
-		problems = append(problems, err.Error())
+		for _, d := range c.dirs {
+			// A missing dir is for verification to judge.
+			if err := wipe(d.path, end); err != nil && !errors.Is(err, os.ErrNotExist) {
+				problems = append(problems, "wipe "+errnoPath(err))
+			}
+		}
+		if objs, err := listIPC(c.sysvipc); err != nil {
+			problems = append(problems, err.Error())
+		} else if err := removeIPC(objs); err != nil {
+			problems = append(problems, err.Error())
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 
 	// Verification: the state itself, whatever the steps reported.
@@ -108,8 +115,8 @@ func resetSandbox(r *reaper, c resetConfig) error {
 	return errors.New(msg)
 }
 
-// killAll sends SIGKILL with kill(-1) until /proc lists no process of our
-// uid but PID 1 and self, reaping in between (zombies count until their
+// killAll sends SIGKILL with kill(-1) until /proc lists no process of the
+// calling thread's uid but PID 1 and self, reaping in between (zombies count until their
 // parent reaps them: the runner in serve mode, idle in exec mode). A
 // process of another uid cannot be killed and does not hold the loop:
 // verification reports it.

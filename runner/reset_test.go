@@ -155,10 +155,12 @@ func TestParseServe(t *testing.T) {
 		{args: []string{"--env", "NOEQUALS", "--", "bash"}, err: "want KEY=VALUE"},
 		{args: []string{"--bootstrap", "bash", "--"}, err: "missing COMMAND"},
 		{args: []string{"--nope", "--", "bash"}, err: "not defined"},
+		{args: []string{"--runner-uid", "0", "--", "bash"}, err: "runner uid 0: must be 20000 to 65280"},
+		{args: []string{"--runner-uid", "65535", "--", "bash"}, err: "must be 20000 to 65280"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			cfg, err := parseServe(tc.args)
+			cfg, err := parseServe(append([]string{"--runner-uid", "30000"}, tc.args...))
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("got %v, want an error containing %q", err, tc.err)

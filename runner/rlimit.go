@@ -1,7 +1,11 @@
 package runner
 
 import (
+	"flag"
 	"fmt"
+	"io"
+	"os"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -14,30 +18,63 @@ import (
 // the same on both backends: no file a job can write grows past
 // FileSizeBytes. Limits are only ever lowered.
 
-// limitSelf lowers the runner's own limits before it starts a job, which
-// inherits them. The runner writes the job's files before and nothing
-// large after.
-func limitSelf(l Limits) error {
+// launchCommand returns what to start instead of path with argv so that
+// the job's limits are lowered in the new process itself, after it left
+// the runner and before the interpreter starts: the runner's own launch
+// step (`launch`), which sets them and executes path. Without limits to
+// set it returns path and argv as they are.
+func launchCommand(path string, argv []string, l Limits) (string, []string, error) {
+	rl := jobRlimits(l)
+	if len(rl) == 0 {
+		return path, argv, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, fmt.Errorf("find the runner: %w", err)
+	}
+	args := []string{"warmbox-runner", "launch"}
+	for _, r := range rl {
+		args = append(args, "--"+r.flag, strconv.FormatInt(r.value, 10))
+	}
+	args = append(append(args, "--", path), argv...)
+	return self, args, nil
+}
+
+// launch is the launch step: `launch [--fsize N] [--nofile N] -- PATH
+// ARGV...` lowers its own limits and executes PATH with ARGV (ARGV[0]
+// included) and its environment as it is. It returns only on failure.
+func launch(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("launch", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var l Limits
+	fs.Int64Var(&l.FileSizeBytes, "fsize", 0, "")
+	fs.Int64Var(&l.NoFile, "nofile", 0, "")
+	if err := fs.Parse(args); err != nil || fs.NArg() < 2 {
+		fmt.Fprintf(stderr, "warmbox-runner launch: want [--fsize N] [--nofile N] -- PATH ARGV...\n")
+		return 2
+	}
 	for _, r := range jobRlimits(l) {
 		var cur syscall.Rlimit
 		if err := syscall.Getrlimit(r.resource, &cur); err != nil {
-			return fmt.Errorf("getrlimit %s: %w", r.name, err)
+			fmt.Fprintf(stderr, "warmbox-runner launch: getrlimit %s: %v\n", r.name, err)
+			return 1
 		}
+		// syscall.Setrlimit, so that the Go runtime does not restore
+		// its saved RLIMIT_NOFILE in the program it executes.
 		want := lowered(cur, r.value)
-		if want == cur {
-			continue
-		}
-		// syscall.Setrlimit, so that the Go runtime stops restoring its
-		// saved RLIMIT_NOFILE in the processes it starts.
 		if err := syscall.Setrlimit(r.resource, &want); err != nil {
-			return fmt.Errorf("setrlimit %s: %w", r.name, err)
+			fmt.Fprintf(stderr, "warmbox-runner launch: setrlimit %s: %v\n", r.name, err)
+			return 1
 		}
 	}
-	return nil
+	err := syscall.Exec(fs.Arg(0), fs.Args()[1:], os.Environ())
+	fmt.Fprintf(stderr, "warmbox-runner launch: %s: %s\n", fs.Arg(0), errnoText(err))
+	return 127
 }
 
 // limitProcess lowers the limits of a pre-started interpreter before its
-// go signal.
+// go signal. prlimit needs the caller's ids to match the target's: call
+// it as the interpreter's uid (asJob).
 func limitProcess(pid int, l Limits) error {
 	for _, r := range jobRlimits(l) {
 		var cur unix.Rlimit
@@ -58,6 +95,7 @@ func limitProcess(pid int, l Limits) error {
 
 type rlimit struct {
 	name     string
+	flag     string // launch's flag
 	resource int
 	value    int64 // 0: leave as is
 }
@@ -65,10 +103,10 @@ type rlimit struct {
 func jobRlimits(l Limits) []rlimit {
 	var out []rlimit
 	if l.FileSizeBytes > 0 {
-		out = append(out, rlimit{"RLIMIT_FSIZE", unix.RLIMIT_FSIZE, l.FileSizeBytes})
+		out = append(out, rlimit{"RLIMIT_FSIZE", "fsize", unix.RLIMIT_FSIZE, l.FileSizeBytes})
 	}
 	if l.NoFile > 0 {
-		out = append(out, rlimit{"RLIMIT_NOFILE", unix.RLIMIT_NOFILE, l.NoFile})
+		out = append(out, rlimit{"RLIMIT_NOFILE", "nofile", unix.RLIMIT_NOFILE, l.NoFile})
 	}
 	return out
 }

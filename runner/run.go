@@ -16,13 +16,13 @@ func defaultOptions(logf func(string, ...any)) options {
 	return options{workDir: "/tmp", cgroupRoot: cgroupRoot, logf: logf}
 }
 
-// execute runs one job to the end in exec mode, with a cold start of its
-// program and a reaper of its own.
-func execute(job Job, opt options) Result {
+// execute runs one job to the end in exec mode as uid, with a cold start
+// of its program and a reaper of its own.
+func execute(job Job, opt options, uid int) Result {
 	r := newReaper()
 	defer r.stop()
-	return runJob(job, opt, func(job Job) (*jobProcess, error) {
-		return startProcess(job, opt.workDir, r)
+	return runJob(job, opt, uid, func(job Job) (*jobProcess, error) {
+		return startProcess(job, opt.workDir, r, jobCredential(uid))
 	})
 }
 
@@ -32,17 +32,17 @@ func execute(job Job, opt options) Result {
 // every process the job left behind and reaps them. Every failure is
 // reported in Result.Error; runJob never panics on a bad job.
 //
-// It assumes only that the process was prepared by harden, and touches
-// nothing it does not clean up, except the files in the work dir.
-func runJob(job Job, opt options, start func(Job) (*jobProcess, error)) Result {
-	if err := checkKillAll(); err != nil {
-		return Result{Error: err.Error()}
-	}
+// The job runs as uid: its files are created as uid, start must start
+// its program as uid, and the sweep at the end kills exactly the
+// processes of uid. It assumes only that the process was prepared by
+// harden, and touches nothing it does not clean up, except the files in
+// the work dir.
+func runJob(job Job, opt options, uid int, start func(Job) (*jobProcess, error)) Result {
 	if err := job.Validate(); err != nil {
 		return Result{Error: err.Error()}
 	}
 	oomBefore, oomKnown := readOOMKills(opt.cgroupRoot)
-	if err := writeFiles(opt.workDir, job.Files); err != nil {
+	if err := asJob(uid, func() error { return writeFiles(opt.workDir, job.Files) }); err != nil {
 		return Result{Error: err.Error()}
 	}
 
@@ -50,7 +50,10 @@ func runJob(job Job, opt options, start func(Job) (*jobProcess, error)) Result {
 	if err != nil {
 		return Result{Error: err.Error()}
 	}
-	res := p.finish(time.Duration(job.Limits.TimeoutMs)*time.Millisecond, sweep, opt.logf)
+	killAll := func(r *reaper) error {
+		return asJob(uid, func() error { return sweep(r) })
+	}
+	res := p.finish(time.Duration(job.Limits.TimeoutMs)*time.Millisecond, killAll, opt.logf)
 
 	if oomKnown {
 		if after, ok := readOOMKills(opt.cgroupRoot); ok && after > oomBefore {

@@ -18,6 +18,7 @@ type serveConfig struct {
 	// after the container started (Kubernetes): a frame written before
 	// would be lost, or arrive next to the answer to hello.
 	readyOnHello bool
+	ids          uids // the sandbox's uid block
 }
 
 // envFlags collects repeated --env KEY=VALUE flags.
@@ -36,7 +37,7 @@ func (e *envFlags) Set(v string) error {
 
 // parseServe parses serve's arguments:
 //
-//	[--bootstrap python|node|bash] [--ready-on-hello] [--env KEY=VALUE]... -- COMMAND...
+//	--runner-uid UID [--bootstrap python|node|bash] [--ready-on-hello] [--env KEY=VALUE]... -- COMMAND...
 //
 // The interpreter's environment is exactly the --env entries, in order
 // (none: empty), as Job.Env is the program's whole environment: a job
@@ -46,12 +47,16 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.SetOutput(io.Discard)
 	boot := fs.String("bootstrap", "", "")
 	readyOnHello := fs.Bool("ready-on-hello", false, "")
+	runnerUID := fs.Int("runner-uid", 0, "")
 	var env envFlags
 	fs.Var(&env, "env", "")
 	if err := fs.Parse(args); err != nil {
 		return serveConfig{}, err
 	}
-	cfg := serveConfig{env: env, command: fs.Args(), readyOnHello: *readyOnHello}
+	cfg := serveConfig{env: env, command: fs.Args(), readyOnHello: *readyOnHello, ids: uids{runner: *runnerUID}}
+	if err := ValidRunnerUID(*runnerUID); err != nil {
+		return serveConfig{}, fmt.Errorf("--runner-uid: %w", err)
+	}
 	if len(cfg.command) == 0 || cfg.command[0] == "" {
 		return serveConfig{}, errors.New("missing COMMAND after --")
 	}
@@ -79,6 +84,11 @@ type server struct {
 	r    *reaper // every child of PID 1, for the container's whole life
 	warm *interp // the pre-started interpreter, if one waits
 	out  io.Writer
+	// n is the number of the next or current job (from 1); its uid is
+	// cfg.ids.job(n). used: job n has run, and only a reset (which moves
+	// to n+1) makes the sandbox take another.
+	n    int
+	used bool
 }
 
 // serve runs serve mode until stdin ends (exit status 0), a frame cannot
@@ -100,8 +110,8 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "warmbox-runner: "+format+"\n", args...)
 	}
-	s := &server{cfg: cfg, opt: defaultOptions(logf), out: stdout}
-	if err := harden(); err != nil {
+	s := &server{cfg: cfg, opt: defaultOptions(logf), out: stdout, n: 1}
+	if err := harden(cfg.ids.runner, true); err != nil {
 		logf("%v", err)
 		s.reply(Reply{Kind: "ready", Error: "runner setup failed"})
 		return 1
@@ -151,16 +161,17 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 }
 
-// prestart pre-starts the interpreter, if serve has a bootstrap. It
-// refuses where a job would refuse to run: as root or with CAP_KILL.
+// prestart pre-starts the interpreter for job n under its uid, if serve
+// has a bootstrap.
 func (s *server) prestart() error {
 	if s.cfg.boot == nil {
 		return nil
 	}
-	if err := checkKillAll(); err != nil {
+	uid, err := s.cfg.ids.job(s.n)
+	if err != nil {
 		return err
 	}
-	in, err := prestart(s.cfg.boot, s.cfg.command, s.cfg.env, s.opt.workDir, s.r, s.opt.logf)
+	in, err := prestart(s.cfg.boot, s.cfg.command, s.cfg.env, s.opt.workDir, uid, s.r, s.opt.logf)
 	if err != nil {
 		return err
 	}
@@ -168,21 +179,31 @@ func (s *server) prestart() error {
 	return nil
 }
 
-// run runs one job, in the pre-started interpreter when it fits. The
-// interpreter is not replaced afterwards: a single-use sandbox is
-// destroyed, a reused one goes through reset, which pre-starts again.
+// run runs job n under its uid, in the pre-started interpreter when it
+// fits. The interpreter is not replaced afterwards: a single-use sandbox
+// is destroyed, a reused one goes through reset, which moves on to the
+// next uid and pre-starts again.
 func (s *server) run(job *Job) Reply {
+	fail := func(msg string) Reply { return Reply{Kind: "result", Result: &Result{Error: msg}} }
 	if job == nil {
-		return Reply{Kind: "result", Result: &Result{Error: "bad request: run without a job"}}
+		return fail("bad request: run without a job")
 	}
-	res := runJob(*job, s.opt, s.start)
+	if s.used {
+		return fail("bad request: the sandbox must be reset before another job")
+	}
+	uid, err := s.cfg.ids.job(s.n)
+	if err != nil {
+		return fail(err.Error())
+	}
+	s.used = true
+	res := runJob(*job, s.opt, uid, func(job Job) (*jobProcess, error) { return s.start(job, uid) })
 	return Reply{Kind: "result", Result: &res}
 }
 
 // start is runJob's start: the go signal if the pre-started interpreter
 // fits the job, else a cold start (after killing the interpreter, which
 // the job must not see).
-func (s *server) start(job Job) (*jobProcess, error) {
+func (s *server) start(job Job, uid int) (*jobProcess, error) {
 	in := s.warm
 	s.warm = nil
 	if in != nil && in.fits(job) {
@@ -195,20 +216,26 @@ func (s *server) start(job Job) (*jobProcess, error) {
 	if in != nil {
 		in.discard(s.r, s.opt.logf)
 	}
-	return startProcess(job, s.opt.workDir, s.r)
+	return startProcess(job, s.opt.workDir, s.r, jobCredential(uid))
 }
 
-// reset runs the verified reset, then pre-starts a new interpreter.
+// reset runs the verified reset of job n's uid, then moves on to job n+1
+// and pre-starts its interpreter under its uid.
 func (s *server) reset() Reply {
 	if s.warm != nil {
 		s.warm.discard(s.r, s.opt.logf)
 		s.warm = nil
 	}
 	rep := Reply{Kind: "reset"}
-	if err := resetSandbox(s.r, defaultResetConfig()); err != nil {
+	uid, err := s.cfg.ids.job(s.n)
+	if err == nil {
+		err = resetSandbox(s.r, defaultResetConfig(), uid)
+	}
+	if err != nil {
 		rep.Error = err.Error()
 		return rep
 	}
+	s.n, s.used = s.n+1, false
 	if err := s.prestart(); err != nil {
 		rep.Error = "prestart: " + err.Error()
 	}

@@ -59,15 +59,9 @@ func startServe(t *testing.T, lang, boot string, extra ...string) *session {
 	requireDocker(t)
 	l := langs[lang]
 	s := &session{t: t, name: containerName(t), replies: make(chan frameOrErr, 1), stderr: &syncBuffer{}, exited: make(chan struct{})}
-	args := append([]string{"run", "-i", "--rm"}, sandboxArgs(t, s.name, "65534:65534")...)
-	args = append(append(args, extra...), l.image, "/opt/warmbox/runner", "serve")
-	if boot != "" {
-		args = append(args, "--bootstrap", boot)
-	}
-	for _, e := range newJob(lang, "").Env {
-		args = append(args, "--env", e)
-	}
-	args = append(append(args, "--"), l.command...)
+	args := append([]string{"run", "-i", "--rm"}, sandboxArgs(t, s.name, "0:0")...)
+	serve := Serve{RunnerUID: testRunnerUID, Bootstrap: boot, Env: newJob(lang, "").Env, Command: l.command}
+	args = append(append(append(args, extra...), l.image), serve.Args()...)
 	cmd := exec.Command("docker", args...)
 	s.cmd = cmd
 	var err error
@@ -178,7 +172,8 @@ func execReset(t *testing.T, container string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), dockerLimit)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker", "exec", container, "/opt/warmbox/runner", "reset")
+	args := append([]string{"exec", container}, ResetCommand(testRunnerUID, execJobUID(container, false))...)
+	cmd := exec.CommandContext(ctx, "docker", args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()

@@ -78,8 +78,8 @@ func FuzzReadRequest(f *testing.F) {
 
 // replies is a fake receive: it hands out frames in order, then blocks
 // until ctx ends.
-func replies(frames ...any) func(context.Context, *Reply) error {
-	return func(ctx context.Context, r *Reply) error {
+func replies(frames ...any) func(context.Context, *Reply, int) error {
+	return func(ctx context.Context, r *Reply, _ int) error {
 		if len(frames) == 0 {
 			<-ctx.Done()
 			return ctx.Err()
@@ -102,7 +102,7 @@ func TestReceiveResult(t *testing.T) {
 	gone := errors.New("stream ended")
 	tests := []struct {
 		name    string
-		receive func(context.Context, *Reply) error
+		receive func(context.Context, *Reply, int) error
 		stdout  string
 		noAck   bool
 		forged  bool
@@ -123,7 +123,7 @@ func TestReceiveResult(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
-				res, err := receiveResult(ctx, token, tc.receive)
+				res, err := receiveResult(ctx, token, MaxFrameBytes, tc.receive)
 				if got := errors.Is(err, ErrNoAck); got != tc.noAck {
 					t.Errorf("ErrNoAck = %v, want %v (err %v)", got, tc.noAck, err)
 				}
@@ -143,7 +143,7 @@ func TestReceiveResult(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		if _, err := receiveResult(ctx, token, replies()); errors.Is(err, ErrNoAck) || !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := receiveResult(ctx, token, MaxFrameBytes, replies()); errors.Is(err, ErrNoAck) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("got %v, want the caller's deadline", err)
 		}
 	})

@@ -32,8 +32,42 @@ type TracingConfig struct {
 	// "warmbox").
 	ServiceName string `yaml:"service_name"`
 	// SampleRatio is the fraction of new traces sampled, 0..1 (default
-	// 1). The sampler is parent-based: a caller's sampling decision wins.
+	// 1). The sampler is parent-based: a caller's sampling decision wins,
+	// for the callers whose trace context is believed (TrustIncoming).
 	SampleRatio float64 `yaml:"sample_ratio"`
+	// TrustIncoming says whose incoming trace context (traceparent,
+	// tracestate, baggage, uber-trace-id) is believed:
+	// TrustProxiesAndKeys (the default; "" means it too), TrustAlways or
+	// TrustNever. Anyone else's request starts a new root trace, so an
+	// anonymous caller can neither force its requests to be sampled nor
+	// choose the trace id echoed back.
+	TrustIncoming string `yaml:"trust_incoming"`
+}
+
+// The values of TracingConfig.TrustIncoming.
+const (
+	// TrustProxiesAndKeys believes requests from a trusted proxy
+	// (http.trusted_proxies) and requests with a valid API key.
+	TrustProxiesAndKeys = "proxies_and_keys"
+	// TrustAlways believes every caller (the behaviour before it was
+	// configurable).
+	TrustAlways = "always"
+	// TrustNever starts a new root trace for every request.
+	TrustNever = "never"
+)
+
+// TrustsIncoming reports whether a request's incoming trace context is
+// believed: fromProxy, its direct peer is a trusted proxy; keyed, it
+// carries a valid API key.
+func (c TracingConfig) TrustsIncoming(fromProxy, keyed bool) bool {
+	switch c.TrustIncoming {
+	case TrustAlways:
+		return true
+	case TrustNever:
+		return false
+	default:
+		return fromProxy || keyed
+	}
 }
 
 // Default tracing settings.
@@ -57,7 +91,7 @@ const (
 // DefaultTracingConfig returns tracing off, service "warmbox", every trace
 // sampled.
 func DefaultTracingConfig() TracingConfig {
-	return TracingConfig{ServiceName: defaultServiceName, SampleRatio: defaultSampleRatio}
+	return TracingConfig{ServiceName: defaultServiceName, SampleRatio: defaultSampleRatio, TrustIncoming: TrustProxiesAndKeys}
 }
 
 // Validate reports every invalid field, each error naming its yaml key. It
@@ -74,6 +108,12 @@ func (c TracingConfig) Validate() error {
 	}
 	if !(c.SampleRatio >= 0 && c.SampleRatio <= 1) { // also rejects NaN
 		errs = append(errs, fmt.Errorf("sample_ratio: must be within 0..1, got %v", c.SampleRatio))
+	}
+	switch c.TrustIncoming {
+	case "", TrustProxiesAndKeys, TrustAlways, TrustNever:
+	default:
+		errs = append(errs, fmt.Errorf("trust_incoming: must be %s, %s or %s, got %q",
+			TrustProxiesAndKeys, TrustAlways, TrustNever, c.TrustIncoming))
 	}
 	return errors.Join(errs...)
 }

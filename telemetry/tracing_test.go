@@ -45,6 +45,10 @@ func TestTracingConfigValidate(t *testing.T) {
 		{name: "ratio above 1", mutate: func(c *TracingConfig) { c.SampleRatio = 1.5 }, wantErr: "sample_ratio:"},
 		{name: "ratio negative", mutate: func(c *TracingConfig) { c.SampleRatio = -0.1 }, wantErr: "sample_ratio:"},
 		{name: "ratio NaN", mutate: func(c *TracingConfig) { c.SampleRatio = math.NaN() }, wantErr: "sample_ratio:"},
+		{name: "trust always", mutate: func(c *TracingConfig) { c.TrustIncoming = TrustAlways }},
+		{name: "trust never", mutate: func(c *TracingConfig) { c.TrustIncoming = TrustNever }},
+		{name: "trust unset", mutate: func(c *TracingConfig) { c.TrustIncoming = "" }},
+		{name: "trust unknown", mutate: func(c *TracingConfig) { c.TrustIncoming = "keys" }, wantErr: "trust_incoming: must be proxies_and_keys, always or never"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,6 +62,37 @@ func TestTracingConfigValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, want an error starting %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestTrustsIncoming(t *testing.T) {
+	if got := DefaultTracingConfig().TrustIncoming; got != TrustProxiesAndKeys {
+		t.Errorf("default trust_incoming = %q, want %q", got, TrustProxiesAndKeys)
+	}
+	for _, tc := range []struct {
+		mode                                    string
+		anonymous, fromProxy, keyed, proxyKeyed bool
+	}{
+		{TrustProxiesAndKeys, false, true, true, true},
+		{"", false, true, true, true},
+		{TrustAlways, true, true, true, true},
+		{TrustNever, false, false, false, false},
+	} {
+		c := TracingConfig{TrustIncoming: tc.mode}
+		for _, caller := range []struct {
+			name             string
+			fromProxy, keyed bool
+			want             bool
+		}{
+			{"anonymous", false, false, tc.anonymous},
+			{"from a trusted proxy", true, false, tc.fromProxy},
+			{"with a key", false, true, tc.keyed},
+			{"both", true, true, tc.proxyKeyed},
+		} {
+			if got := c.TrustsIncoming(caller.fromProxy, caller.keyed); got != caller.want {
+				t.Errorf("trust_incoming %q, %s: TrustsIncoming = %v, want %v", tc.mode, caller.name, got, caller.want)
+			}
+		}
 	}
 }
 

@@ -121,6 +121,13 @@ func Start(t testing.TB, opts Options) *Daemon {
 	d := &Daemon{Scope: scope, leftovers: opts.Leftovers, logs: &syncBuffer{}, done: make(chan struct{})}
 	d.cmd = exec.Command(filepath.Join(bin, "warmbox"), "serve", "--config", cfgPath)
 	d.cmd.Env = append(os.Environ(), opts.Env...)
+	// Tests wait for a sandbox up to 30 s unless they set max_wait: they
+	// check what the daemon does, and on a loaded test machine a reset or
+	// a replacement can take longer than the default 500 ms. How fast a
+	// saturated pool answers has tests of its own, which set it.
+	if !strings.Contains(opts.Config, "max_wait") {
+		d.cmd.Env = append([]string{"WARMBOX_POOL_MAX_WAIT=30s"}, d.cmd.Env...)
+	}
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -134,3 +134,54 @@ func TestConcurrencyCap(t *testing.T) {
 		t.Errorf("after the first ended: HTTP %d %s", r.Status, r.Raw)
 	}
 }
+
+// TestSaturationAnswersAtOnce: with every sandbox busy, a caller waits at
+// most pool.max_wait (the default 500 ms here) and gets 503 capacity with
+// Retry-After, long before the job holding the sandbox ends; the job
+// itself is served. Once it is, so is the next caller, in the same
+// sandbox under the next uid.
+func TestSaturationAnswersAtOnce(t *testing.T) {
+	d := testdaemon.Start(t, testdaemon.Options{Config: `
+rate_limit: {requests: 0}
+pool: {min_idle: 1, max_size: 1, autosize: false, max_wait: 500ms}
+languages: {node: {enabled: false}, bash: {enabled: false}}
+`})
+	const hold = 8 * time.Second
+	first := make(chan testdaemon.Response, 1)
+	go func() {
+		first <- d.Post(t, "/execute", apisuite.With(apisuite.Req("python", "import os, time; time.sleep(8); print(os.getuid())"), "timeout", 20))
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for d.Get(t, "/stats").Body["active_executions"] != 1.0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the first job never started")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	start := time.Now()
+	r := d.Post(t, "/execute", apisuite.Req("python", "print(2)"))
+	took := time.Since(start)
+	e, _ := r.Body["error"].(map[string]any)
+	if r.Status != 503 || e["code"] != "capacity" || r.Header.Get("Retry-After") != "1" {
+		t.Errorf("while the only sandbox is busy: HTTP %d %s (Retry-After %q), want 503 capacity with Retry-After 1",
+			r.Status, r.Raw, r.Header.Get("Retry-After"))
+	}
+	// Not a speed assertion: the answer must not wait for the job.
+	if took >= hold {
+		t.Errorf("the refusal took %v, as long as the job holding the sandbox", took)
+	}
+	f := <-first
+	if f.Status != 200 || f.Body["status"] != "success" {
+		t.Fatalf("first: HTTP %d %s", f.Status, f.Raw)
+	}
+	var next testdaemon.Response
+	for range 20 { // the sandbox may still be in its reset
+		if next = d.Post(t, "/execute", apisuite.Req("python", "import os; print(os.getuid())")); next.Status != 503 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if next.Status != 200 || next.Body["stdout"] == f.Body["stdout"] {
+		t.Errorf("after the first: HTTP %d %s, want success under another uid than the first's %v", next.Status, next.Raw, f.Body["stdout"])
+	}
+}

@@ -23,7 +23,7 @@ func TestGVisor(t *testing.T) {
 rate_limit: {requests: 0}
 pool: {min_idle: 1, max_size: 2}
 languages:
-  python: {runtime: runsc, handoff: ` + mode + `, limits: {pids: 128}}
+  python: {runtime: runsc, handoff: ` + mode + `, limits: {pids: 128}, pool: {max_uses: 1}}
   node: {enabled: false}
   bash: {enabled: false}
 `})

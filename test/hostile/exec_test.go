@@ -6,10 +6,13 @@ import (
 	"github.com/warmbox/warmbox/internal/testdaemon"
 )
 
-// execConfig serves every language with the exec hand-off: a docker
+// execConfig serves every language with the exec hand-off (a docker
 // exec of the runner per job, the runner's `run` process next to the
-// job, PID 1 an idle runner.
-const execConfig = config + `
+// job, PID 1 an idle runner) in single-use sandboxes: the opt-in
+// isolation level where no two jobs ever share a container.
+const execConfig = `
+rate_limit: {requests: 0}
+pool: {min_idle: 2, max_size: 5, autosize: false, max_waiters: 16, max_uses: 1, max_wait: 30s}
 languages:
   python: {handoff: exec}
   node: {handoff: exec}

@@ -22,8 +22,8 @@ import (
 func gvisorConfig() string {
 	cfg := config + `
 languages:
-  python: {runtime: runsc, limits: {pids: 512}}
-  bash: {runtime: runsc, limits: {pids: 512}}
+  python: {runtime: runsc, limits: {pids: 512}, pool: {max_uses: 1}}
+  bash: {runtime: runsc, limits: {pids: 512}, pool: {max_uses: 1}}
   node: {enabled: false}
 `
 	if p := os.Getenv("WARMBOX_HOSTILE_RUNSC_RUNNER"); p != "" {

@@ -11,10 +11,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/warmbox/warmbox/runner"
 )
 
-// sandboxUID is the uid every sandboxed process runs as (engine.SandboxUser).
-const sandboxUID = 65534
+// sandboxUID reports whether uid is one a sandbox's runner or job runs
+// as (every sandbox has a block of them, runner/creds.go).
+func sandboxUID(uid int) bool {
+	return uid >= runner.MinSandboxUID && uid <= runner.MaxSandboxUID
+}
 
 // hostProc is one process as the host sees it.
 type hostProc struct {
@@ -108,7 +113,7 @@ func strays(baseline map[int]bool, markers []string) ([]hostProc, error) {
 				marked = true
 			}
 		}
-		orphan := p.UID == sandboxUID && !baseline[p.PID] && (p.Container == "" || !live[p.Container])
+		orphan := sandboxUID(p.UID) && !baseline[p.PID] && (p.Container == "" || !live[p.Container])
 		if marked || orphan {
 			bad = append(bad, p)
 		}
@@ -125,7 +130,7 @@ func sandboxUIDBaseline() (map[int]bool, error) {
 	}
 	base := map[int]bool{}
 	for _, p := range procs {
-		if p.UID == sandboxUID && p.Container == "" {
+		if sandboxUID(p.UID) && p.Container == "" {
 			base[p.PID] = true
 		}
 	}

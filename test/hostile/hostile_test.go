@@ -20,11 +20,13 @@ import (
 )
 
 // config sizes the pools for one lane per language, with the rate limit
-// off. Everything else is the embedded defaults: the battery tests the
-// configuration warmbox ships.
+// off and a long max_wait (the battery checks what a sandbox lets a job
+// do, not how fast a saturated pool answers: a case's follow-up may wait
+// for a reset or a replacement). Everything else is the embedded
+// defaults: the battery tests the configuration warmbox ships.
 const config = `
 rate_limit: {requests: 0}
-pool: {min_idle: 2, max_size: 5, autosize: false, max_waiters: 16}
+pool: {min_idle: 2, max_size: 5, autosize: false, max_waiters: 16, max_wait: 30s}
 `
 
 // hostSecrets are put in the daemon's environment: the cases prove that

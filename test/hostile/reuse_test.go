@@ -10,7 +10,7 @@ import (
 // reset in between: a case's follow-up runs where the case ran.
 const reuseConfig = `
 rate_limit: {requests: 0}
-pool: {min_idle: 1, max_size: 1, autosize: false, max_uses: 1000, max_waiters: 16}
+pool: {min_idle: 1, max_size: 1, autosize: false, max_uses: 255, max_waiters: 16, max_wait: 30s}
 `
 
 // TestReuse runs the cases of mode reuse: the sandbox is reset and kept

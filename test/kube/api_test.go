@@ -48,7 +48,7 @@ func startDaemon(t *testing.T, handoff string) *testdaemon.Daemon {
 }
 
 // The same end-to-end suite as on Docker, in both hand-off modes: the
-// sandbox Pods pass the namespace's "restricted" Pod Security profile, or
+// sandbox Pods pass the namespace's "baseline" Pod Security profile, or
 // they would not be created at all.
 func TestAPI(t *testing.T) {
 	for _, mode := range []string{"prestart", "exec"} {

@@ -162,7 +162,7 @@ func startReplicas(t *testing.T, rs ...replica) {
 	t.Helper()
 	requireCluster(t)
 	applyBase(t)
-	// The test replicas need the host network, which the "restricted"
+	// The test replicas need the host network, which the "baseline"
 	// profile forbids; the sandbox Pods still pass it (TestAPI).
 	kubectl(t, "label", "--overwrite", "namespace", namespace, "pod-security.kubernetes.io/enforce=privileged")
 	t.Cleanup(func() {
@@ -170,7 +170,7 @@ func startReplicas(t *testing.T, rs ...replica) {
 			kubectlErr("-n", namespace, "delete", "pod", r.name, "--grace-period=0", "--force", "--ignore-not-found")
 			kubectlErr("-n", namespace, "delete", "pods", "-l", "warmbox.io/scope="+r.name, "--grace-period=0", "--force", "--ignore-not-found")
 		}
-		kubectlErr("label", "--overwrite", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+		kubectlErr("label", "--overwrite", "namespace", namespace, "pod-security.kubernetes.io/enforce=baseline")
 	})
 	// Guaranteed sandboxes reserve their CPU: at the default 0.5 this
 	// 2-core node holds 4, fewer than two replicas' pools. 0.2 each.

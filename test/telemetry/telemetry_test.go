@@ -59,9 +59,11 @@ func TestTelemetry(t *testing.T) {
 	// operator who keeps them off the API's port configures it.
 	target := freeAddr(t)
 	d := testdaemon.Start(t, testdaemon.Options{
+		// Single use: every request's sandbox is destroyed, so each
+		// one has a destroy span and counts in destroyed_total{used}.
 		Config: fmt.Sprintf(`
 rate_limit: {requests: 0}
-pool: {min_idle: %d, max_size: 3, autosize: false}
+pool: {min_idle: %d, max_size: 3, autosize: false, max_uses: 1}
 metrics_listen: %q
 tracing:
   otlp_endpoint: %q
