@@ -59,6 +59,7 @@ fuzz: ## each fuzz target for a bounded time
 	$(GO) test -run '^$$' -fuzz FuzzDecodeExecute -fuzztime 20s ./httpapi/
 	$(GO) test -run '^$$' -fuzz FuzzParseDaemons -fuzztime 10s ./bench/
 	$(GO) test -run '^$$' -fuzz FuzzParseRates -fuzztime 10s ./bench/
+	$(GO) test -run '^$$' -fuzz FuzzHostsCheck -fuzztime 10s ./policy/
 
 bench: build ## warm vs cold against the daemon `make run` started
 	$(BIN)/warmbox bench --out bench-results

@@ -125,7 +125,7 @@ func Start(t testing.TB, opts Options) *Daemon {
 	// check what the daemon does, and on a loaded test machine a reset or
 	// a replacement can take longer than the default 500 ms. How fast a
 	// saturated pool answers has tests of its own, which set it.
-	if !strings.Contains(opts.Config, "max_wait") {
+	if !strings.Contains(opts.Config, "max_wait:") {
 		d.cmd.Env = append([]string{"WARMBOX_POOL_MAX_WAIT=30s"}, d.cmd.Env...)
 	}
 	stderr, err := d.cmd.StderrPipe()
