@@ -90,7 +90,6 @@ func TestGVisor(t *testing.T) {
 // weakness of gVisor as configured here (docs/SECURITY.md).
 var runscFindings = map[string]string{
 	"H40": "F5: under runsc, PID 1's environ and descriptors are readable",
-	"R04": "F5: under runsc, the job writes frames into the runner's control channel; the daemon refuses them (no request token) and destroys the sandbox",
 	"H01": "F3: under runsc, the pids limit also counts gVisor's threads; a fork bomb ends the sandbox",
 	"H02": "F3: under runsc, the pids limit also counts gVisor's threads; a fork bomb ends the sandbox",
 	"T01": "F3: under runsc, the pids limit also counts gVisor's threads; a thread bomb ends the sandbox",

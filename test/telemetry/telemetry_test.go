@@ -61,6 +61,10 @@ func TestTelemetry(t *testing.T) {
 	d := testdaemon.Start(t, testdaemon.Options{
 		// Single use: every request's sandbox is destroyed, so each
 		// one has a destroy span and counts in destroyed_total{used}.
+		// The callers' trace context is trusted although they are
+		// anonymous and direct (the default trusts only proxies and
+		// keyed callers: httpapi's TestTraceTrust): the test checks
+		// that propagation works end to end.
 		Config: fmt.Sprintf(`
 rate_limit: {requests: 0}
 pool: {min_idle: %d, max_size: 3, autosize: false, max_uses: 1}
@@ -69,6 +73,7 @@ tracing:
   otlp_endpoint: %q
   service_name: %q
   sample_ratio: 1
+  trust_incoming: always
 `, minIdle, target, jaegerOTLP, service),
 		// The config decides, whatever the environment of the test says;
 		// a short batch delay only makes the waits below shorter.
