@@ -250,6 +250,7 @@ func (s *server) environments(w http.ResponseWriter, _ *http.Request) {
 type poolStats struct {
 	Idle            int               `json:"idle"`
 	Busy            int               `json:"busy"`
+	Resetting       int               `json:"resetting"`
 	Creating        int               `json:"creating"`
 	Destroying      int               `json:"destroying"`
 	Waiting         int               `json:"waiting"`
@@ -334,7 +335,7 @@ func (s *server) stats(w http.ResponseWriter, _ *http.Request) {
 			backoff = &b
 		}
 		body.Pools[st.Name] = poolStats{
-			Idle: st.Idle, Busy: st.Busy, Creating: st.Creating, Destroying: st.Destroying, Waiting: st.Waiting,
+			Idle: st.Idle, Busy: st.Busy, Resetting: st.Resetting, Creating: st.Creating, Destroying: st.Destroying, Waiting: st.Waiting,
 			Target: st.Target, MinIdle: st.MinIdle, MaxSize: st.MaxSize, MaxUses: st.MaxUses,
 			Acquired: st.Acquired, AcquireTimeouts: st.AcquireTimeouts, Created: st.Created,
 			CreateFailures: st.CreateFailures, Destroyed: destroyed, Degraded: st.Degraded,

@@ -102,14 +102,17 @@ func (p *Pool[S]) expiredLocked(it *item[S], now time.Time) bool {
 }
 
 // planCreatesLocked decides how many creates to start now and accounts for
-// them. It keeps Idle+Creating >= target+Waiting, within MaxSize,
+// them. It keeps Idle+Creating+Resetting >= target+Waiting, within MaxSize,
 // CreateParallel and the idle budget; while degraded it probes with one
 // create at a time after the backoff ends, even for a target of 0.
 func (p *Pool[S]) planCreatesLocked(now time.Time, target int) (n int, wait time.Duration) {
 	if now.Before(p.backoffUntil) {
 		return 0, p.backoffUntil.Sub(now)
 	}
-	want := target + len(p.waiters) - len(p.idle) - p.creating
+	// A sandbox being reset comes back in a moment, like one being
+	// created: counting it keeps a reused pool from creating a sandbox
+	// it will shed as surplus right after.
+	want := target + len(p.waiters) - len(p.idle) - p.creating - p.resetting
 	room := p.cfg.MaxSize - len(p.idle) - p.busy - p.creating
 	parallel := p.cfg.CreateParallel
 	if p.failures > 0 {

@@ -123,7 +123,19 @@ func TestSandboxPodKilledMidJob(t *testing.T) {
 func TestOrphanPodDeleted(t *testing.T) {
 	d := startDaemon(t, "prestart")
 	sel := "warmbox.io/scope=" + d.Scope + ",warmbox.io/language=python"
-	own := strings.Fields(kubectl(t, "-n", namespace, "get", "pods", "-l", sel, "-o", "name"))
+	// The pool settles first: the start-up self-test's sandbox comes back
+	// from its reset next to the one created while it ran, and one of
+	// them is shed as surplus.
+	var own []string
+	waitFor(t, 60*time.Second, "the python pool to settle", func() bool {
+		st, _ := d.Get(t, "/stats").Body["pools"].(map[string]any)
+		p, _ := st["python"].(map[string]any)
+		if p == nil || p["idle"] != p["target"] || p["busy"] != 0.0 || p["creating"] != 0.0 || p["destroying"] != 0.0 {
+			return false
+		}
+		own = strings.Fields(kubectl(t, "-n", namespace, "get", "pods", "-l", sel, "-o", "name"))
+		return float64(len(own)) == p["idle"]
+	})
 	if len(own) == 0 {
 		t.Fatal("no python sandbox Pod")
 	}
