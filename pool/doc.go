@@ -4,7 +4,7 @@
 // A [Pool] owns the bookkeeping of its sandboxes: which are idle, leased,
 // being created, reset or destroyed; who is waiting for one; when one has
 // lived too long; how often creation has failed. One maintainer goroutine
-// per pool keeps Idle+Creating at the idle target plus the number of
+// per pool keeps Idle+Creating+Resetting at the idle target plus the number of
 // waiters (never above [Config.MaxSize], never more than
 // [Config.CreateParallel] creates at once), replaces expired sandboxes and
 // backs off exponentially while creation fails. A sandbox that has served a
@@ -14,13 +14,18 @@
 // # Sizing
 //
 // The idle target follows demand ([Config.Autosize], on by default). The
-// pool smooths its arrival rate (Acquire calls per second, an exponentially
-// decaying count with a 20 s time constant on the monotonic clock; below
-// one call a minute it reads as 0) and its create time (each successful
-// create moves the average a quarter of the way). By Little's law, rate x
-// create time is the number of replacements in flight at steady demand, so
+// pool smooths its arrival rate (Acquire calls per second, exponentially
+// decaying counts on the monotonic clock: a slow one with a 20 s time
+// constant and a fast one with 2 s, of which it takes the larger, so the
+// target rises within seconds and falls slowly; below one call a minute
+// it reads as 0), its create time and its reset time (each success moves
+// the average a quarter of the way). The turnaround is how long a sandbox
+// is away between two jobs: the create time in single use, the reset time
+// plus the create time shared by MaxUses jobs with reuse. By Little's
+// law, rate x turnaround is the number of sandboxes in flight back to
+// idle at steady demand, so
 //
-//	target = clamp(ceil(rate x create time x Headroom), MinIdle, MaxSize)
+//	target = clamp(ceil(rate x turnaround x Headroom), MinIdle, MaxSize)
 //
 // keeps that many in flight or idle, and [Config.Headroom] - 1 times as
 // many more for bursts. When demand falls, surplus idle sandboxes are

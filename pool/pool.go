@@ -116,6 +116,7 @@ type Pool[S Sandbox] struct {
 	backoffUntil time.Time // no create starts before this
 	// Sizing (size.go).
 	rate       float64       // smoothed Acquire calls per second as of rateAt
+	rateFast   float64       // the same with the fast time constant (attackTau)
 	rateAt     time.Time     // last Acquire call; zero before the first
 	createTime time.Duration // smoothed successful create duration; 0 before the first
 	resetTime  time.Duration // smoothed successful reset duration; 0 before the first

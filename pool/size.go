@@ -10,6 +10,11 @@ const (
 	// arrivalTau is the time constant of the smoothed arrival rate: a
 	// step in demand shows 63% after arrivalTau, 95% after 3*arrivalTau.
 	arrivalTau = 20 * time.Second
+	// attackTau is the time constant of a second, fast estimate: the
+	// rate the pool sizes for is the larger of the two, so it follows a
+	// rise in demand within seconds (a reused pool must grow before its
+	// callers' short max_wait runs out) and a fall only slowly.
+	attackTau = 2 * time.Second
 	// quietRate is the arrival rate below which demand reads as none
 	// (fewer than one Acquire a minute), so that the target returns to
 	// MinIdle instead of lingering on an exponential tail.
@@ -24,17 +29,26 @@ const (
 // expectation is the arrival rate once demand has held for a few
 // arrivalTau.
 func (p *Pool[S]) noteArrivalLocked(now time.Time) {
-	p.rate = p.decayedRateLocked(now) + 1/arrivalTau.Seconds()
+	slow, fast := p.decayedRatesLocked(now)
+	p.rate = slow + 1/arrivalTau.Seconds()
+	p.rateFast = fast + 1/attackTau.Seconds()
 	p.rateAt = now
 }
 
-// decayedRateLocked returns the smoothed rate as of now, unfloored.
-func (p *Pool[S]) decayedRateLocked(now time.Time) float64 {
+// decayedRatesLocked returns the slow and the fast smoothed rates as of
+// now, unfloored.
+func (p *Pool[S]) decayedRatesLocked(now time.Time) (slow, fast float64) {
 	if p.rateAt.IsZero() {
-		return 0
+		return 0, 0
 	}
 	dt := max(0, now.Sub(p.rateAt).Seconds()) // monotonic
-	return p.rate * math.Exp(-dt/arrivalTau.Seconds())
+	return p.rate * math.Exp(-dt/arrivalTau.Seconds()), p.rateFast * math.Exp(-dt/attackTau.Seconds())
+}
+
+// decayedRateLocked returns the rate the pool sizes for as of now, the
+// larger of the two estimates, unfloored.
+func (p *Pool[S]) decayedRateLocked(now time.Time) float64 {
+	return max(p.decayedRatesLocked(now))
 }
 
 // arrivalRateLocked returns the smoothed Acquire calls per second as of
