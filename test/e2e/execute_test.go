@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -183,5 +184,53 @@ languages: {node: {enabled: false}, bash: {enabled: false}}
 	}
 	if next.Status != 200 || next.Body["stdout"] == f.Body["stdout"] {
 		t.Errorf("after the first: HTTP %d %s, want success under another uid than the first's %v", next.Status, next.Raw, f.Body["stdout"])
+	}
+}
+
+// TestNoEngineCallPerJob: with the default hand-off and isolation level,
+// jobs cost the engine nothing: over ten jobs the engine reports no
+// container created, started, stopped or destroyed and no exec in the
+// daemon's sandboxes (the job and the reset travel on the attach stream
+// opened when the sandbox was created).
+func TestNoEngineCallPerJob(t *testing.T) {
+	d := testdaemon.Start(t, testdaemon.Options{Config: `
+rate_limit: {requests: 0}
+pool: {min_idle: 2, max_size: 2, autosize: false}
+languages: {node: {enabled: false}, bash: {enabled: false}}
+`})
+	settled := func() bool {
+		st, _ := d.Get(t, "/stats").Body["pools"].(map[string]any)
+		p, _ := st["python"].(map[string]any)
+		return p != nil && p["idle"] == 2.0 && p["busy"] == 0.0 && p["creating"] == 0.0 && p["destroying"] == 0.0
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for !settled() {
+		if time.Now().After(deadline) {
+			t.Fatal("the python pool did not settle at 2 idle sandboxes")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	since := time.Now()
+	for i := range 10 {
+		r := d.Post(t, "/execute", apisuite.Req("python", fmt.Sprintf("print(%d)", i)))
+		if r.Status != 200 || r.Body["stdout"] != fmt.Sprintf("%d\n", i) {
+			t.Fatalf("job %d: HTTP %d %s", i, r.Status, r.Raw)
+		}
+	}
+	for !settled() { // the last resets
+		if time.Now().After(deadline.Add(time.Minute)) {
+			t.Fatal("the pool did not settle after the jobs")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	until := time.Now().Add(time.Second)
+	time.Sleep(1500 * time.Millisecond) // the engine's event log catches up
+	out, err := exec.Command("docker", "events", "--since", since.Format(time.RFC3339Nano), "--until", until.Format(time.RFC3339Nano),
+		"--filter", "label=io.warmbox.scope="+d.Scope, "--format", "{{.Type}} {{.Action}}").CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker events: %v: %s", err, out)
+	}
+	if events := strings.TrimSpace(string(out)); events != "" {
+		t.Errorf("ten jobs made the engine act on the sandboxes:\n%s", events)
 	}
 }
