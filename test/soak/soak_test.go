@@ -41,8 +41,10 @@ const (
 )
 
 // config: no rate limit, the default pools (2 idle, at most 8 per
-// language, 32 waiters).
-const config = "rate_limit: {requests: 0}\n"
+// language, 32 waiters, 250 jobs per sandbox), and the default max_wait
+// stated, so that the test daemon keeps it (testdaemon's 30 s would make
+// a caller queue past its bound): a saturated pool answers 503 at once.
+const config = "rate_limit: {requests: 0}\npool: {max_wait: 500ms}\n"
 
 // TestSoak runs the mix at concurrency 32 against every language for
 // WARMBOX_SOAK (default 60s), after a warm-up, and checks: every request
