@@ -32,7 +32,11 @@ func TestImageRemoved(t *testing.T) {
 			t.Errorf("removing the test tag: %v", err)
 		}
 	})
-	d := start(t, testdaemon.Options{Config: config + "languages: {node: {image: " + tag + "}}\n"})
+	// Node at the container level: every job needs a create, so the
+	// missing image shows at once. At the job level the live sandboxes
+	// keep serving until they are recycled, and the pool reports the
+	// image only when it next needs a create.
+	d := start(t, testdaemon.Options{Config: config + "languages: {node: {image: " + tag + ", pool: {max_uses: 1}}}\n"})
 	l := startLoad(t, d.URL, 4, 100*time.Millisecond, mixed)
 	time.Sleep(2 * time.Second)
 
