@@ -115,13 +115,10 @@ func Run(ctx context.Context, cfg Config, targets []Target, scenarios []Scenario
 		err := p.run(ctx)
 		rep.Results = append(rep.Results, p.results()...)
 		if err != nil {
-			rep.Interrupted = true
-			rep.finish()
-			return rep, err
+			return rep.end(err)
 		}
 	}
-	rep.finish()
-	return rep, nil
+	return rep.end(nil)
 }
 
 // sample is one request's outcome, times relative to the phase start.

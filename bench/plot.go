@@ -142,14 +142,7 @@ func (r *Report) panel(b *bytes.Buffer, scenario string, x0, y0 float64) {
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#999" stroke-dasharray="4 3"/>`+"\n", left, y, left+pw, y)
 		text(b, left+pw+3, y+3, "start", 10, "", g.label)
 	}
-	for _, v := range logTicks(xLo, xHi) {
-		x := px(v)
-		fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e3e3e3"/>`+"\n", x, top, x, top+ph)
-		text(b, x, top+ph+16, "middle", 11, "", fmt.Sprintf("%g", v))
-	}
-	text(b, left+pw/2, top+ph+36, "middle", 12, "", "latency, ms (log scale)")
-	cy := top + ph/2
-	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="12" transform="rotate(-90 %.1f %.1f)">requests answered within x</text>`+"\n", x0+16, cy, x0+16, cy)
+	xLogAxis(b, xLo, xHi, px, x0, left, top, pw, ph, "latency, ms (log scale)", "requests answered within x")
 
 	// One series per target.
 	for _, res := range results {
@@ -251,4 +244,18 @@ func attr(s string) string {
 	var sb strings.Builder
 	_ = xml.EscapeText(&sb, []byte(s))
 	return sb.String()
+}
+
+// xLogAxis draws a log-scale x axis from lo to hi (px maps a value to its
+// x) as vertical grid lines with their values, the x title under the
+// plot area and the y title turned along its left edge (x0).
+func xLogAxis(b *bytes.Buffer, lo, hi float64, px func(float64) float64, x0, left, top, pw, ph float64, xTitle, yTitle string) {
+	for _, v := range logTicks(lo, hi) {
+		x := px(v)
+		fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e3e3e3"/>`+"\n", x, top, x, top+ph)
+		text(b, x, top+ph+16, "middle", 11, "", fmt.Sprintf("%g", v))
+	}
+	text(b, left+pw/2, top+ph+36, "middle", 12, "", xTitle)
+	cy := top + ph/2
+	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="12" transform="rotate(-90 %.1f %.1f)">%s</text>`+"\n", x0+16, cy, x0+16, cy, yTitle)
 }

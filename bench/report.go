@@ -131,6 +131,14 @@ func newReport(cfg Config, targets []Target, scenarios []Scenario) *Report {
 }
 
 // finish stamps the end and computes the comparisons.
+// end finishes the report of a run that ended with err (nil: it ran to
+// the end; otherwise it is marked interrupted) and returns both.
+func (r *Report) end(err error) (*Report, error) {
+	r.Interrupted = err != nil
+	r.finish()
+	return r, err
+}
+
 func (r *Report) finish() {
 	r.Finished = time.Now().UTC()
 	r.Comparisons = r.Comparisons[:0]

@@ -168,13 +168,10 @@ func sweep(ctx context.Context, cfg Config, targets []Target, scenarios []Scenar
 		markPoints(pts, ceil, sw.Mark)
 		sortPoints(pts, targets, cfg.Rates)
 		if err != nil {
-			rep.Interrupted = true
-			rep.finish()
-			return rep, err
+			return rep.end(err)
 		}
 	}
-	rep.finish()
-	return rep, nil
+	return rep.end(nil)
 }
 
 // sweepLength estimates how long a sweep runs when each rate is

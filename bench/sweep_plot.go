@@ -113,14 +113,7 @@ func (r *Report) sweepPanel(b *bytes.Buffer, c Ceiling, x0, y0 float64) {
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e3e3e3"/>`+"\n", left, y, left+pw, y)
 		text(b, left-6, y+4, "end", 11, "", fmt.Sprintf("%g", v))
 	}
-	for _, v := range logTicks(xLo, xHi) {
-		x := px(v)
-		fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e3e3e3"/>`+"\n", x, top, x, top+ph)
-		text(b, x, top+ph+16, "middle", 11, "", fmt.Sprintf("%g", v))
-	}
-	text(b, left+pw/2, top+ph+36, "middle", 12, "", "offered rate, requests/s (log scale)")
-	cy := top + ph/2
-	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="12" transform="rotate(-90 %.1f %.1f)">latency, ms (log scale)</text>`+"\n", x0+16, cy, x0+16, cy)
+	xLogAxis(b, xLo, xHi, px, x0, left, top, pw, ph, "offered rate, requests/s (log scale)", "latency, ms (log scale)")
 
 	// One series per target: p50 and p99, broken where a rate had no
 	// right answer.

@@ -474,17 +474,21 @@ func (c *Config) applyEnv(env func(string) string) error {
 			return nil
 		}
 	}
+	// eachPool applies a pool setting to the default and every language.
+	eachPool := func(apply func(p *pool.Config)) {
+		apply(&c.Pool)
+		for name, l := range c.Languages {
+			apply(&l.Pool)
+			c.Languages[name] = l
+		}
+	}
 	perPool := func(apply func(p *pool.Config, n int)) func(string) error {
 		return func(v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil {
 				return errors.New("must be a whole number")
 			}
-			apply(&c.Pool, n)
-			for name, l := range c.Languages {
-				apply(&l.Pool, n)
-				c.Languages[name] = l
-			}
+			eachPool(func(p *pool.Config) { apply(p, n) })
 			return nil
 		}
 	}
@@ -517,11 +521,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 			if err != nil {
 				return errors.New("must be a duration like 500ms")
 			}
-			c.Pool.MaxWait = d
-			for name, l := range c.Languages {
-				l.Pool.MaxWait = d
-				c.Languages[name] = l
-			}
+			eachPool(func(p *pool.Config) { p.MaxWait = d })
 			return nil
 		}),
 		set("WARMBOX_API_KEYS", func(v string) error {

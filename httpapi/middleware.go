@@ -138,7 +138,7 @@ func (s *server) traceTrust(next http.Handler) http.Handler {
 		if hasTraceContext(r.Header) && !trust(s.clients.FromTrustedProxy(r.RemoteAddr), s.keyed(r)) {
 			r = r.Clone(r.Context())
 			for k := range r.Header {
-				if slices.Contains(traceHeaders, k) || strings.HasPrefix(k, traceBaggagePrefix) {
+				if isTraceHeader(k) {
 					delete(r.Header, k)
 				}
 			}
@@ -149,11 +149,16 @@ func (s *server) traceTrust(next http.Handler) http.Handler {
 
 func hasTraceContext(h http.Header) bool {
 	for k := range h {
-		if slices.Contains(traceHeaders, k) || strings.HasPrefix(k, traceBaggagePrefix) {
+		if isTraceHeader(k) {
 			return true
 		}
 	}
 	return false
+}
+
+// isTraceHeader reports whether k (canonical) carries trace context.
+func isTraceHeader(k string) bool {
+	return slices.Contains(traceHeaders, k) || strings.HasPrefix(k, traceBaggagePrefix)
 }
 
 // cors marks responses to allowed origins. Preflights are answered by

@@ -19,9 +19,9 @@ const (
 	// (fewer than one Acquire a minute), so that the target returns to
 	// MinIdle instead of lingering on an exponential tail.
 	quietRate = 1.0 / 60
-	// createTimeWeight: each successful create moves the smoothed create
-	// time 1/createTimeWeight of the way to its own duration.
-	createTimeWeight = 4
+	// smoothWeight: each successful create (or reset) moves the smoothed
+	// create (or reset) time 1/smoothWeight of the way to its duration.
+	smoothWeight = 4
 )
 
 // noteArrivalLocked counts one Acquire call at now in the smoothed rate: an
@@ -78,7 +78,7 @@ func smooth(avg *time.Duration, d time.Duration) {
 		*avg = max(d, 1)
 		return
 	}
-	*avg += (d - *avg) / createTimeWeight
+	*avg += (d - *avg) / smoothWeight
 }
 
 // turnaroundLocked is how long a sandbox is away between two jobs on

@@ -34,9 +34,9 @@ type interp struct {
 
 // prestart starts command under boot in dir as uid (0: as the runner, in
 // tests), with exactly env, as the main process tracked by r, and returns
-// once the bootstrap reports the interpreter loaded. The interpreter's stdio are the job's pipes, made
-// exactly as for a cold start; the control and ready pipes are its fds
-// ctlFD and readyFD.
+// once the bootstrap reports the interpreter loaded. The interpreter's
+// stdio are the job's pipes, made exactly as for a cold start; the
+// control and ready pipes are its fds ctlFD and readyFD.
 func prestart(boot *bootstrap, command, env []string, dir string, uid int, r *reaper, logf func(string, ...any)) (*interp, error) {
 	path, err := lookPath(command[0], env)
 	if err != nil {

@@ -50,10 +50,10 @@ func runJob(job Job, opt options, uid int, start func(Job) (*jobProcess, error))
 	if err != nil {
 		return Result{Error: err.Error()}
 	}
-	killAll := func(r *reaper) error {
+	sweepAsJob := func(r *reaper) error {
 		return asJob(uid, func() error { return sweep(r) })
 	}
-	res := p.finish(time.Duration(job.Limits.TimeoutMs)*time.Millisecond, killAll, opt.logf)
+	res := p.finish(time.Duration(job.Limits.TimeoutMs)*time.Millisecond, sweepAsJob, opt.logf)
 
 	if oomKnown {
 		if after, ok := readOOMKills(opt.cgroupRoot); ok && after > oomBefore {
