@@ -6,6 +6,10 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PKGS_UNIT = $(shell $(GO) list ./... | grep -v '/test/')
 GOTEST := $(GO) test -race -count=1
+# Fuzzing counts executions, never wall-clock time: a -fuzztime duration races
+# the coordinator's deadline and can fail with "context deadline exceeded"
+# (golang/go#75804), and an unbounded minimization stalls a worker for up to 60 s.
+FUZZ := $(GO) test -run '^$$' -fuzzminimizetime 2000x
 
 .PHONY: all build engine images run test test-unit test-integration test-telemetry test-hostile \
 	test-faults soak soak-short bench lint fmt fuzz up down clean help kube-build kube-up kube-down test-kube kube-bench
@@ -53,13 +57,13 @@ soak-short: engine images
 soak: engine images ## 10 minutes at concurrency 32
 	WARMBOX_SOAK=10m $(GO) test -count=1 -timeout 30m -v -run TestSoak ./test/soak/...
 
-fuzz: ## each fuzz target for a bounded time
-	$(GO) test -run '^$$' -fuzz FuzzReadFrame -fuzztime 20s ./runner/
-	$(GO) test -run '^$$' -fuzz FuzzValidateFileName -fuzztime 20s ./runner/
-	$(GO) test -run '^$$' -fuzz FuzzDecodeExecute -fuzztime 20s ./httpapi/
-	$(GO) test -run '^$$' -fuzz FuzzParseDaemons -fuzztime 10s ./bench/
-	$(GO) test -run '^$$' -fuzz FuzzParseRates -fuzztime 10s ./bench/
-	$(GO) test -run '^$$' -fuzz FuzzHostsCheck -fuzztime 10s ./policy/
+fuzz: ## each fuzz target for a bounded number of executions
+	$(FUZZ) -fuzz FuzzReadFrame -fuzztime 150000x ./runner/
+	$(FUZZ) -fuzz FuzzValidateFileName -fuzztime 300000x ./runner/
+	$(FUZZ) -fuzz FuzzDecodeExecute -fuzztime 100000x ./httpapi/
+	$(FUZZ) -fuzz FuzzParseDaemons -fuzztime 150000x ./bench/
+	$(FUZZ) -fuzz FuzzParseRates -fuzztime 150000x ./bench/
+	$(FUZZ) -fuzz FuzzHostsCheck -fuzztime 200000x ./policy/
 
 bench: build ## warm vs cold against the daemon `make run` started
 	$(BIN)/warmbox bench --out bench-results
