@@ -1,5 +1,5 @@
 // Package bench is warmbox's load harness: it drives targets (a running
-// daemon over HTTP, and a caller-supplied cold baseline) with built-in or
+// daemon over HTTP, and caller-supplied baselines) with built-in or
 // user programs, checks every answer, and reports latency percentiles,
 // throughput, errors by kind and the server's own timing breakdown, as a
 // terminal table, a JSON document and an SVG plot.
@@ -54,8 +54,12 @@
 // ceiling as a vertical line. Read a sweep from low rates up: where
 // served stops following offered, or p99 turns up, or errors appear, the
 // target is saturated; compare that rate with the ceiling and with the
-// other targets. cmd/warmbox leaves the cold baseline out of a sweep (it
-// measures the engine's container start, not a daemon) and says so.
+// other targets. A sweep's baseline (Config.Baseline, when it names a
+// target) runs at the lowest rate only, as a reference: each other
+// target's p50 at that rate is compared with its p50 (Report.Comparisons
+// with RatePerS set). cmd/warmbox leaves the cold baseline out of a sweep
+// (it measures the engine's container start, not a daemon) and uses the
+// exec baseline there: a plain docker exec into a warm sandbox.
 //
 // Percentiles are exact, computed from every measured sample by the
 // nearest-rank method: the p-th percentile of n sorted samples is the
@@ -64,6 +68,6 @@
 //
 // The package owns load generation, answer checking, statistics and
 // rendering. It does not talk to Docker or import the engine: the cold
-// baseline is a function the caller (cmd/warmbox) supplies. It talks HTTP
+// and exec baselines are functions the caller (cmd/warmbox) supplies. It talks HTTP
 // only to loopback addresses.
 package bench

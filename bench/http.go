@@ -104,7 +104,8 @@ const DaemonName = "warm"
 // "default=http://127.0.0.1:8000,single=http://127.0.0.1:8001" (one
 // entry of the list may still be a bare URL, named "warm"). Every URL
 // must be http or https on a loopback host. Names are letters, digits,
-// '.', '_' and '-', unique, and not "cold" (the cold baseline's).
+// '.', '_' and '-', unique, and neither "cold" nor "exec" (the
+// baselines' names).
 // An empty spec is DefaultURL.
 func ParseDaemons(spec string) ([]Daemon, error) {
 	if strings.TrimSpace(spec) == "" {
@@ -152,8 +153,8 @@ func checkTargetName(name string) error {
 	switch {
 	case name == "":
 		return errors.New("empty name before '='")
-	case name == "cold":
-		return errors.New("the name cold belongs to the cold baseline; pick another")
+	case name == "cold" || name == "exec":
+		return fmt.Errorf("the name %s belongs to the %s baseline; pick another", name, name)
 	case len(name) > 32:
 		return fmt.Errorf("name %q: longer than 32 characters", name)
 	}

@@ -82,11 +82,13 @@ type Server struct {
 
 // Comparison sets a target against the baseline in one scenario. Ratio
 // is the baseline's p50 over the target's: 20 means the target's median
-// request took a twentieth of the baseline's.
+// request took a twentieth of the baseline's. In a rate sweep both were
+// measured at RatePerS, the lowest offered rate, one after the other.
 type Comparison struct {
 	Scenario      string  `json:"scenario"`
 	Target        string  `json:"target"`
 	Baseline      string  `json:"baseline"`
+	RatePerS      float64 `json:"rate_per_s,omitempty"` // a rate sweep's: where both were measured
 	TargetP50Ms   float64 `json:"target_p50_ms"`
 	BaselineP50Ms float64 `json:"baseline_p50_ms"`
 	Ratio         float64 `json:"ratio"`
@@ -142,19 +144,34 @@ func (r *Report) end(err error) (*Report, error) {
 func (r *Report) finish() {
 	r.Finished = time.Now().UTC()
 	r.Comparisons = r.Comparisons[:0]
+	// A run's results, or a sweep's points, each at its rate (0 in a run).
+	type measured struct {
+		scenario, target string
+		rate             float64
+		ok               int
+		p50              float64
+	}
+	var all []measured
+	for _, res := range r.Results {
+		all = append(all, measured{res.Scenario, res.Target, 0, res.OK, res.LatencyMs.P50})
+	}
+	if r.Sweep != nil {
+		for _, p := range r.Sweep.Points {
+			all = append(all, measured{p.Scenario, p.Target, p.OfferedPerS, p.OK, p.LatencyMs.P50})
+		}
+	}
 	base := r.Settings.Baseline
-	for _, b := range r.Results {
-		if b.Target != base || b.OK == 0 {
+	for _, b := range all {
+		if b.target != base || b.ok == 0 {
 			continue
 		}
-		for _, t := range r.Results {
-			if t.Scenario != b.Scenario || t.Target == base || t.OK == 0 || t.LatencyMs.P50 <= 0 {
+		for _, t := range all {
+			if t.scenario != b.scenario || t.rate != b.rate || t.target == base || t.ok == 0 || t.p50 <= 0 {
 				continue
 			}
 			r.Comparisons = append(r.Comparisons, Comparison{
-				Scenario: b.Scenario, Target: t.Target, Baseline: base,
-				TargetP50Ms: t.LatencyMs.P50, BaselineP50Ms: b.LatencyMs.P50,
-				Ratio: b.LatencyMs.P50 / t.LatencyMs.P50,
+				Scenario: b.scenario, Target: t.target, Baseline: base, RatePerS: t.rate,
+				TargetP50Ms: t.p50, BaselineP50Ms: b.p50, Ratio: b.p50 / t.p50,
 			})
 		}
 	}

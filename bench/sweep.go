@@ -122,8 +122,17 @@ func sweep(ctx context.Context, cfg Config, targets []Target, scenarios []Scenar
 			return nil, fmt.Errorf("bench: a rate sweep runs scenarios of one language; %s has %d", s.Name, len(s.Languages))
 		}
 	}
-	cfg.Baseline = "" // there is nothing to compare at one rate
-	cfg.Rate = 0      // each phase has its own; the sweep section lists them
+	base := -1 // the baseline's index in targets; it runs at the lowest rate only
+	for i, t := range targets {
+		if t.Name() == cfg.Baseline {
+			base = i
+		}
+	}
+	if base < 0 {
+		cfg.Baseline = "" // nothing to compare with
+	}
+	lowest := slices.Min(cfg.Rates)
+	cfg.Rate = 0 // each phase has its own; the sweep section lists them
 	rep := newReport(cfg, targets, scenarios)
 	rep.Results = []Result{}
 	sw := &Sweep{
@@ -136,10 +145,19 @@ func sweep(ctx context.Context, cfg Config, targets []Target, scenarios []Scenar
 		Points:      []SweepPoint{},
 	}
 	rep.Sweep = sw
-	steps := len(scenarios) * len(cfg.Rates) * len(targets)
+	perScenario := len(cfg.Rates) * len(targets)
+	length := sweepLength(cfg, cfg.Rates, len(scenarios)*len(targets))
+	if base >= 0 {
+		perScenario -= len(cfg.Rates) - 1
+		length = sweepLength(cfg, cfg.Rates, len(scenarios)*(len(targets)-1)) + sweepLength(cfg, []float64{lowest}, len(scenarios))
+	}
+	steps := len(scenarios) * perScenario
 	if cfg.Progress != nil {
-		fmt.Fprintf(cfg.Progress, "rate sweep: %d steps (%d scenarios x %d rates x %d targets), about %s\n",
-			steps, len(scenarios), len(cfg.Rates), len(targets), sweepLength(cfg, len(scenarios)*len(targets)).Round(time.Second))
+		fmt.Fprintf(cfg.Progress, "rate sweep: %d steps (%d scenarios x %d rates x %d targets", steps, len(scenarios), len(cfg.Rates), len(targets))
+		if base >= 0 {
+			fmt.Fprintf(cfg.Progress, ", the baseline %s at %s/s only", cfg.Baseline, fmtRate(lowest))
+		}
+		fmt.Fprintf(cfg.Progress, "), about %s\n", length.Round(time.Second))
 	}
 	step := 0
 	for si, s := range scenarios {
@@ -149,6 +167,9 @@ func sweep(ctx context.Context, cfg Config, targets []Target, scenarios []Scenar
 	rates:
 		for ri, rate := range cfg.Rates {
 			for _, ti := range targetOrder(cfg.Seed, si, ri, len(targets)) {
+				if ti == base && rate != lowest {
+					continue
+				}
 				step++
 				c := cfg
 				c.Rate = rate
@@ -174,11 +195,11 @@ func sweep(ctx context.Context, cfg Config, targets []Target, scenarios []Scenar
 	return rep.end(nil)
 }
 
-// sweepLength estimates how long a sweep runs when each rate is
+// sweepLength estimates how long a sweep runs when each of rates is
 // measured phases times.
-func sweepLength(cfg Config, phases int) time.Duration {
+func sweepLength(cfg Config, rates []float64, phases int) time.Duration {
 	var d time.Duration
-	for _, r := range cfg.Rates {
+	for _, r := range rates {
 		measured := cfg.Duration
 		if cfg.Requests > 0 {
 			measured = time.Duration(float64(cfg.Requests) / r * float64(time.Second))

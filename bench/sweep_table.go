@@ -67,6 +67,12 @@ func (r *Report) writeSweep(b *strings.Builder) {
 		for _, n := range notes {
 			b.WriteString(n + "\n")
 		}
+		for _, cmp := range r.Comparisons {
+			if cmp.Scenario == c.Scenario {
+				fmt.Fprintf(b, "=> at %s/s, %s is %s faster than %s at p50 (%s ms vs %s ms, measured one after the other)\n",
+					fmtRate(cmp.RatePerS), cmp.Target, fmtRatio(cmp.Ratio), cmp.Baseline, fmtMs(cmp.TargetP50Ms), fmtMs(cmp.BaselineP50Ms))
+			}
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -244,6 +246,53 @@ func TestSweepRefusesMultiLanguageScenarios(t *testing.T) {
 	_, err = Run(context.Background(), cfg, []Target{sleepTarget("a", 0, nil)}, []Scenario{mix})
 	if err == nil || !strings.Contains(err.Error(), "one language") {
 		t.Errorf("Run(sweep over mix) = %v, want an error about one language per scenario", err)
+	}
+}
+
+// TestSweepBaseline sweeps a fast target and a slow baseline at two
+// rates given highest first: the baseline runs at the lowest rate only,
+// and the comparison sets the target's p50 there against it.
+func TestSweepBaseline(t *testing.T) {
+	var fastCalls, baseCalls atomic.Int64
+	targets := []Target{sleepTarget("fast", 2*time.Millisecond, &fastCalls), sleepTarget("ref", 40*time.Millisecond, &baseCalls)}
+	var buf strings.Builder
+	progress := &lockedWriter{w: &buf}
+	cfg := Config{Model: Open, Rates: []float64{20, 5}, Duration: 800 * time.Millisecond, Baseline: "ref", Seed: 7, Progress: progress}
+	rep, err := Run(context.Background(), cfg, targets, []Scenario{mustBuiltin(t, "hello", "bash")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range rep.Sweep.Points {
+		got = append(got, fmt.Sprintf("%s@%g", p.Target, p.OfferedPerS))
+	}
+	if want := []string{"fast@20", "fast@5", "ref@5"}; !slices.Equal(got, want) {
+		t.Fatalf("points %v, want %v (the baseline at the lowest rate only)", got, want)
+	}
+	if n := baseCalls.Load(); n != 4 {
+		t.Errorf("the baseline ran %d requests, want 4 (0.8 s at 5/s)", n)
+	}
+	if len(rep.Comparisons) != 1 {
+		t.Fatalf("comparisons %+v, want one", rep.Comparisons)
+	}
+	c := rep.Comparisons[0]
+	if c.Target != "fast" || c.Baseline != "ref" || c.RatePerS != 5 || c.Ratio < 3 {
+		t.Errorf("comparison %+v; want fast against ref at 5/s, several times faster", c)
+	}
+	if c.TargetP50Ms != rep.Sweep.Points[1].LatencyMs.P50 || c.BaselineP50Ms != rep.Sweep.Points[2].LatencyMs.P50 {
+		t.Errorf("comparison %+v does not use the p50s of the points at 5/s", c)
+	}
+	var table strings.Builder
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if want := "=> at 5/s, fast is " + fmtRatio(c.Ratio) + " faster than ref at p50"; !strings.Contains(table.String(), want) {
+		t.Errorf("table lacks %q:\n%s", want, table.String())
+	}
+	progress.mu.Lock()
+	defer progress.mu.Unlock()
+	if want := "3 steps (1 scenarios x 2 rates x 2 targets, the baseline ref at 5/s only)"; !strings.Contains(buf.String(), want) {
+		t.Errorf("progress lacks %q:\n%s", want, buf.String())
 	}
 }
 

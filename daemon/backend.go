@@ -36,7 +36,7 @@ type backend[S pool.Sandbox] interface {
 type dockerBackend struct{ *engine.Engine }
 
 func newDockerBackend(ctx context.Context, cfg Config, instance string, logger *slog.Logger) (dockerBackend, error) {
-	runnerPath, err := resolveRunner(cfg.Engine.RunnerPath)
+	runnerPath, err := ResolveRunner(cfg.Engine.RunnerPath)
 	if err != nil {
 		return dockerBackend{}, err
 	}
@@ -58,10 +58,24 @@ func newDockerBackend(ctx context.Context, cfg Config, instance string, logger *
 }
 
 func (b dockerBackend) Runtime(name string, l LanguageConfig) dispatch.Runtime[*engine.Container] {
-	return b.Sandboxes(engine.Spec{
+	return b.Sandboxes(l.EngineSpec(name))
+}
+
+// EngineSpec is the Docker sandbox spec of language name: the one
+// definition the daemon and the bench's baselines build sandboxes from.
+func (l LanguageConfig) EngineSpec(name string) engine.Spec {
+	return engine.Spec{
 		Language: name, Image: l.Image, Runtime: l.Runtime, Limits: l.Limits,
 		Handoff: l.Handoff, Command: l.Command, Env: l.Env, Bootstrap: l.Bootstrap,
-	})
+	}
+}
+
+// DispatchLanguage is what the dispatcher knows of language name.
+func (l LanguageConfig) DispatchLanguage(name string) dispatch.Language {
+	return dispatch.Language{
+		Name: name, Image: l.Image, Runtime: l.Runtime, Handoff: l.Handoff, Command: l.Command,
+		File: l.File, Env: l.Env, Limits: l.Limits, Pool: l.Pool, VersionCode: l.VersionCode,
+	}
 }
 
 // checkEngine fails closed on what the configuration needs but the

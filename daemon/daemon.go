@@ -204,10 +204,7 @@ func languages[S pool.Sandbox](cfg Config, b backend[S]) ([]dispatch.Language, m
 	rts := map[string]dispatch.Runtime[S]{}
 	for _, name := range sortedLanguages(cfg) {
 		l := cfg.Languages[name]
-		langs = append(langs, dispatch.Language{
-			Name: name, Image: l.Image, Runtime: l.Runtime, Handoff: l.Handoff, Command: l.Command,
-			File: l.File, Env: l.Env, Limits: l.Limits, Pool: l.Pool, VersionCode: l.VersionCode,
-		})
+		langs = append(langs, l.DispatchLanguage(name))
 		rts[name] = b.Runtime(name, l)
 	}
 	return langs, rts
@@ -296,9 +293,10 @@ func serveMetrics(cfg Config, metrics *telemetry.Metrics, logger *slog.Logger, s
 	return srv, nil
 }
 
-// resolveRunner finds the runner binary: the configured path, or
-// warmbox-runner next to the warmbox executable.
-func resolveRunner(configured string) (string, error) {
+// ResolveRunner is the absolute path of the runner binary to mount into
+// sandboxes: engine.runner_path, or warmbox-runner next to this
+// executable when that is empty.
+func ResolveRunner(configured string) (string, error) {
 	path := configured
 	if path == "" {
 		exe, err := os.Executable()

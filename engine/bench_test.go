@@ -2,12 +2,8 @@ package engine
 
 import (
 	"context"
-	"io"
 	"testing"
 	"time"
-
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/warmbox/warmbox/runner"
 )
@@ -31,19 +27,10 @@ func BenchmarkHandoffExec(b *testing.B) {
 
 func BenchmarkBareExec(b *testing.B) {
 	benchExec(b, func(ctx context.Context, rt *Runtime, c *Container) error {
-		created, err := rt.e.cli.ContainerExecCreate(ctx, c.id, container.ExecOptions{
-			User: "65534:65534", AttachStdout: true, AttachStderr: true, WorkingDir: WorkDir,
-			Cmd: []string{"python3", "-c", "print(1)"},
-		})
-		if err != nil {
-			return err
+		res, err := rt.BareExec(ctx, c, []string{"python3", "-c", "print(1)"}, nil)
+		if err == nil && (string(res.Stdout) != "1\n" || res.ExitCode != 0) {
+			b.Fatalf("stdout %q, exit code %d", res.Stdout, res.ExitCode)
 		}
-		hj, err := rt.e.cli.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
-		if err != nil {
-			return err
-		}
-		defer hj.Close()
-		_, err = stdcopy.StdCopy(io.Discard, io.Discard, hj.Reader)
 		return err
 	})
 }

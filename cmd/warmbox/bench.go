@@ -42,8 +42,8 @@ func benchCmd(args []string) int {
 	var f benchFlags
 	fs.StringVar(&f.url, "url", envOrDefault("WARMBOX_URL", bench.DefaultURL), "daemon URL (the target warm), or daemons to compare as NAME=URL,NAME=URL, each a target of its own (a bare URL in the list is named warm); loopback only (127.0.0.1, ::1, localhost)")
 	fs.StringVar(&f.key, "key", os.Getenv("WARMBOX_API_KEY"), "API key, if the daemon requires one")
-	fs.StringVar(&f.config, "config", os.Getenv("WARMBOX_CONFIG"), "config file for the cold baseline's languages and limits (give the daemon's)")
-	fs.StringVar(&f.targets, "targets", "warm,cold", "targets, interleaved: warm (every daemon of --url), a daemon's NAME from --url, and/or cold (a fresh container per request; a --rates sweep leaves it out)")
+	fs.StringVar(&f.config, "config", os.Getenv("WARMBOX_CONFIG"), "config file for the cold and exec baselines' languages and limits (give the daemon's)")
+	fs.StringVar(&f.targets, "targets", "warm,cold", "targets, interleaved: warm (every daemon of --url), a daemon's NAME from --url, cold (a fresh container per request; a --rates sweep leaves it out) and/or exec (a docker exec per request into a warm sandbox; a --rates sweep's default reference, at its lowest rate)")
 	fs.StringVar(&f.langs, "lang", "python,node,bash", "languages of the built-in scenarios (or the language of --file)")
 	fs.StringVar(&f.scenarios, "scenario", "hello,mix", "scenarios: hello, cpu, output, stdin, multifile (one phase per language), mix (one phase over all languages), or all; with --rates: hello unless given, and no mix")
 	fs.StringVar(&f.mix, "mix", "hello=4,cpu=1,output=1,stdin=2,multifile=2", "weights of the mix scenario")
@@ -79,7 +79,10 @@ daemon target alone (--url NAME=URL,... compares several), an open-loop
 phase of --warmup then --duration. One table per language shows offered
 and served rate, ok/sent, errors by kind and p50/p90/p99/max; the ceiling
 is cores / the median CPU time of one request as the daemon reports it,
-and * marks rates above 60% of it. --out DIR writes DIR/sweep.svg.
+and * marks rates above 60% of it. The exec baseline (a plain docker exec
+of the interpreter per request into a warm sandbox, no runner) runs at the
+lowest rate only, and each daemon's p50 there is compared with it; leave it
+out with --targets warm. --out DIR writes DIR/sweep.svg.
   warmbox bench --rates 1,5,20,50,100 --duration 10s --out bench-results \
     --url default=http://127.0.0.1:8000,single=http://127.0.0.1:8001
 See docs/BENCHMARKS.md.
@@ -120,6 +123,9 @@ func runBench(ctx context.Context, f benchFlags, args []string) (int, error) {
 		Model: bench.Model(f.model), Concurrency: f.concurrency, Rate: f.rate, Rates: rates, MaxInFlight: f.maxInFlight,
 		Warmup: f.warmup, Duration: f.duration, Requests: f.reqs, Timeout: f.timeout, JobTimeout: f.jobTimeout,
 		Seed: f.seed, Baseline: "cold",
+	}
+	if rates != nil {
+		cfg.Baseline = "exec" // measured at the lowest rate only
 	}
 	if cfg.Seed == 0 {
 		cfg.Seed = uint64(time.Now().UnixNano())
@@ -203,15 +209,17 @@ func openRig(ctx context.Context, f benchFlags, daemons []bench.Daemon, names, l
 	rig := &benchRig{machine: bench.LocalMachine(), environments: map[string]json.RawMessage{}}
 	rig.machine.Warmbox = version
 	for _, name := range names {
-		if name == "cold" {
-			cold, facts, closeCold, err := coldTarget(ctx, f.config, langs)
+		if open, ok := map[string]func(context.Context, string, []string) (*bench.Func, engineFacts, func(), error){
+			"cold": coldTarget, "exec": execTarget,
+		}[name]; ok {
+			target, facts, closeTarget, err := open(ctx, f.config, langs)
 			if err != nil {
-				return rig, 1, fmt.Errorf("cold baseline: %w", err)
+				return rig, 1, fmt.Errorf("%s baseline: %w (a sweep without it: --targets warm)", name, err)
 			}
-			rig.closers = append(rig.closers, closeCold)
+			rig.closers = append(rig.closers, closeTarget)
 			m := &rig.machine
 			m.Engine, m.EngineAPI, m.Runtime, m.Cgroup = facts.Engine, facts.EngineAPI, facts.Runtime, facts.Cgroup
-			rig.targets = append(rig.targets, cold)
+			rig.targets = append(rig.targets, target)
 			continue
 		}
 		i := slices.IndexFunc(daemons, func(d bench.Daemon) bool { return d.Name == name })
@@ -258,9 +266,10 @@ func benchTargets(spec string, daemons []bench.Daemon, sweep, given bool) ([]str
 		i := slices.IndexFunc(daemons, func(d bench.Daemon) bool { return d.Name == t })
 		switch {
 		case t == "cold" && sweep && !given:
+			add("exec") // a sweep's reference in place of cold
 		case t == "cold" && sweep:
-			fmt.Fprintln(os.Stderr, "warmbox bench: --rates: leaving the cold baseline out: a sweep measures daemons (cold measures the engine's container start, not a pool)")
-		case t == "cold":
+			fmt.Fprintln(os.Stderr, "warmbox bench: --rates: leaving the cold baseline out: a sweep measures daemons (cold measures the engine's container start, not a pool; the exec baseline is a sweep's reference)")
+		case t == "cold" || t == "exec":
 			add(t)
 		case t == bench.DaemonName:
 			for _, d := range daemons {
@@ -269,7 +278,7 @@ func benchTargets(spec string, daemons []bench.Daemon, sweep, given bool) ([]str
 		case i >= 0:
 			add(t)
 		default:
-			names := []string{bench.DaemonName, "cold"}
+			names := []string{bench.DaemonName, "cold", "exec"}
 			for _, d := range daemons {
 				if d.Name != bench.DaemonName {
 					names = append(names, d.Name)
@@ -278,7 +287,7 @@ func benchTargets(spec string, daemons []bench.Daemon, sweep, given bool) ([]str
 			return nil, fmt.Errorf("--targets: unknown target %q (%s)", t, strings.Join(names, ", "))
 		}
 	}
-	if len(out) == 0 {
+	if len(out) == 0 || (sweep && !slices.ContainsFunc(out, func(t string) bool { return t != "exec" })) {
 		return nil, errors.New("--targets: name at least one target (a --rates sweep needs a daemon)")
 	}
 	return out, nil

@@ -1,12 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
@@ -22,81 +22,97 @@ import (
 // engineFacts describe the engine, for the report.
 type engineFacts struct{ Engine, EngineAPI, Runtime, Cgroup string }
 
-// coldTarget builds the cold baseline on the engine adapter: each
-// request runs in a new container with the sandbox settings the daemon
-// would use for its language (from the same config), and the same
-// runner and job. The returned close reaps what a run leaves behind.
-func coldTarget(ctx context.Context, cfgPath string, langs []string) (*bench.Func, engineFacts, func(), error) {
+// benchEngine is the engine adapter a baseline runs on, with the
+// daemon's config and a Runtime per language built from the same spec
+// the daemon would use, so the sandbox flags are the same.
+type benchEngine struct {
+	eng   *engine.Engine
+	langs map[string]benchLanguage
+	facts engineFacts
+}
+
+type benchLanguage struct {
+	lang dispatch.Language
+	rt   *engine.Runtime
+}
+
+// openBenchEngine opens the engine for the baselines of langs, from the
+// daemon's config at cfgPath. handoff, when not empty, overrides each
+// language's hand-off mode. The returned close reaps what a run leaves
+// behind.
+func openBenchEngine(ctx context.Context, cfgPath, handoff string, langs []string) (*benchEngine, func(), error) {
 	cfg, err := daemon.LoadConfig(cfgPath, os.Getenv)
 	if err != nil {
-		return nil, engineFacts{}, nil, err
+		return nil, nil, err
 	}
-	runnerPath := cfg.Engine.RunnerPath
-	if runnerPath == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, engineFacts{}, nil, fmt.Errorf("locating the runner: %w", err)
-		}
-		runnerPath = filepath.Join(filepath.Dir(exe), "warmbox-runner")
-	}
-	if runnerPath, err = filepath.Abs(runnerPath); err != nil {
-		return nil, engineFacts{}, nil, err
+	runnerPath, err := daemon.ResolveRunner(cfg.Engine.RunnerPath)
+	if err != nil {
+		return nil, nil, err
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	eng, err := engine.New(engine.Options{Host: cfg.Engine.Host, RunnerPath: runnerPath, Instance: uuid.NewString(), Scope: "bench", Logger: logger})
 	if err != nil {
-		return nil, engineFacts{}, nil, err
+		return nil, nil, err
 	}
 	if err := eng.Ping(ctx); err != nil {
 		eng.Close()
-		return nil, engineFacts{}, nil, fmt.Errorf("no Docker engine answers (%w); start one with deploy/host/engine.sh", err)
+		return nil, nil, fmt.Errorf("no Docker engine answers (%w); start one with deploy/host/engine.sh", err)
 	}
 	closeEng := func() {
 		rctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		if n, err := eng.Reap(rctx, true); err != nil || n > 0 {
-			fmt.Fprintf(os.Stderr, "warmbox bench: removed %d leftover cold containers (%v)\n", n, err)
+			fmt.Fprintf(os.Stderr, "warmbox bench: removed %d leftover baseline containers (%v)\n", n, err)
 		}
 		eng.Close()
 	}
-	type served struct {
-		lang dispatch.Language
-		rt   *engine.Runtime
-	}
-	byName := map[string]served{}
+	be := &benchEngine{eng: eng, langs: map[string]benchLanguage{}}
 	for _, name := range langs {
 		l, ok := cfg.Languages[name]
 		if !ok || !l.Enabled {
 			closeEng()
-			return nil, engineFacts{}, nil, fmt.Errorf("language %q is not configured (see warmbox config)", name)
+			return nil, nil, fmt.Errorf("language %q is not configured (see warmbox config)", name)
 		}
 		if err := eng.HasImage(ctx, l.Image); err != nil {
 			closeEng()
-			return nil, engineFacts{}, nil, err
+			return nil, nil, err
 		}
-		byName[name] = served{
-			lang: dispatch.Language{Name: name, Image: l.Image, Runtime: l.Runtime, Command: l.Command, File: l.File, Env: l.Env, Limits: l.Limits},
-			// The daemon's spec, field for field: RunCold builds its
-			// container from it, so the sandbox flags are the same.
-			rt: eng.Sandboxes(engine.Spec{
-				Language: name, Image: l.Image, Runtime: l.Runtime, Limits: l.Limits,
-				Handoff: l.Handoff, Command: l.Command, Env: l.Env, Bootstrap: l.Bootstrap,
-			}),
-		}
+		spec := l.EngineSpec(name)
+		spec.Handoff = cmp.Or(handoff, spec.Handoff)
+		be.langs[name] = benchLanguage{lang: l.DispatchLanguage(name), rt: eng.Sandboxes(spec)}
 	}
-	var facts engineFacts
 	if info, err := eng.Info(ctx); err == nil {
-		facts = engineFacts{Engine: "Docker " + info.Version, EngineAPI: "API " + info.APIVersion, Cgroup: "cgroup v" + info.CgroupV}
+		be.facts = engineFacts{Engine: "Docker " + info.Version, EngineAPI: "API " + info.APIVersion, Cgroup: "cgroup v" + info.CgroupV}
 	}
-	facts.Runtime = dockerCLI("info", "--format", "{{.DefaultRuntime}}")
+	be.facts.Runtime = dockerCLI("info", "--format", "{{.DefaultRuntime}}")
 	if l, ok := cfg.Languages[langs[0]]; ok && l.Runtime != "" {
-		facts.Runtime = l.Runtime
+		be.facts.Runtime = l.Runtime
 	}
+	return be, closeEng, nil
+}
 
+// language is the baseline's language of a request.
+func (be *benchEngine) language(name string) (benchLanguage, error) {
+	s, ok := be.langs[name]
+	if !ok {
+		return benchLanguage{}, bench.WithKind("unknown_language", fmt.Errorf("no baseline runtime for %q", name))
+	}
+	return s, nil
+}
+
+// coldTarget builds the cold baseline on the engine adapter: each
+// request runs in a new container with the sandbox settings the daemon
+// would use for its language (from the same config), and the same
+// runner and job. The returned close reaps what a run leaves behind.
+func coldTarget(ctx context.Context, cfgPath string, langs []string) (*bench.Func, engineFacts, func(), error) {
+	be, closeEng, err := openBenchEngine(ctx, cfgPath, "", langs)
+	if err != nil {
+		return nil, engineFacts{}, nil, err
+	}
 	run := func(ctx context.Context, req bench.Request) (bench.Response, error) {
-		s, ok := byName[req.Environment]
-		if !ok {
-			return bench.Response{}, bench.WithKind("unknown_language", fmt.Errorf("no cold runtime for %q", req.Environment))
+		s, err := be.language(req.Environment)
+		if err != nil {
+			return bench.Response{}, err
 		}
 		timeout := s.lang.Limits.Timeout
 		if req.Timeout > 0 {
@@ -125,7 +141,7 @@ func coldTarget(ctx context.Context, cfgPath string, langs []string) (*bench.Fun
 		return coldResponse(res), nil
 	}
 	desc := "a fresh container per request (create, start, run, remove) with the same sandbox flags and runner"
-	return bench.NewFunc("cold", desc, run), facts, closeEng, nil
+	return bench.NewFunc("cold", desc, run), be.facts, closeEng, nil
 }
 
 // coldResponse gives a cold result the daemon's answer shape. It has no

@@ -66,22 +66,26 @@ func TestBenchTargets(t *testing.T) {
 		spec    string
 		daemons []bench.Daemon
 		sweep   bool
+		given   bool // --targets was given
 		want    []string
 		wantErr string
 	}{
-		{"default", "warm,cold", one, false, []string{"warm", "cold"}, ""},
-		{"order kept", "cold,warm", one, false, []string{"cold", "warm"}, ""},
-		{"warm is every daemon", "warm,cold", two, false, []string{"default", "single", "cold"}, ""},
-		{"warm is every daemon, one named warm", "warm", mixed, false, []string{"warm", "single"}, ""},
-		{"one daemon by name", "single", two, false, []string{"single"}, ""},
-		{"no duplicates", "single,warm", two, false, []string{"single", "default"}, ""},
-		{"sweep leaves cold out", "warm,cold", two, true, []string{"default", "single"}, ""},
-		{"sweep of cold alone", "cold", two, true, nil, "a --rates sweep needs a daemon"},
-		{"unknown", "warm,hot", two, false, nil, `unknown target "hot" (warm, cold, default, single)`},
-		{"none", " , ", one, false, nil, "name at least one target"},
+		{"default", "warm,cold", one, false, true, []string{"warm", "cold"}, ""},
+		{"order kept", "cold,warm", one, false, true, []string{"cold", "warm"}, ""},
+		{"warm is every daemon", "warm,cold", two, false, true, []string{"default", "single", "cold"}, ""},
+		{"warm is every daemon, one named warm", "warm", mixed, false, true, []string{"warm", "single"}, ""},
+		{"one daemon by name", "single", two, false, true, []string{"single"}, ""},
+		{"no duplicates", "single,warm", two, false, true, []string{"single", "default"}, ""},
+		{"sweep leaves cold out", "warm,cold", two, true, true, []string{"default", "single"}, ""},
+		{"sweep of cold alone", "cold", two, true, true, nil, "a --rates sweep needs a daemon"},
+		{"unknown", "warm,hot", two, false, true, nil, `unknown target "hot" (warm, cold, exec, default, single)`},
+		{"none", " , ", one, false, true, nil, "name at least one target"},
+		{"sweep default: exec in place of cold", "warm,cold", one, true, false, []string{"warm", "exec"}, ""},
+		{"exec in a run", "warm,cold,exec", one, false, true, []string{"warm", "cold", "exec"}, ""},
+		{"sweep of exec alone", "exec", one, true, true, nil, "a --rates sweep needs a daemon"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := benchTargets(c.spec, c.daemons, c.sweep, true)
+			got, err := benchTargets(c.spec, c.daemons, c.sweep, c.given)
 			if c.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 					t.Fatalf("benchTargets = %v, %v; want an error with %q", got, err, c.wantErr)

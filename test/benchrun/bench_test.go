@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +132,69 @@ func TestWarmAgainstCold(t *testing.T) {
 	}
 	if n := testdaemon.Sandboxes(t, "bench"); n != 0 {
 		t.Errorf("%d cold containers left behind", n)
+		testdaemon.RemoveScope("bench")
+	}
+}
+
+// TestSweepAgainstExec runs a rate sweep in its default shape: the
+// daemon at every rate, and the exec baseline (a plain docker exec into
+// a warm sandbox) at the lowest rate only, for every language, with the
+// comparison and the ceiling reported, and nothing left behind.
+func TestSweepAgainstExec(t *testing.T) {
+	d := testdaemon.Start(t, testdaemon.Options{Config: config})
+	out := t.TempDir()
+	code, stdout, stderr := runBench(t, "--url", d.URL, "--rates", "10,2", "--lang", "python,node,bash",
+		"--duration", "2s", "--warmup", "1s", "--out", out)
+	if code != 0 {
+		t.Fatalf("warmbox bench exited %d\nstdout:\n%s\nstderr:\n%s\ndaemon:\n%s", code, stdout, stderr, d.Logs())
+	}
+	t.Logf("warmbox bench:\n%s", stdout)
+	rep := readReport(t, filepath.Join(out, "report.json"))
+	if rep.Sweep == nil || rep.Settings.Baseline != "exec" {
+		t.Fatalf("report: sweep %v, baseline %q; want a sweep against exec", rep.Sweep != nil, rep.Settings.Baseline)
+	}
+	var got []string
+	for _, p := range rep.Sweep.Points {
+		got = append(got, fmt.Sprintf("%s %s@%g", p.Scenario, p.Target, p.OfferedPerS))
+		if p.OK == 0 || p.OK != p.Sent || p.LatencyMs.P50 <= 0 {
+			t.Errorf("%s %s at %g/s: ok %d of %d, errors %v %v", p.Scenario, p.Target, p.OfferedPerS, p.OK, p.Sent, p.Errors, p.ErrorExamples)
+		}
+	}
+	var want []string
+	for _, lang := range []string{"python", "node", "bash"} {
+		want = append(want, lang+"/hello warm@10", lang+"/hello warm@2", lang+"/hello exec@2")
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("points %v, want %v", got, want)
+	}
+	if len(rep.Comparisons) != 3 {
+		t.Fatalf("comparisons %+v, want warm against exec per language", rep.Comparisons)
+	}
+	for _, c := range rep.Comparisons {
+		if c.Target != "warm" || c.Baseline != "exec" || c.RatePerS != 2 || c.Ratio <= 0 {
+			t.Errorf("comparison %+v; want warm against exec at 2/s", c)
+		}
+	}
+	if !strings.Contains(stdout, "=> at 2/s, warm is ") || !strings.Contains(stdout, "faster than exec at p50") {
+		t.Errorf("the table does not state the comparison:\n%s", stdout)
+	}
+	for _, c := range rep.Sweep.Ceilings {
+		if c.PerS <= 0 {
+			t.Errorf("%s: no ceiling: %+v", c.Scenario, c)
+		}
+	}
+	svg, err := os.ReadFile(filepath.Join(out, "sweep.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xml.Unmarshal(svg, new(struct{})); err != nil {
+		t.Errorf("sweep.svg is not well-formed: %v", err)
+	}
+	if n := strings.Count(string(svg), `class="series" data-target="exec"`); n != 3 {
+		t.Errorf("sweep.svg draws exec in %d panels, want 3", n)
+	}
+	if n := testdaemon.Sandboxes(t, "bench"); n != 0 {
+		t.Errorf("%d exec baseline containers left behind", n)
 		testdaemon.RemoveScope("bench")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,13 +17,18 @@ import (
 // config runs a daemon outside the cluster against it (the admin
 // kubeconfig), with small pools and the rate limit off.
 func config(handoff string) string {
+	return configWith(handoff, "pool: {min_idle: 1, max_size: 4}")
+}
+
+// configWith is config with another pool line.
+func configWith(handoff, pool string) string {
 	return `
 backend: kubernetes
 kubernetes:
   kubeconfig: ` + os.Getenv("KUBECONFIG") + `
   namespace: ` + namespace + `
 rate_limit: {requests: 0}
-pool: {min_idle: 1, max_size: 4}
+` + pool + `
 # Guaranteed sandboxes reserve their CPU: at the default 0.5 this 2-core
 # node holds only 4 sandboxes.
 limits: {cpus: 0.2}
@@ -32,9 +38,14 @@ languages: {python: {handoff: ` + handoff + `}, node: {handoff: ` + handoff + `}
 
 func startDaemon(t *testing.T, handoff string) *testdaemon.Daemon {
 	t.Helper()
+	return startDaemonWith(t, config(handoff))
+}
+
+func startDaemonWith(t *testing.T, cfg string) *testdaemon.Daemon {
+	t.Helper()
 	requireCluster(t)
 	applyBase(t)
-	return testdaemon.Start(t, testdaemon.Options{Config: config(handoff), Leftovers: func(t testing.TB, scope string) int {
+	return testdaemon.Start(t, testdaemon.Options{Config: cfg, Leftovers: func(t testing.TB, scope string) int {
 		// Deletion with grace 0 is at once, but the list may lag a moment.
 		deadline := time.Now().Add(20 * time.Second)
 		for {
@@ -72,6 +83,48 @@ except OSError as e:
 				}
 			})
 		})
+	}
+}
+
+// TestNoPodPerJob: at the default job level the pool's Pods serve job
+// after job, each under a uid of its own, and no job creates or deletes a
+// Pod, so the API server's Pod replacement rate does not bound
+// throughput.
+func TestNoPodPerJob(t *testing.T) {
+	d := startDaemonWith(t, configWith("prestart", "pool: {min_idle: 2, max_size: 2, autosize: false}"))
+	sel := "warmbox.io/scope=" + d.Scope + ",warmbox.io/language=python"
+	pods := func() string {
+		return strings.TrimSpace(kubectl(t, "-n", namespace, "get", "pods", "-l", sel, "-o", "jsonpath={range .items[*]}{.metadata.uid} {end}"))
+	}
+	settled := func() bool {
+		st, _ := d.Get(t, "/stats").Body["pools"].(map[string]any)
+		p, _ := st["python"].(map[string]any)
+		return p != nil && p["idle"] == 2.0 && p["busy"] == 0.0 && p["creating"] == 0.0 && p["destroying"] == 0.0 && p["resetting"] == 0.0
+	}
+	waitFor(t, 2*time.Minute, "the python pool at 2 idle Pods", settled)
+	before := pods()
+	if len(strings.Fields(before)) != 2 {
+		t.Fatalf("python Pods of the scope: %q, want 2", before)
+	}
+	uids := map[string]bool{}
+	for i := range 12 {
+		r := d.Post(t, "/execute", apisuite.Req("python", "import os; print(os.getuid(), os.geteuid())"))
+		out, _ := r.Body["stdout"].(string)
+		f := strings.Fields(out)
+		if r.Status != 200 || len(f) != 2 || f[0] != f[1] {
+			t.Fatalf("job %d: HTTP %d %s", i, r.Status, r.Raw)
+		}
+		if uid, err := strconv.Atoi(f[0]); err != nil || uid < 20000 || uid > 65535 {
+			t.Fatalf("job %d ran as uid %q, want one of a sandbox block (20000-65535)", i, f[0])
+		}
+		if uids[f[0]] {
+			t.Fatalf("job %d ran as uid %s, which an earlier job had", i, f[0])
+		}
+		uids[f[0]] = true
+	}
+	waitFor(t, time.Minute, "the pool to settle after the jobs", settled)
+	if after := pods(); after != before {
+		t.Errorf("twelve jobs changed the scope's python Pods: before %q, after %q", before, after)
 	}
 }
 
