@@ -1,9 +1,12 @@
 package runner
 
 import (
+	"cmp"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -27,13 +30,52 @@ func init() {
 	report := func(name string, err error) { println(name+":", errText(err)) }
 	_, err := unix.Socket(unix.AF_VSOCK, unix.SOCK_STREAM, 0)
 	report("vsock", err)
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-	report("unix", err)
-	if err == nil {
-		unix.Close(fd)
+	for _, c := range []struct {
+		name               string
+		family, typ, proto int
+	}{
+		{"unix", unix.AF_UNIX, unix.SOCK_STREAM, 0},
+		{"inet", unix.AF_INET, unix.SOCK_DGRAM, 0},
+		{"inet6", unix.AF_INET6, unix.SOCK_DGRAM, 0},
+		{"netlink route", unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE},
+		{"netlink generic", unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_GENERIC},
+		{"netlink audit", unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_AUDIT},
+		{"alg", unix.AF_ALG, unix.SOCK_SEQPACKET, 0},
+		{"packet", unix.AF_PACKET, unix.SOCK_DGRAM, 0},
+		{"tipc", unix.AF_TIPC, unix.SOCK_RDM, 0},
+	} {
+		fd, err := unix.Socket(c.family, c.typ, c.proto)
+		report(c.name, err)
+		if err == nil {
+			unix.Close(fd)
+		}
 	}
+	// The kernel reads the family as an int: high bits in the 64-bit
+	// argument do not smuggle AF_ALG past the filter.
+	fd, _, errno := unix.RawSyscall(unix.SYS_SOCKET, 1<<32|unix.AF_ALG, unix.SOCK_SEQPACKET, 0)
+	report("alg with high bits", errnoErr(errno))
+	if errno == 0 {
+		unix.Close(int(fd))
+	}
+	// Every other family is refused with EAFNOSUPPORT, whatever the type.
+	var through []string
+	for fam := range 64 {
+		if slices.Contains(socketFamilies, uint32(fam)) {
+			continue
+		}
+		for _, typ := range []int{unix.SOCK_STREAM, unix.SOCK_DGRAM, unix.SOCK_RAW, unix.SOCK_SEQPACKET} {
+			fd, err := unix.Socket(fam, typ, 0)
+			if err == nil {
+				unix.Close(fd)
+			}
+			if !errors.Is(err, unix.EAFNOSUPPORT) {
+				through = append(through, fmt.Sprintf("%d/%d:%s", fam, typ, errText(err)))
+			}
+		}
+	}
+	report("other families", errors.New(cmp.Or(strings.Join(through, " "), "all EAFNOSUPPORT")))
 	var params [120]byte
-	_, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 1, uintptr(unsafe.Pointer(&params[0])), 0)
+	_, _, errno = unix.Syscall(unix.SYS_IO_URING_SETUP, 1, uintptr(unsafe.Pointer(&params[0])), 0)
 	report("io_uring_setup", errnoErr(errno))
 	_, _, errno = unix.Syscall6(unix.SYS_IO_URING_ENTER, 0, 0, 0, 0, 0, 0)
 	report("io_uring_enter", errnoErr(errno))
@@ -76,6 +118,15 @@ func TestDenyFilter(t *testing.T) {
 	for _, want := range []string{
 		"vsock: EAFNOSUPPORT\n",
 		"unix: ok\n",
+		"inet: ok\n",
+		"netlink route: ok\n",
+		"netlink generic: EPROTONOSUPPORT\n",
+		"netlink audit: EPROTONOSUPPORT\n",
+		"alg: EAFNOSUPPORT\n",
+		"packet: EAFNOSUPPORT\n",
+		"tipc: EAFNOSUPPORT\n",
+		"alg with high bits: EAFNOSUPPORT\n",
+		"other families: all EAFNOSUPPORT\n",
 		"io_uring_setup: EPERM\n",
 		"io_uring_enter: EPERM\n",
 		"exec child ran: ok\n",
