@@ -27,16 +27,12 @@ type (
 		Execution(language, status string, total time.Duration, ctx context.Context)
 		Rejected(reason string)
 	}
-	engineRecorder interface {
-		EngineError(op string)
-	}
 )
 
 var (
 	_ pool.Observer    = (*Metrics)(nil)
 	_ dispatchObserver = (*Metrics)(nil)
 	_ httpapiRecorder  = (*Metrics)(nil)
-	_ engineRecorder   = (*Metrics)(nil)
 )
 
 // testTraceID is the trace id of sampledCtx.
@@ -94,7 +90,6 @@ func exercise(t *testing.T, m *Metrics) {
 	m.Execution("python", "timeout", 30*time.Second, context.Background())
 	m.Execution("python", "error", 2*time.Millisecond, nil) // a nil ctx must not panic
 	m.Rejected("rate_limited")
-	m.EngineError("create")
 	m.EngineUp(true)
 }
 

@@ -79,8 +79,11 @@ func NewMetrics(version string, stats func() []pool.Stats) *Metrics {
 		rejected: counter("requests_rejected_total",
 			"Requests refused before reaching a sandbox, by reason (rate_limited, invalid, ...).", "reason"),
 		engineErrors: counter("engine_errors_total",
-			"Failed Docker Engine API calls, by operation.", "op"),
+			"Failed sandbox creates, sandbox destroys and health pings of the backend (the Docker engine or the Kubernetes API server), by operation (create, destroy, ping).", "op"),
 		engineUp: newEngineUpCollector(),
+	}
+	for _, op := range []string{"create", "destroy", "ping"} {
+		m.engineErrors.WithLabelValues(op) // every op from 0, so that rate() sees the first error
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info",
@@ -113,19 +116,23 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Created records a sandbox create attempt (pool.Observer). Only successful
-// creates enter the duration histogram; failures are counted from the
-// pool's stats.
+// creates enter the duration histogram; a failure counts as an engine
+// error of op "create" (the pool's stats count it per language).
 func (m *Metrics) Created(language string, d time.Duration, err error) {
-	if err == nil {
-		m.createTime.WithLabelValues(language).Observe(d.Seconds())
+	if err != nil {
+		m.engineErrors.WithLabelValues("create").Inc()
+		return
 	}
+	m.createTime.WithLabelValues(language).Observe(d.Seconds())
 }
 
-// Destroyed records a sandbox destroy attempt (pool.Observer).
+// Destroyed records a sandbox destroy attempt (pool.Observer); a failure
+// also counts as an engine error of op "destroy".
 func (m *Metrics) Destroyed(language string, reason pool.DestroyReason, d time.Duration, err error) {
 	m.destroyTime.WithLabelValues(language, string(reason)).Observe(d.Seconds())
 	if err != nil {
 		m.destroyFailures.WithLabelValues(language).Inc()
+		m.engineErrors.WithLabelValues("destroy").Inc()
 	}
 }
 
@@ -162,16 +169,15 @@ func (m *Metrics) Rejected(reason string) {
 	m.rejected.WithLabelValues(reason).Inc()
 }
 
-// EngineError counts a failed Docker API call by operation (create,
-// start, exec, attach, remove, ping, ...).
-func (m *Metrics) EngineError(op string) {
-	m.engineErrors.WithLabelValues(op).Inc()
-}
-
-// EngineUp records whether the Docker engine answered its last health
-// check. warmbox_engine_up appears only once this has been called.
+// EngineUp records whether the backend (the Docker engine or the
+// Kubernetes API server) answered its last health check; a check it did
+// not answer counts as an engine error of op "ping". warmbox_engine_up
+// appears only once this has been called.
 func (m *Metrics) EngineUp(up bool) {
 	m.engineUp.set(up)
+	if !up {
+		m.engineErrors.WithLabelValues("ping").Inc()
+	}
 }
 
 // exemplar returns the trace_id exemplar labels of ctx's sampled span, or

@@ -58,6 +58,8 @@ func TestMetricsExposition(t *testing.T) {
 		`warmbox_sandbox_destroy_failures_total{language="python"} 1`,
 		`warmbox_requests_rejected_total{reason="rate_limited"} 1`,
 		`warmbox_engine_errors_total{op="create"} 1`,
+		`warmbox_engine_errors_total{op="destroy"} 1`,
+		`warmbox_engine_errors_total{op="ping"} 0`,
 		`warmbox_engine_up 1`,
 		`go_goroutines `,
 		`process_resident_memory_bytes `,
@@ -118,8 +120,13 @@ func TestMetricsWithoutStatsOrEngineCheck(t *testing.T) {
 		}
 	}
 	m.EngineUp(false)
-	if text := scrape(t, m, ""); !strings.Contains(text, "warmbox_engine_up 0\n") {
-		t.Errorf("EngineUp(false): want warmbox_engine_up 0 in\n%s", text)
+	m.EngineUp(false)
+	m.EngineUp(true)
+	text = scrape(t, m, "")
+	for _, want := range []string{"warmbox_engine_up 1\n", `warmbox_engine_errors_total{op="ping"} 2` + "\n"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("two failed health checks, then one that answered: want %q in\n%s", want, text)
+		}
 	}
 }
 
