@@ -71,6 +71,7 @@ bench: build ## warm vs cold against the daemon `make run` started
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	$(GO) test -count=1 ./internal/layers/  # docs/DESIGN.md's import rules
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
