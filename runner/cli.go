@@ -225,6 +225,12 @@ func harden(runnerUID int, keep bool) error {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl PR_SET_DUMPABLE: %w", err)
 	}
+	// No core dumps, for the runner or anything it starts (the limit is
+	// inherited and no job may raise it): Docker sets the same through
+	// the container's ulimits, Kubernetes has no such setting.
+	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{}); err != nil {
+		return fmt.Errorf("setrlimit RLIMIT_CORE: %w", err)
+	}
 	// PID 1 (serve mode) is its namespace's reaper already. gVisor may
 	// refuse the prctl (EINVAL): orphans then go to PID 1, which reaps
 	// them, and the kill sweep still reaches them, so the runner goes on.

@@ -131,6 +131,19 @@ func Containment(t *testing.T, d *testdaemon.Daemon) {
 			t.Errorf("stdout length %d, want the 10240-byte cap", n)
 		}
 	})
+	t.Run("no core dumps", func(t *testing.T) {
+		// RLIMIT_CORE is 0, soft and hard, on every backend: a crashing
+		// job writes nothing into its sandbox's disk or the node's.
+		for _, c := range []struct{ lang, code string }{
+			{"python", "import resource; print(resource.getrlimit(resource.RLIMIT_CORE))"},
+			{"bash", "echo $(ulimit -Sc) $(ulimit -Hc)"},
+		} {
+			r := d.Post(t, "/execute", Req(c.lang, c.code))
+			if want := map[string]string{"python": "(0, 0)\n", "bash": "0 0\n"}[c.lang]; r.Status != 200 || r.Body["stdout"] != want {
+				t.Errorf("%s: HTTP %d %s, want stdout %q", c.lang, r.Status, r.Raw, want)
+			}
+		}
+	})
 	t.Run("fork bomb is contained", func(t *testing.T) {
 		// The main shell usually returns at once (the bomb runs in the
 		// background) and the job ends by itself; but when the bomb fills
