@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"runtime"
@@ -204,6 +205,7 @@ func frameError(err error) string {
 
 // harden prepares the runner process before it reads a job:
 //
+//   - the kubelet's termination log closed to jobs (closeTerminationLog);
 //   - dropped from root to its own uid, keeping only runnerCaps (keep) or
 //     nothing, so no job (another uid, no capability) can signal,
 //     ptrace, prlimit or re-schedule it;
@@ -219,6 +221,9 @@ func frameError(err error) string {
 //     during a fork bomb the pids cgroup (which counts threads) is full,
 //     and a Go runtime that then needs a new thread dies.
 func harden(runnerUID int, keep bool) error {
+	if err := closeTerminationLog(); err != nil {
+		return err
+	}
 	if err := dropToRunner(runnerUID, keep); err != nil {
 		return err
 	}
@@ -313,4 +318,26 @@ func idle(runnerUID int) {
 		r.reap()
 		<-r.sigchld
 	}
+}
+
+// terminationLog is where the kubelet bind-mounts a Pod container's
+// termination message file, writable, from the node's disk.
+const terminationLog = "/dev/termination-log"
+
+// closeTerminationLog makes the kubelet's termination log readable and
+// writable by its owner alone, while the runner is still root: a file
+// every uid could write would carry data from one job of a reused Pod to
+// the next, and onto the node's disk. The kubelet, root on the node,
+// still reads it; the runner never writes it. Where there is no such
+// file (Docker), or the runner does not start as root (a bare `runner
+// run` in tests), there is nothing to do.
+func closeTerminationLog() error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	err := os.Chmod(terminationLog, 0o600)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return fmt.Errorf("closing %s to jobs: %w", terminationLog, err)
 }

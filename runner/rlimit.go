@@ -12,11 +12,9 @@ import (
 )
 
 // A job's file-size and open-file limits. Docker sets them for the whole
-// container (ulimits); Kubernetes has no such setting, and it bind-mounts
-// a writable file from the node's disk into every container
-// (/dev/termination-log), so the runner sets them on the job itself,
-// the same on both backends: no file a job can write grows past
-// FileSizeBytes. Limits are only ever lowered.
+// container (ulimits); Kubernetes has no such setting, so the runner sets
+// them on the job itself, the same on both backends: no file a job can
+// write grows past FileSizeBytes. Limits are only ever lowered.
 
 // launchCommand returns what to start instead of path with argv so that
 // the job's limits are lowered in the new process itself, after it left

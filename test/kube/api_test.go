@@ -67,18 +67,20 @@ func TestAPI(t *testing.T) {
 			d := startDaemon(t, mode)
 			t.Run("execute", func(t *testing.T) { apisuite.Execute(t, d) })
 			t.Run("containment", func(t *testing.T) { apisuite.Containment(t, d) })
-			t.Run("termination log is bounded", func(t *testing.T) {
-				// The kubelet bind-mounts /dev/termination-log, writable,
-				// from the node's disk; the runner's RLIMIT_FSIZE bounds it.
-				r := d.Post(t, "/execute", apisuite.Req("python", `import errno
-try:
-    with open("/dev/termination-log", "wb") as f:
-        for _ in range(60):
-            f.write(b"x" * 1048576)
-    print("wrote 60 MB")
-except OSError as e:
-    print(errno.errorcode[e.errno])`))
-				if r.Status != 200 || r.Body["stdout"] != "EFBIG\n" {
+			t.Run("termination log is closed to jobs", func(t *testing.T) {
+				// The kubelet bind-mounts /dev/termination-log, writable by
+				// every uid, from the node's disk: a job could fill the
+				// node's disk, or leave data there for the next job of a
+				// reused Pod. The runner makes it its owner's (root's) alone.
+				r := d.Post(t, "/execute", apisuite.Req("python", `import errno, os
+print(oct(os.stat("/dev/termination-log").st_mode & 0o777))
+for mode in ("rb", "ab"):
+    try:
+        open("/dev/termination-log", mode).close()
+        print(mode, "opened")
+    except OSError as e:
+        print(mode, errno.errorcode[e.errno])`))
+				if r.Status != 200 || r.Body["stdout"] != "0o600\nrb EACCES\nab EACCES\n" {
 					t.Fatalf("HTTP %d: %s", r.Status, r.Raw)
 				}
 			})
