@@ -77,7 +77,7 @@
 // pool except to wake its maintainer without blocking.
 //
 // The package does not know what a sandbox is: the container runtime
-// (Docker, later Kubernetes) implements [Runtime] elsewhere, and the pool
+// (Docker or Kubernetes) implements [Runtime] elsewhere, and the pool
 // never talks to Docker, never runs jobs, never reaps leftovers by label.
 // It does not export metrics either: [Pool.Stats] and [Host.Stats] return
 // value snapshots and an optional [Observer] receives timings, which

@@ -17,7 +17,7 @@ import (
 type Sandbox interface{ ID() string }
 
 // Runtime creates, resets and destroys sandboxes. The Docker adapter
-// implements it (and later Kubernetes). Create must clean up after itself
+// and the Kubernetes adapter implement it. Create must clean up after itself
 // when it returns an error. The pool calls each method with a context that
 // carries its own timeout, never a request's context.
 type Runtime[S Sandbox] interface {
