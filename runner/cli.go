@@ -205,6 +205,7 @@ func frameError(err error) string {
 
 // harden prepares the runner process before it reads a job:
 //
+//   - refused in a sandbox that has a network (checkNoNetwork);
 //   - the kubelet's termination log closed to jobs (closeTerminationLog);
 //   - dropped from root to its own uid, keeping only runnerCaps (keep) or
 //     nothing, so no job (another uid, no capability) can signal,
@@ -221,6 +222,9 @@ func frameError(err error) string {
 //     during a fork bomb the pids cgroup (which counts threads) is full,
 //     and a Go runtime that then needs a new thread dies.
 func harden(runnerUID int, keep bool) error {
+	if err := checkNoNetwork(); err != nil {
+		return err
+	}
 	if err := closeTerminationLog(); err != nil {
 		return err
 	}

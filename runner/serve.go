@@ -113,7 +113,7 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	s := &server{cfg: cfg, opt: defaultOptions(logf), out: stdout, n: 1}
 	if err := harden(cfg.ids.runner, true); err != nil {
 		logf("%v", err)
-		s.reply(Reply{Kind: "ready", Error: "runner setup failed"})
+		s.reply(Reply{Kind: "ready", Error: "runner setup failed: " + err.Error()})
 		return 1
 	}
 	s.r = newReaper()
