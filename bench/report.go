@@ -132,7 +132,6 @@ func newReport(cfg Config, targets []Target, scenarios []Scenario) *Report {
 	return r
 }
 
-// finish stamps the end and computes the comparisons.
 // end finishes the report of a run that ended with err (nil: it ran to
 // the end; otherwise it is marked interrupted) and returns both.
 func (r *Report) end(err error) (*Report, error) {
@@ -141,6 +140,7 @@ func (r *Report) end(err error) (*Report, error) {
 	return r, err
 }
 
+// finish stamps the end and computes the comparisons.
 func (r *Report) finish() {
 	r.Finished = time.Now().UTC()
 	r.Comparisons = r.Comparisons[:0]

@@ -145,13 +145,16 @@ func sweep(ctx context.Context, cfg Config, targets []Target, scenarios []Scenar
 		Points:      []SweepPoint{},
 	}
 	rep.Sweep = sw
-	perScenario := len(cfg.Rates) * len(targets)
-	length := sweepLength(cfg, cfg.Rates, len(scenarios)*len(targets))
+	swept := len(targets) // the targets run at every rate
 	if base >= 0 {
-		perScenario -= len(cfg.Rates) - 1
-		length = sweepLength(cfg, cfg.Rates, len(scenarios)*(len(targets)-1)) + sweepLength(cfg, []float64{lowest}, len(scenarios))
+		swept--
 	}
-	steps := len(scenarios) * perScenario
+	steps := len(scenarios) * len(cfg.Rates) * swept
+	length := sweepLength(cfg, cfg.Rates, len(scenarios)*swept)
+	if base >= 0 {
+		steps += len(scenarios)
+		length += sweepLength(cfg, []float64{lowest}, len(scenarios))
+	}
 	if cfg.Progress != nil {
 		fmt.Fprintf(cfg.Progress, "rate sweep: %d steps (%d scenarios x %d rates x %d targets", steps, len(scenarios), len(cfg.Rates), len(targets))
 		if base >= 0 {
