@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -349,4 +350,32 @@ func decode(t testing.TB, resp *http.Response) Response {
 		}
 	}
 	return r
+}
+
+// Metric reads one series of the daemon at url from its /metrics: series
+// is the name with its labels as exposed, e.g.
+// `warmbox_engine_errors_total{op="create"}`. It fails t when the series
+// is missing. The connection is not kept, so it holds no descriptor of
+// the daemon's afterwards.
+func Metric(t testing.TB, url, series string) float64 {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	resp, err := client.Get(url + "/metrics")
+	if err != nil {
+		t.Fatalf("/metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			n, err := strconv.ParseFloat(strings.Fields(v)[0], 64)
+			if err != nil {
+				t.Fatalf("%s %q: %v", series, v, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("/metrics (HTTP %d) has no series %s", resp.StatusCode, series)
+	return 0
 }

@@ -2,10 +2,7 @@ package faults
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -85,7 +82,7 @@ func TestImageRemoved(t *testing.T) {
 		t.Errorf("node: %d failed creates in %s: creation is not backing off", failures, window)
 	}
 	// The failed creates are engine errors for the "engine down" alert.
-	if n := engineErrors(t, d.URL, "create"); n < 1 {
+	if n := testdaemon.Metric(t, d.URL, `warmbox_engine_errors_total{op="create"}`); n < 1 {
 		t.Errorf(`warmbox_engine_errors_total{op="create"} = %g after the failed creates, want >= 1`, n)
 	}
 
@@ -125,31 +122,4 @@ func TestImageRemoved(t *testing.T) {
 	allServed(t, "node after recovery", filter(between(answers, recovered, time.Now()), isNode))
 	runOK(t, d.URL, languages...)
 	noLeak(t, d.URL, d.Scope, 30*time.Second)
-}
-
-// engineErrors reads warmbox_engine_errors_total{op=op} from the daemon's
-// /metrics.
-func engineErrors(t *testing.T, url, op string) float64 {
-	t.Helper()
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prefix := `warmbox_engine_errors_total{op="` + op + `"} `
-	for line := range strings.SplitSeq(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, prefix); ok {
-			n, err := strconv.ParseFloat(strings.Fields(v)[0], 64)
-			if err != nil {
-				t.Fatalf("%s: %v", line, err)
-			}
-			return n
-		}
-	}
-	t.Fatalf("/metrics (HTTP %d) has no %s series", resp.StatusCode, prefix)
-	return 0
 }

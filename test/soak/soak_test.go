@@ -357,23 +357,9 @@ func measure(t *testing.T, base string, pid int) figures {
 		t.Fatalf("daemon fds: %v", err)
 	}
 	f.fds = len(fds)
-	resp, err := probe.Get(base + "/metrics")
-	if err != nil {
-		t.Fatalf("/metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	sc = bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				t.Fatalf("go_goroutines %q: %v", v, err)
-			}
-			f.goroutines = int(n)
-		}
-	}
+	f.goroutines = int(testdaemon.Metric(t, base, "go_goroutines"))
 	if f.goroutines == 0 {
-		t.Fatal("/metrics has no go_goroutines")
+		t.Fatal("/metrics has go_goroutines 0")
 	}
 	return f
 }
