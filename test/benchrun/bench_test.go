@@ -156,7 +156,14 @@ func TestSweepAgainstExec(t *testing.T) {
 	var got []string
 	for _, p := range rep.Sweep.Points {
 		got = append(got, fmt.Sprintf("%s %s@%g", p.Scenario, p.Target, p.OfferedPerS))
-		if p.OK == 0 || p.OK != p.Sent || p.LatencyMs.P50 <= 0 {
+		// At 2/s every language is well under its ceiling: everything is
+		// answered right. 10/s is above node's (about 5 to 9/s here), so
+		// there the daemon may refuse at capacity (503), nothing else.
+		refused := p.Errors["http_503"]
+		if p.OfferedPerS == 2 || p.Target == "exec" {
+			refused = 0
+		}
+		if p.OK == 0 || p.OK+refused != p.Sent || p.LatencyMs.P50 <= 0 {
 			t.Errorf("%s %s at %g/s: ok %d of %d, errors %v %v", p.Scenario, p.Target, p.OfferedPerS, p.OK, p.Sent, p.Errors, p.ErrorExamples)
 		}
 	}
