@@ -529,6 +529,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 			return nil
 		}),
 		set("WARMBOX_ALLOWED_HOSTS", func(v string) error { c.HTTP.AllowedHosts = list(v); return nil }),
+		set("WARMBOX_CORS_ORIGINS", func(v string) error { c.HTTP.CORSOrigins = list(v); return nil }),
 		set("WARMBOX_TRUSTED_PROXIES", func(v string) error { c.HTTP.TrustedProxies = list(v); return nil }),
 	)
 }

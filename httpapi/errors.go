@@ -179,17 +179,23 @@ func errorFor(err error) *apiError {
 		message: "internal error; the server log has the details", reason: "internal", cause: err}
 }
 
-// writeError sends e as the response.
+// writeError sends e as the response, in warmbox's own error shape.
 func writeError(w http.ResponseWriter, e *apiError) {
+	setErrorHeaders(w, e)
+	writeJSON(w, e.status, errorBody{Error: errorDetail{
+		Code: e.code, Message: e.message, Field: e.field, Supported: e.supported, Retryable: e.retryable,
+	}})
+}
+
+// setErrorHeaders sets the headers an error carries in every dialect:
+// WWW-Authenticate on a 401, Retry-After when a retry can succeed.
+func setErrorHeaders(w http.ResponseWriter, e *apiError) {
 	if e.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="warmbox"`)
 	}
 	if e.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(e.retryAfter), 10))
 	}
-	writeJSON(w, e.status, errorBody{Error: errorDetail{
-		Code: e.code, Message: e.message, Field: e.field, Supported: e.supported, Retryable: e.retryable,
-	}})
 }
 
 // retryAfterSeconds rounds d up to whole seconds, at least 1.

@@ -54,10 +54,58 @@ type timing struct {
 	TotalMs   jsonFloat `json:"total_ms"`
 }
 
-// POST /execute: auth, rate limit, content type, body, validation, then
-// the dispatcher. No sandbox is leased before the body is read in full
-// and validated.
+// dialect is one API's spelling of an execution: warmbox's own
+// /execute, Piston's and codapi's. Every dialect runs the same pipeline
+// (drain check, auth, the per-client caps, content type, a bounded body
+// read, then the dispatcher), so each limit, metric and log line is
+// defined once; a dialect only parses its body and writes its answers.
+type dialect struct {
+	// textPlain also accepts a text/plain body holding JSON: the
+	// clients of some APIs send one (a CORS "simple request").
+	textPlain bool
+	// parse decodes and validates a body into a request for a served
+	// language. On an error after the language is known it still
+	// returns the request with Language set, for the log.
+	parse func(body []byte) (dispatch.Request, *apiError)
+	// answer writes the response for a program that ran; resp is
+	// warmbox's own answer for it, complete.
+	answer func(w http.ResponseWriter, req dispatch.Request, resp executeResponse)
+	// fail writes an error in the API's shape.
+	fail func(w http.ResponseWriter, e *apiError)
+}
+
+// native is warmbox's own POST /execute.
+func (s *server) native() dialect {
+	return dialect{
+		parse: func(body []byte) (dispatch.Request, *apiError) {
+			q, e := decodeExecute(body)
+			if e != nil {
+				return dispatch.Request{}, e
+			}
+			lang, ok := s.svc.Limits(q.Environment)
+			if !ok {
+				return dispatch.Request{}, unknownEnvironment(q.Environment, s.served())
+			}
+			req, e := q.validate(lang)
+			req.Language = lang.Name
+			return req, e
+		},
+		answer: func(w http.ResponseWriter, _ dispatch.Request, resp executeResponse) {
+			writeJSON(w, http.StatusOK, resp)
+		},
+		fail: writeError,
+	}
+}
+
+// POST /execute.
 func (s *server) execute(w http.ResponseWriter, r *http.Request) {
+	s.run(w, r, s.native())
+}
+
+// run is the pipeline every execution route shares: auth, rate limit,
+// content type, body, the dialect's parse, then the dispatcher. No
+// sandbox is leased before the body is read in full and validated.
+func (s *server) run(w http.ResponseWriter, r *http.Request, d dialect) {
 	ctx := r.Context()
 	id := requestID(ctx)
 	client := s.clientIP(r)
@@ -69,7 +117,8 @@ func (s *server) execute(w http.ResponseWriter, r *http.Request) {
 	fail := func(e *apiError, language string) {
 		s.reject(e.reason)
 		s.logReject(ctx, e, id, client, language)
-		writeError(w, e)
+		setErrorHeaders(w, e)
+		d.fail(w, e)
 	}
 
 	if s.draining() {
@@ -93,7 +142,7 @@ func (s *server) execute(w http.ResponseWriter, r *http.Request) {
 		fail(rateLimited(retry), "")
 		return
 	}
-	if e := checkContentType(r); e != nil {
+	if e := checkContentType(r, d.textPlain); e != nil {
 		fail(e, "")
 		return
 	}
@@ -102,19 +151,9 @@ func (s *server) execute(w http.ResponseWriter, r *http.Request) {
 		fail(e, "")
 		return
 	}
-	q, e := decodeExecute(body)
+	req, e := d.parse(body)
 	if e != nil {
-		fail(e, "")
-		return
-	}
-	lang, ok := s.svc.Limits(q.Environment)
-	if !ok {
-		fail(unknownEnvironment(q.Environment, s.served()), "")
-		return
-	}
-	req, e := q.validate(lang)
-	if e != nil {
-		fail(e, lang.Name)
+		fail(e, req.Language)
 		return
 	}
 
@@ -129,7 +168,7 @@ func (s *server) execute(w http.ResponseWriter, r *http.Request) {
 		if ctx.Err() != nil { // the client left: whatever failed, that is why
 			e = errorFor(ctx.Err())
 		}
-		fail(e, lang.Name)
+		fail(e, req.Language)
 		return
 	}
 	total := time.Since(arrival(ctx))
@@ -139,11 +178,12 @@ func (s *server) execute(w http.ResponseWriter, r *http.Request) {
 	resp.TraceID = traceID
 	s.count(resp.Status)
 	if s.opts.Recorder != nil {
-		s.opts.Recorder.Execution(lang.Name, resp.Status, total, ctx)
+		s.opts.Recorder.Execution(req.Language, resp.Status, total, ctx)
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "execution",
 		slog.String("execution_id", id),
-		slog.String("language", lang.Name),
+		slog.String("route", r.URL.Path),
+		slog.String("language", req.Language),
 		slog.String("status", resp.Status),
 		slog.Any("exit_code", resp.ExitCode),
 		slog.String("signal", out.Result.Signal),
@@ -159,7 +199,7 @@ func (s *server) execute(w http.ResponseWriter, r *http.Request) {
 		slog.String("sandbox", shortID(out.SandboxID)),
 		slog.String("client", client),
 		slog.String("trace_id", traceID))
-	writeJSON(w, http.StatusOK, resp)
+	d.answer(w, req, resp)
 }
 
 // response builds the answer for a program that ran.

@@ -37,15 +37,22 @@ var requestFields = []string{"code", "environment", "timeout", "stdin", "args", 
 
 // checkContentType accepts application/json, with no charset or utf-8,
 // and no Content-Encoding: a browser can send text/plain or a form
-// cross-origin without a preflight, JSON it cannot.
-func checkContentType(r *http.Request) *apiError {
+// cross-origin without a preflight, JSON it cannot. textPlain also
+// accepts text/plain, for the compatible APIs whose clients send their
+// JSON that way (see docs/API.md, "Compatible APIs", for why that is
+// safe there).
+func checkContentType(r *http.Request, textPlain bool) *apiError {
 	if enc := r.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
 		return unsupportedMedia("unsupported_encoding", "Content-Encoding is not supported; send the body uncompressed")
 	}
+	want := "Content-Type must be application/json"
+	if textPlain {
+		want = "Content-Type must be application/json or text/plain"
+	}
 	ct := r.Header.Get("Content-Type")
 	mt, params, err := mime.ParseMediaType(ct)
-	if err != nil || mt != "application/json" {
-		return unsupportedMedia("unsupported_media_type", "Content-Type must be application/json")
+	if err != nil || (mt != "application/json" && !(textPlain && mt == "text/plain")) {
+		return unsupportedMedia("unsupported_media_type", want)
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
 		return unsupportedMedia("unsupported_media_type", "Content-Type charset must be utf-8")
