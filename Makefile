@@ -11,7 +11,7 @@ GOTEST := $(GO) test -race -count=1
 # (golang/go#75804), and an unbounded minimization stalls a worker for up to 60 s.
 FUZZ := $(GO) test -run '^$$' -fuzzminimizetime 2000x
 
-.PHONY: all build engine images run test test-unit test-integration test-telemetry test-hostile \
+.PHONY: all build engine images run test test-unit test-integration test-clients test-telemetry test-hostile \
 	test-faults soak soak-short bench lint fmt fuzz up down clean help kube-build kube-up kube-down test-kube kube-bench
 
 all: build
@@ -32,13 +32,17 @@ images: engine ## runtime images, built offline (FORCE=1 rebuilds)
 run: engine images build ## serve with the embedded defaults (WARMBOX_CONFIG=file.yaml to override)
 	exec $(BIN)/warmbox serve
 
-test: engine images build test-unit test-integration test-telemetry test-hostile test-faults soak-short test-kube ## everything
+test: engine images build test-unit test-integration test-clients test-telemetry test-hostile test-faults soak-short test-kube ## everything
 
 test-unit: ## package tests (pool with a fake runtime, runner in real containers, API with a fake service)
 	$(GOTEST) -timeout 20m $(PKGS_UNIT)
 
 test-integration: engine images ## the daemon end to end against the real engine
 	$(GOTEST) -timeout 30m -p 1 ./test/e2e/... ./test/benchrun/...
+
+test-clients: engine images ## the real clients: piston-client, the codapi widget, the playground and the original page in Chromium, an OpenAPI validator
+	deploy/host/clients.sh
+	$(GOTEST) -timeout 20m -p 1 ./test/clients/...
 
 test-telemetry: engine images ## traces in a real Jaeger, metrics in a real Prometheus
 	deploy/host/promtool-check.sh

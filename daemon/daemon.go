@@ -115,6 +115,7 @@ func serve[S pool.Sandbox](ctx context.Context, cfg Config, b backend[S], versio
 	}
 	logger.Info("warmbox serving", "addr", ln.Addr().String(), "version", version, "instance", instance,
 		"backend", cfg.Backend, "scope", cfg.Engine.Scope)
+	logBrowserAccess(logger, ln.Addr().String(), cfg.HTTP.CORSOrigins)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -321,4 +322,19 @@ func sortedLanguages(cfg Config) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// logBrowserAccess says at start where the playground is and which other
+// origins' pages may call the API from a browser (http.cors_origins), so
+// that nobody has to discover the setting from a blocked request.
+func logBrowserAccess(logger *slog.Logger, addr string, origins []string) {
+	playground := "http://" + addr + "/playground"
+	if len(origins) == 0 {
+		logger.Info("browser access: the playground is served; pages on other origins cannot call this API",
+			"playground", playground,
+			"to_allow_a_page", "set http.cors_origins or WARMBOX_CORS_ORIGINS, e.g. WARMBOX_CORS_ORIGINS=http://localhost:3000")
+		return
+	}
+	logger.Info("browser access: the playground is served; pages on these origins may call this API",
+		"playground", playground, "cors_origins", origins)
 }

@@ -153,6 +153,7 @@ func (s *server) routes() []route {
 		{http.MethodGet, "/environments", http.HandlerFunc(s.environments), "served languages, images, versions and limits"},
 		{http.MethodGet, "/stats", s.authenticated(http.HandlerFunc(s.stats)), "pools, executions, rate and resource limits"},
 		{http.MethodPost, "/execute", http.HandlerFunc(s.execute), "run code in a sandbox"},
+		{http.MethodGet, "/playground", http.HandlerFunc(s.playground), "a page to type code into and run it (HTML)"},
 	}
 	if s.opts.Metrics != nil {
 		// Keyed like /stats: metrics_listen serves them unauthenticated
