@@ -47,9 +47,11 @@ const killGrace = 2 * time.Second
 // Runtime is what a backend provides for one language.
 type Runtime[S pool.Sandbox] interface {
 	pool.Runtime[S]
-	// Handoff runs one job in s. An error wrapping a not-started sentinel
-	// (see Language.NotStarted) means no user code ran.
-	Handoff(ctx context.Context, s S, job runner.Job) (runner.Result, error)
+	// Handoff runs one job in s, streamed to onOutput when it is not nil
+	// (runner.Conn's Run and RunOnce say how). An error wrapping a
+	// not-started sentinel (see Options.NotStarted) means no user code
+	// ran.
+	Handoff(ctx context.Context, s S, job runner.Job, onOutput runner.OutputFunc) (runner.Result, error)
 }
 
 // Language describes one served language.
@@ -76,6 +78,11 @@ type Request struct {
 	Args     []string
 	Stdin    []byte
 	Timeout  time.Duration // resolved, within the language's limits
+	// OnOutput, when not nil, receives the program's output while it
+	// runs, from the goroutine that runs the job: it must not block.
+	// The outcome's result still holds the whole output. nil: the job
+	// is not streamed.
+	OnOutput runner.OutputFunc
 }
 
 // Outcome is a finished job.
@@ -179,7 +186,7 @@ func (d *Dispatcher[S]) Execute(ctx context.Context, req Request) (Outcome, erro
 	job := Job(l.Language, req)
 	var out Outcome
 	for attempt := 0; ; attempt++ {
-		res, retry, err := d.attempt(ctx, l, job, &out)
+		res, retry, err := d.attempt(ctx, l, job, req.OnOutput, &out)
 		if retry && attempt == 0 {
 			d.logger.Warn("sandbox failed before the job started; retrying on another", "language", l.Name, "err", err)
 			continue
@@ -192,9 +199,10 @@ func (d *Dispatcher[S]) Execute(ctx context.Context, req Request) (Outcome, erro
 	}
 }
 
-// attempt acquires one sandbox and hands the job to it. retry reports
-// that the hand-off failed before any user code ran.
-func (d *Dispatcher[S]) attempt(ctx context.Context, l *served[S], job runner.Job, out *Outcome) (runner.Result, bool, error) {
+// attempt acquires one sandbox and hands the job to it, streamed to
+// onOutput if not nil. retry reports that the hand-off failed before any
+// user code ran (so before any output).
+func (d *Dispatcher[S]) attempt(ctx context.Context, l *served[S], job runner.Job, onOutput runner.OutputFunc, out *Outcome) (runner.Result, bool, error) {
 	// The pool bounds the wait (pool.max_wait): a saturated pool answers
 	// at once rather than after seconds in a queue.
 	start := time.Now()
@@ -224,7 +232,7 @@ func (d *Dispatcher[S]) attempt(ctx context.Context, l *served[S], job runner.Jo
 	runCtx, cancel := context.WithTimeout(ctx, time.Duration(job.Limits.TimeoutMs)*time.Millisecond+killGrace)
 	defer cancel()
 	runStart := time.Now()
-	res, err := l.rt.Handoff(runCtx, sb, job)
+	res, err := l.rt.Handoff(runCtx, sb, job, onOutput)
 	run := time.Since(runStart)
 	out.Run += run
 	if d.obs != nil {

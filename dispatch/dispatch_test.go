@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,6 +32,7 @@ type fakeRuntime struct {
 	n         int
 	destroyed []string
 	handoff   func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error)
+	stream    func(onOutput runner.OutputFunc) // if set, sees each hand-off's output callback first
 	createErr error
 }
 
@@ -53,7 +55,10 @@ func (f *fakeRuntime) Destroy(ctx context.Context, s *sandbox) error {
 	return nil
 }
 
-func (f *fakeRuntime) Handoff(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+func (f *fakeRuntime) Handoff(ctx context.Context, s *sandbox, job runner.Job, onOutput runner.OutputFunc) (runner.Result, error) {
+	if f.stream != nil {
+		f.stream(onOutput)
+	}
 	return f.handoff(ctx, s, job)
 }
 
@@ -291,4 +296,37 @@ func TestJobCarriesLanguageSettings(t *testing.T) {
 		job.Limits.OutputBytes != l.Limits.OutputBytes || job.Env[0] != "A=1" || job.Args[0] != "a" || string(job.Stdin) != "in" {
 		t.Errorf("job = %+v", job)
 	}
+}
+
+// A request's OnOutput is what the backend's hand-off streams to, and a
+// request without one is handed off unstreamed.
+func TestOnOutputReachesHandoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var streamedTo []bool
+		rt := &fakeRuntime{
+			handoff: func(context.Context, *sandbox, runner.Job) (runner.Result, error) { return runner.Result{}, nil },
+			stream: func(onOutput runner.OutputFunc) {
+				streamedTo = append(streamedTo, onOutput != nil)
+				if onOutput != nil {
+					onOutput(runner.StreamStdout, []byte("first\n"))
+				}
+			},
+		}
+		d := newDispatcher(t, rt, smallPool())
+		var got []string
+		req := request(5 * time.Second)
+		req.OnOutput = func(stream string, data []byte) { got = append(got, stream+":"+string(data)) }
+		if _, err := d.Execute(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Execute(context.Background(), request(5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0] != "stdout:first\n" {
+			t.Errorf("OnOutput got %q, want the backend's one chunk", got)
+		}
+		if want := []bool{true, false}; !slices.Equal(streamedTo, want) {
+			t.Errorf("hand-offs streamed: %v, want %v", streamedTo, want)
+		}
+	})
 }

@@ -17,7 +17,7 @@ import (
 //	go test -run '^$' -bench 'Exec$' -benchtime 30x ./engine/
 func BenchmarkHandoffExec(b *testing.B) {
 	benchExec(b, func(ctx context.Context, rt *Runtime, c *Container) error {
-		res, err := rt.Handoff(ctx, c, job("print(1)"))
+		res, err := rt.Handoff(ctx, c, job("print(1)"), nil)
 		if err == nil && string(res.Stdout) != "1\n" {
 			b.Fatalf("stdout %q", res.Stdout)
 		}
@@ -90,7 +90,7 @@ func benchPrestart(b *testing.B, rt *Runtime, j runner.Job) {
 		}
 		time.Sleep(50 * time.Millisecond) // let the container settle, as an idle one has
 		b.StartTimer()
-		res, err := rt.Handoff(ctx, c, j)
+		res, err := rt.Handoff(ctx, c, j, nil)
 		b.StopTimer()
 		if err != nil {
 			b.Fatal(err)

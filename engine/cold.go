@@ -38,7 +38,7 @@ func (r *Runtime) RunCold(ctx context.Context, job runner.Job) (runner.Result, e
 	if err := r.e.cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
 		return runner.Result{}, fmt.Errorf("cold start: %w", err)
 	}
-	res, err := s.RunOnce(ctx, job)
+	res, err := s.RunOnce(ctx, job, nil)
 	if err != nil {
 		return runner.Result{}, fmt.Errorf("cold run: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,7 +144,7 @@ func TestHandoffBothModes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := rt.Handoff(context.Background(), c, job("import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(3)"))
+			res, err := rt.Handoff(context.Background(), c, job("import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(3)"), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,6 +156,53 @@ func TestHandoffBothModes(t *testing.T) {
 			}
 			if err := exec.Command("docker", "inspect", c.ID()).Run(); err == nil {
 				t.Error("container still exists after Destroy")
+			}
+		})
+	}
+}
+
+// TestHandoffStreams: in both modes a streamed job's first line reaches
+// the OutputFunc while the program runs (the program waits for a file
+// the test creates only then), and the result holds the whole output.
+func TestHandoffStreams(t *testing.T) {
+	e := newEngine(t)
+	const code = "import os, time\nprint('first', flush=True)\nwhile not os.path.exists('/tmp/go'):\n    time.sleep(0.01)\nprint('second')"
+	for _, mode := range []string{HandoffExec, HandoffPrestart} {
+		t.Run(mode, func(t *testing.T) {
+			rt := e.Sandboxes(spec(mode))
+			ctx := context.Background()
+			c, err := rt.Create(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rt.Destroy(ctx, c)
+			var mu sync.Mutex
+			var streamed []string
+			released := make(chan error, 1)
+			onOutput := func(stream string, data []byte) {
+				mu.Lock()
+				defer mu.Unlock()
+				if len(streamed) == 0 && stream == runner.StreamStdout && strings.HasPrefix(string(data), "first\n") {
+					go func() { released <- exec.Command("docker", "exec", c.ID(), "touch", "/tmp/go").Run() }()
+				}
+				streamed = append(streamed, stream+":"+string(data))
+			}
+			j := job(code)
+			j.Limits.TimeoutMs = 30000
+			res, err := rt.Handoff(ctx, c, j, onOutput)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.TimedOut || string(res.Stdout) != "first\nsecond\n" {
+				t.Fatalf("result %+v: the first line did not come out while the program ran", res)
+			}
+			if err := <-released; err != nil {
+				t.Fatalf("docker exec touch: %v", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(streamed) == 0 || !strings.HasPrefix(strings.Join(streamed, ""), "stdout:first\n") {
+				t.Errorf("streamed %q, want stdout's first line first", streamed)
 			}
 		})
 	}
@@ -172,14 +220,14 @@ func TestResetBothModes(t *testing.T) {
 			}
 			defer rt.Destroy(ctx, c)
 			plant := "import os, subprocess\nopen('/tmp/.planted', 'w').write('x')\nsubprocess.Popen(['sleep', '1000'], start_new_session=True)\nprint('planted')"
-			if res, err := rt.Handoff(ctx, c, job(plant)); err != nil || string(res.Stdout) != "planted\n" {
+			if res, err := rt.Handoff(ctx, c, job(plant), nil); err != nil || string(res.Stdout) != "planted\n" {
 				t.Fatalf("plant: %+v %v", res, err)
 			}
 			if err := rt.Reset(ctx, c); err != nil {
 				t.Fatalf("reset: %v", err)
 			}
 			probe := "import os\nprint(sorted(os.listdir('/tmp')))\nprint(sorted(open(f'/proc/{p}/comm').read().strip() for p in os.listdir('/proc') if p.isdigit() and int(p) != 1 and int(p) != os.getpid()))"
-			res, err := rt.Handoff(ctx, c, job(probe))
+			res, err := rt.Handoff(ctx, c, job(probe), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

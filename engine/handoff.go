@@ -10,13 +10,14 @@ import (
 )
 
 // Handoff runs job in sandbox c: through the container's open attach
-// stream in prestart mode, through `docker exec` of the runner otherwise.
-// ctx bounds the whole exchange; when it ends first, Handoff returns
+// stream in prestart mode, through `docker exec` of the runner otherwise;
+// its output goes to onOutput as it comes when that is not nil. ctx
+// bounds the whole exchange; when it ends first, Handoff returns
 // ctx.Err() and the caller must destroy the sandbox (a process started
 // by exec is not killed when its stream closes).
-func (r *Runtime) Handoff(ctx context.Context, c *Container, job runner.Job) (runner.Result, error) {
+func (r *Runtime) Handoff(ctx context.Context, c *Container, job runner.Job, onOutput runner.OutputFunc) (runner.Result, error) {
 	if c.attached != nil {
-		return c.attached.Run(ctx, job)
+		return c.attached.Run(ctx, job, onOutput)
 	}
 	c.jobs++
 	s, err := r.execRunner(ctx, c, runner.RunCommand(c.runnerUID, c.runnerUID+c.jobs))
@@ -24,7 +25,7 @@ func (r *Runtime) Handoff(ctx context.Context, c *Container, job runner.Job) (ru
 		return runner.Result{}, err
 	}
 	defer s.wait()
-	return s.RunOnce(ctx, job)
+	return s.RunOnce(ctx, job, onOutput)
 }
 
 // execRunner starts the runner with cmd in c through docker exec and

@@ -2,15 +2,24 @@
 // validation, authentication, rate limiting, CORS, and the JSON shapes of
 // every answer. It keeps the original service's routes and fields
 // (GET /, /health, /environments, /stats and POST /execute) and adds
-// /healthz, /readyz, /docs and /metrics.
+// /healthz, /readyz, /docs, /metrics and /openapi.json (openapi.go: the
+// whole API as an OpenAPI 3.1 document, which openapi_test.go holds to
+// the code). It also serves two compatible APIs for their existing
+// clients, in their own shapes: Piston v2 (/api/v2/runtimes,
+// /api/v2/execute: piston.go) and codapi (/v1/exec, /v1/health:
+// codapi.go).
 //
 // POST /execute goes through auth, the per-client rate limit, the
 // content type, a size-limited body read, strict decoding (unknown,
 // case-variant and repeated keys are refused) and validation against the
 // language's limits, in that order, before the [Service] is called: no
 // sandbox is leased for a request that was not read in full and found
-// valid. Every error is {"error": {"code", "message", ...}}, and one
-// function maps the dispatcher's errors to statuses.
+// valid. Asked with Accept: text/event-stream, it answers with
+// Server-Sent Events: the output as the program produces it, then the
+// same answer (sse.go). The compatible APIs' execution routes run the
+// same pipeline (a dialect each: how to parse a body, answer and fail). Every error
+// of warmbox's own routes is {"error": {"code", "message", ...}}, and
+// one function maps the dispatcher's errors to statuses.
 //
 // Before routing, every request's Host header is checked (421
 // host_not_allowed, against DNS rebinding), and the incoming trace

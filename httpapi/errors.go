@@ -182,9 +182,14 @@ func errorFor(err error) *apiError {
 // writeError sends e as the response, in warmbox's own error shape.
 func writeError(w http.ResponseWriter, e *apiError) {
 	setErrorHeaders(w, e)
-	writeJSON(w, e.status, errorBody{Error: errorDetail{
+	writeJSON(w, e.status, errorBodyOf(e))
+}
+
+// errorBodyOf is e in warmbox's own error shape.
+func errorBodyOf(e *apiError) errorBody {
+	return errorBody{Error: errorDetail{
 		Code: e.code, Message: e.message, Field: e.field, Supported: e.supported, Retryable: e.retryable,
-	}})
+	}}
 }
 
 // setErrorHeaders sets the headers an error carries in every dialect:
@@ -207,13 +212,16 @@ func retryAfterSeconds(d time.Duration) int64 {
 	return s
 }
 
+// internalErrorBody answers when a response of ours cannot be encoded.
+const internalErrorBody = `{"error":{"code":"internal","message":"internal error"}}`
+
 // writeJSON sends v with status. Marshalling our own response types
 // cannot fail; if it ever does, the client gets a bare 500.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
-		body = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+		body = []byte(internalErrorBody)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -244,4 +252,14 @@ func listOf(names []string) string {
 		return "(none)"
 	}
 	return strings.Join(names, ", ")
+}
+
+// marshalBody is v as one line of JSON, as writeJSON sends it (without
+// the final newline), or internalErrorBody if it cannot be encoded.
+func marshalBody(v any) []byte {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return []byte(internalErrorBody)
+	}
+	return body
 }

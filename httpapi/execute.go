@@ -63,6 +63,10 @@ type dialect struct {
 	// textPlain also accepts a text/plain body holding JSON: the
 	// clients of some APIs send one (a CORS "simple request").
 	textPlain bool
+	// streams answers a request whose Accept header asks for
+	// text/event-stream with Server-Sent Events (eventStream): the
+	// output as it comes, then the answer warmbox's own /execute gives.
+	streams bool
 	// parse decodes and validates a body into a request for a served
 	// language. On an error after the language is known it still
 	// returns the request with Language set, for the log.
@@ -77,6 +81,7 @@ type dialect struct {
 // native is warmbox's own POST /execute.
 func (s *server) native() dialect {
 	return dialect{
+		streams: true,
 		parse: func(body []byte) (dispatch.Request, *apiError) {
 			q, e := decodeExecute(body)
 			if e != nil {
@@ -104,7 +109,8 @@ func (s *server) execute(w http.ResponseWriter, r *http.Request) {
 
 // run is the pipeline every execution route shares: auth, rate limit,
 // content type, body, the dialect's parse, then the dispatcher. No
-// sandbox is leased before the body is read in full and validated.
+// sandbox is leased before the body is read in full and validated. A
+// streamed answer (dialect.streams) differs only in how it is written.
 func (s *server) run(w http.ResponseWriter, r *http.Request, d dialect) {
 	ctx := r.Context()
 	id := requestID(ctx)
@@ -114,9 +120,14 @@ func (s *server) run(w http.ResponseWriter, r *http.Request, d dialect) {
 		traceID = sc.TraceID().String()
 		w.Header().Set("X-Trace-Id", traceID)
 	}
+	var events *eventStream // a streamed answer, once the job is handed over
 	fail := func(e *apiError, language string) {
 		s.reject(e.reason)
 		s.logReject(ctx, e, id, client, language)
+		if events != nil && events.started {
+			events.fail(e) // too late for a status: the stream began
+			return
+		}
 		setErrorHeaders(w, e)
 		d.fail(w, e)
 	}
@@ -157,12 +168,20 @@ func (s *server) run(w http.ResponseWriter, r *http.Request, d dialect) {
 		return
 	}
 
+	if d.streams && acceptsEventStream(r.Header) {
+		events = startEventStream(w)
+		defer events.close()
+		req.OnOutput = events.output
+	}
 	// The dispatcher bounds the wait for a sandbox by the job's timeout
 	// and the run by timeout plus its kill grace; ctx ends only when the
 	// client leaves.
 	start := time.Now()
 	queue := start.Sub(arrival(ctx))
 	out, err := s.svc.Execute(ctx, req)
+	if events != nil {
+		events.close() // the handler writes from here on
+	}
 	if err != nil {
 		e := errorFor(err)
 		if ctx.Err() != nil { // the client left: whatever failed, that is why
@@ -199,6 +218,10 @@ func (s *server) run(w http.ResponseWriter, r *http.Request, d dialect) {
 		slog.String("sandbox", shortID(out.SandboxID)),
 		slog.String("client", client),
 		slog.String("trace_id", traceID))
+	if events != nil {
+		events.result(resp)
+		return
+	}
 	d.answer(w, req, resp)
 }
 

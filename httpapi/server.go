@@ -89,17 +89,21 @@ type server struct {
 	maxBody  int64
 	stopping func() bool
 	draining func() bool
+	// openAPIBody is GET /openapi.json, with Options.Version, built once.
+	openAPIBody []byte
 
 	// Executions by status, for /stats.
 	success, failed, timedOut atomic.Uint64
 }
 
 // New builds the API's handler. Every response is JSON (except
-// /metrics) and carries Content-Type, X-Content-Type-Options: nosniff,
-// Cache-Control: no-store and X-Request-Id.
+// /metrics, the /playground page and a streamed /execute) and carries
+// Content-Type, X-Content-Type-Options: nosniff, Cache-Control: no-store
+// and X-Request-Id.
 func New(opts Options) http.Handler {
 	s := &server{svc: opts.Service, opts: opts, log: opts.Logger, clients: opts.Clients,
-		maxBody: opts.MaxBodyBytes, stopping: opts.Stopping, draining: opts.Draining}
+		maxBody: opts.MaxBodyBytes, stopping: opts.Stopping, draining: opts.Draining,
+		openAPIBody: openAPIBody(opts.Version)}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -154,7 +158,10 @@ func (s *server) routes() []route {
 		{http.MethodGet, "/stats", s.authenticated(http.HandlerFunc(s.stats)), "pools, executions, rate and resource limits"},
 		{http.MethodPost, "/execute", http.HandlerFunc(s.execute), "run code in a sandbox"},
 		{http.MethodGet, "/playground", http.HandlerFunc(s.playground), "a page to type code into and run it (HTML)"},
+		{http.MethodGet, "/openapi.json", http.HandlerFunc(s.openAPI), "this API as an OpenAPI 3.1 document"},
 	}
+	rs = append(rs, s.pistonRoutes()...)
+	rs = append(rs, s.codapiRoutes()...)
 	if s.opts.Metrics != nil {
 		// Keyed like /stats: metrics_listen serves them unauthenticated
 		// on an internal port instead.

@@ -8,11 +8,12 @@ import (
 )
 
 // Handoff runs job in sandbox p: through the Pod's open attach stream in
-// prestart mode, through pods/exec of the runner otherwise. ctx bounds
-// the whole exchange; after an error the caller must destroy the sandbox.
-func (r *Runtime) Handoff(ctx context.Context, p *Pod, job runner.Job) (runner.Result, error) {
+// prestart mode, through pods/exec of the runner otherwise; its output
+// goes to onOutput as it comes when that is not nil. ctx bounds the
+// whole exchange; after an error the caller must destroy the sandbox.
+func (r *Runtime) Handoff(ctx context.Context, p *Pod, job runner.Job, onOutput runner.OutputFunc) (runner.Result, error) {
 	if p.attached != nil {
-		return p.attached.Run(ctx, job)
+		return p.attached.Run(ctx, job, onOutput)
 	}
 	p.jobs++
 	s, err := r.c.open(p.name, "exec", runner.RunCommand(p.runnerUID, p.runnerUID+p.jobs), nil)
@@ -20,7 +21,7 @@ func (r *Runtime) Handoff(ctx context.Context, p *Pod, job runner.Job) (runner.R
 		return runner.Result{}, err
 	}
 	defer s.wait()
-	return s.RunOnce(ctx, job)
+	return s.RunOnce(ctx, job, onOutput)
 }
 
 // Reset makes a used sandbox fit for the next job (reuse mode), as on

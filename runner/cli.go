@@ -114,13 +114,15 @@ func parseIDs(cmd string, args []string) (cmdIDs, error) {
 	return ids, nil
 }
 
-// runOnce is the exec mode: one run request in, one result frame out.
+// runOnce is the exec mode: one run request in, one result frame out
+// (after the output frames of a streamed job).
 func runOnce(ids cmdIDs, stdin io.Reader, stdout, stderr io.Writer) int {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "warmbox-runner: "+format+"\n", args...)
 	}
+	out := &frameWriter{w: stdout}
 	result := func(token string, res Result) error {
-		return writeReply(stdout, Reply{Kind: "result", Token: token, Result: &res}, logf)
+		return writeReply(out, Reply{Kind: "result", Token: token, Result: &res}, logf)
 	}
 	if err := harden(ids.runner, true); err != nil {
 		logf("%v", err)
@@ -137,7 +139,8 @@ func runOnce(ids cmdIDs, stdin io.Reader, stdout, stderr io.Writer) int {
 		result(req.Token, Result{Error: "bad request: want a run request with a job"})
 		return 2
 	}
-	if err := result(req.Token, execute(*req.Job, defaultOptions(logf), ids.job)); err != nil {
+	res := execute(*req.Job, defaultOptions(logf), ids.job, outputSender(out, req.Token, logf))
+	if err := result(req.Token, res); err != nil {
 		return 1
 	}
 	return 0

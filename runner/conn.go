@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -91,36 +92,45 @@ func (c *Conn) Receive(ctx context.Context, v any, limit int) error {
 	return fmt.Errorf("%w: %v (runner stderr: %s)", ErrNoResult, err, c.diagnostics())
 }
 
+// OutputFunc receives a streamed job's output as the runner sends it:
+// stream is StreamStdout or StreamStderr, data the stream's next bytes
+// (the callee may keep them). A Conn calls it from the goroutine that
+// runs the job, between the acknowledgement and the result, so the
+// runner waits while it runs: it must return at once.
+type OutputFunc func(stream string, data []byte)
+
 // RunOnce hands a job to an exec'd `runner run`: the run request, end of
-// input, the result frame.
-func (c *Conn) RunOnce(ctx context.Context, job Job) (Result, error) {
+// input, output frames if onOutput is not nil (the job is then streamed),
+// the result frame.
+func (c *Conn) RunOnce(ctx context.Context, job Job, onOutput OutputFunc) (Result, error) {
 	token := newToken()
+	job.Stream = onOutput != nil
 	if err := c.Send(ctx, Request{Op: "run", Token: token, Job: &job}); err != nil {
 		return Result{}, fmt.Errorf("%w: send job: %w", ErrNotStarted, err)
 	}
 	_ = c.closeWrite()
-	reply, err := c.reply(ctx, token, job.Limits.ResultFrameBytes())
+	res, err := awaitResult(ctx, token, job.Limits, onOutput, c.receiveReply)
+	if err != nil && ctx.Err() == nil && !errors.Is(err, ErrNoResult) {
+		err = fmt.Errorf("%w: %w", ErrNoResult, err)
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("hand-off: %w", err)
 	}
-	if reply.Kind != "result" || reply.Result == nil {
-		return Result{}, fmt.Errorf("hand-off: %w: runner answered %q: %s", ErrNoResult, reply.Kind, reply.Error)
-	}
-	return *reply.Result, nil
+	return res, nil
 }
 
 // Run hands a job to a serve-mode runner: a run request, its
-// acknowledgement within AckTimeout, its result. An error wrapping
+// acknowledgement within AckTimeout, output frames if onOutput is not nil
+// (the job is then streamed), its result. An error wrapping
 // ErrNotStarted means no user code ran; the sandbox must be destroyed
 // after any error.
-func (c *Conn) Run(ctx context.Context, job Job) (Result, error) {
+func (c *Conn) Run(ctx context.Context, job Job, onOutput OutputFunc) (Result, error) {
 	token := newToken()
+	job.Stream = onOutput != nil
 	if err := c.Send(ctx, Request{Op: "run", Token: token, Job: &job}); err != nil {
 		return Result{}, fmt.Errorf("%w: send job: %w", ErrNotStarted, err)
 	}
-	res, err := receiveResult(ctx, token, job.Limits.ResultFrameBytes(), func(ctx context.Context, r *Reply, limit int) error {
-		return c.Receive(ctx, r, limit)
-	})
+	res, err := receiveResult(ctx, token, job.Limits, onOutput, c.receiveReply)
 	switch {
 	case errors.Is(err, ErrNoAck):
 		return Result{}, fmt.Errorf("%w: %w", ErrNotStarted, err)
@@ -252,16 +262,25 @@ const AckTimeout = 2 * time.Second
 // started it.
 var ErrNoAck = errors.New("the runner did not acknowledge the job")
 
+// receiver reads one reply frame of at most limit bytes
+// (Conn.receiveReply, or a fake in tests).
+type receiver func(ctx context.Context, r *Reply, limit int) error
+
+// receiveReply is Receive for a Reply.
+func (c *Conn) receiveReply(ctx context.Context, r *Reply, limit int) error {
+	return c.Receive(ctx, r, limit)
+}
+
 // receiveResult reads a serve-mode runner's answer to the run request
 // with token, with receive: the "accepted" frame within AckTimeout (at
 // most ControlFrameBytes: a bad request's short result may come instead),
-// then the result (at most resultLimit bytes). An error wrapping ErrNoAck
-// means the job never started (the sandbox is unusable and must be
-// destroyed; the job may go to another); one wrapping ErrForged or
-// ErrFrameTooLarge, that a frame did not answer the request or was longer
-// than the runner writes, at any point (the job may have run: it is not
-// given to another sandbox). ctx bounds the whole wait.
-func receiveResult(ctx context.Context, token string, resultLimit int, receive func(ctx context.Context, r *Reply, limit int) error) (Result, error) {
+// then what awaitResult reads. An error wrapping ErrNoAck means the job
+// never started (the sandbox is unusable and must be destroyed; the job
+// may go to another); one wrapping ErrForged or ErrFrameTooLarge, that a
+// frame did not answer the request or carried more than the runner
+// writes, at any point (the job may have run: it is not given to another
+// sandbox). ctx bounds the whole wait.
+func receiveResult(ctx context.Context, token string, limits Limits, onOutput OutputFunc, receive receiver) (Result, error) {
 	var reply Reply
 	ackCtx, cancel := context.WithTimeout(ctx, AckTimeout)
 	err := receive(ackCtx, &reply, ControlFrameBytes)
@@ -280,14 +299,47 @@ func receiveResult(ctx context.Context, token string, resultLimit int, receive f
 		return Result{}, err
 	}
 	if reply.Kind == "accepted" {
-		reply = Reply{} // decoding leaves the fields a frame lacks as they were
-		if err := receive(ctx, &reply, resultLimit); err != nil {
+		return awaitResult(ctx, token, limits, onOutput, receive)
+	}
+	return resultOf(reply)
+}
+
+// awaitResult reads the frames that answer the run request with token
+// up to its result (at most limits.ResultFrameBytes each: any of them may
+// be the result), handing the output frames of a streamed job to
+// onOutput (nil: the job is not streamed, and an output frame is not the
+// runner's). Every frame must carry the token (ErrForged); an output
+// frame with more than OutputChunkBytes, or past limits.OutputBytes of
+// its stream in all, is refused as ErrFrameTooLarge.
+func awaitResult(ctx context.Context, token string, limits Limits, onOutput OutputFunc, receive receiver) (Result, error) {
+	var total [2]int // bytes received of stdout, stderr
+	for {
+		var reply Reply
+		if err := receive(ctx, &reply, limits.ResultFrameBytes()); err != nil {
 			return Result{}, err
 		}
 		if err := checkToken(reply, token); err != nil {
 			return Result{}, err
 		}
+		if reply.Kind != "output" || onOutput == nil {
+			return resultOf(reply)
+		}
+		i := slices.Index([]string{StreamStdout, StreamStderr}, reply.Stream)
+		switch {
+		case i < 0:
+			return Result{}, fmt.Errorf("runner sent output of an unknown stream %.16q", reply.Stream)
+		case len(reply.Data) > OutputChunkBytes:
+			return Result{}, fmt.Errorf("%w: an output frame of %d bytes, at most %d", ErrFrameTooLarge, len(reply.Data), OutputChunkBytes)
+		case total[i]+len(reply.Data) > limits.OutputBytes:
+			return Result{}, fmt.Errorf("%w: more than the %d bytes of %s the job may keep", ErrFrameTooLarge, limits.OutputBytes, reply.Stream)
+		}
+		total[i] += len(reply.Data)
+		onOutput(reply.Stream, reply.Data)
 	}
+}
+
+// resultOf is the result a reply carries, or why it is not a result.
+func resultOf(reply Reply) (Result, error) {
 	if reply.Kind != "result" || reply.Result == nil {
 		return Result{}, fmt.Errorf("runner answered %q: %s", reply.Kind, reply.Error)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,13 +135,13 @@ func TestConnFrameBounds(t *testing.T) {
 	}{
 		{"result over the job's output bound", func(req Request) []byte {
 			return append(ack(req), header(uint32(job.Limits.ResultFrameBytes())+1)...)
-		}, func(ctx context.Context, c *Conn) error { _, err := c.Run(ctx, job); return err }},
+		}, func(ctx context.Context, c *Conn) error { _, err := c.Run(ctx, job, nil); return err }},
 		{"16 MiB result", func(req Request) []byte { return append(ack(req), huge...) },
-			func(ctx context.Context, c *Conn) error { _, err := c.Run(ctx, job); return err }},
+			func(ctx context.Context, c *Conn) error { _, err := c.Run(ctx, job, nil); return err }},
 		{"16 MiB instead of the ack", func(Request) []byte { return huge },
-			func(ctx context.Context, c *Conn) error { _, err := c.Run(ctx, job); return err }},
+			func(ctx context.Context, c *Conn) error { _, err := c.Run(ctx, job, nil); return err }},
 		{"exec-mode result", func(Request) []byte { return huge },
-			func(ctx context.Context, c *Conn) error { _, err := c.RunOnce(ctx, job); return err }},
+			func(ctx context.Context, c *Conn) error { _, err := c.RunOnce(ctx, job, nil); return err }},
 		{"reset", func(Request) []byte { return header(ControlFrameBytes + 1) },
 			func(ctx context.Context, c *Conn) error { return c.Reset(ctx) }},
 		{"ready", func(Request) []byte { return header(ControlFrameBytes + 1) },
@@ -173,11 +174,164 @@ func TestConnFrameBoundsHonest(t *testing.T) {
 		}
 	})
 	ctx := context.Background()
-	res, err := c.Run(ctx, job)
+	res, err := c.Run(ctx, job, nil)
 	if err != nil || len(res.Stdout) != job.Limits.OutputBytes || len(res.Stderr) != job.Limits.OutputBytes {
 		t.Fatalf("Run: %d+%d output bytes, %v; want both streams full", len(res.Stdout), len(res.Stderr), err)
 	}
 	if err := c.Reset(ctx); err != nil {
 		t.Fatalf("Reset: %v", err)
+	}
+}
+
+// streamedJob is a job whose streams may keep 100 bytes each.
+var streamedJob = Job{Command: []string{"sh"}, Entry: "a", Files: []File{{Name: "a"}}, Limits: Limits{TimeoutMs: 1000, OutputBytes: 100}}
+
+// received collects what a Conn hands to its OutputFunc.
+type received struct{ frames []string }
+
+func (r *received) output(stream string, data []byte) {
+	r.frames = append(r.frames, stream+":"+string(data))
+}
+
+// TestConnStreams: a streamed job's output frames reach the OutputFunc
+// in order, then the result comes, in both hand-off modes; the request
+// asks for streaming exactly when there is an OutputFunc.
+func TestConnStreams(t *testing.T) {
+	out := func(token, stream, data string) []byte {
+		return frameBytes(t, Reply{Kind: "output", Token: token, Stream: stream, Data: []byte(data)})
+	}
+	answer := func(ack bool, streamed *[]bool) func(Request) []byte {
+		return func(req Request) []byte {
+			*streamed = append(*streamed, req.Job.Stream)
+			var b []byte
+			if ack {
+				b = frameBytes(t, Reply{Kind: "accepted", Token: req.Token})
+			}
+			if req.Job.Stream {
+				b = append(b, out(req.Token, StreamStdout, "first\n")...)
+				b = append(b, out(req.Token, StreamStderr, "warn\n")...)
+				b = append(b, out(req.Token, StreamStdout, "second\n")...)
+			}
+			res := Result{Stdout: []byte("first\nsecond\n"), Stderr: []byte("warn\n")}
+			return append(b, frameBytes(t, Reply{Kind: "result", Token: req.Token, Result: &res})...)
+		}
+	}
+	for _, mode := range []struct {
+		name string
+		ack  bool
+		run  func(*Conn, context.Context, Job, OutputFunc) (Result, error)
+	}{{"serve", true, (*Conn).Run}, {"exec", false, (*Conn).RunOnce}} {
+		t.Run(mode.name, func(t *testing.T) {
+			var streamed []bool
+			var got received
+			res, err := mode.run(rawConn(t, answer(mode.ack, &streamed)), context.Background(), streamedJob, got.output)
+			if err != nil || string(res.Stdout) != "first\nsecond\n" {
+				t.Fatalf("streamed: got %+v, %v", res, err)
+			}
+			if want := []string{"stdout:first\n", "stderr:warn\n", "stdout:second\n"}; !slices.Equal(got.frames, want) {
+				t.Errorf("output: got %q, want %q", got.frames, want)
+			}
+			if res, err := mode.run(rawConn(t, answer(mode.ack, &streamed)), context.Background(), streamedJob, nil); err != nil || string(res.Stdout) != "first\nsecond\n" {
+				t.Fatalf("not streamed: got %+v, %v", res, err)
+			}
+			if !slices.Equal(streamed, []bool{true, false}) {
+				t.Errorf("Job.Stream in the requests: got %v, want [true false]", streamed)
+			}
+		})
+	}
+}
+
+// TestConnOutputRefused: an output frame the runner would not send loses
+// the sandbox (never a job that did not start, so never retried): one
+// without the request's token is forged, one with more than a chunk or
+// past the stream's cap is too large, and one that was not asked for, or
+// names no stream, or comes before the acknowledgement, is not an
+// answer.
+func TestConnOutputRefused(t *testing.T) {
+	result := func(token string) []byte {
+		return frameBytes(t, Reply{Kind: "result", Token: token, Result: &Result{}})
+	}
+	output := func(token, stream string, n int) []byte {
+		return frameBytes(t, Reply{Kind: "output", Token: token, Stream: stream, Data: bytes.Repeat([]byte("x"), n)})
+	}
+	ack := func(token string) []byte { return frameBytes(t, Reply{Kind: "accepted", Token: token}) }
+	tests := []struct {
+		name     string
+		frames   func(token string) [][]byte // after the acknowledgement, if any
+		noAck    bool
+		noOutput bool // the job is not streamed
+		want     error
+	}{
+		{name: "forged: no token", frames: func(tok string) [][]byte {
+			return [][]byte{output("", StreamStdout, 1), result(tok)}
+		}, want: ErrForged},
+		{name: "forged: another token", frames: func(tok string) [][]byte {
+			return [][]byte{output(tok, StreamStdout, 1), output("guess", StreamStdout, 1), result(tok)}
+		}, want: ErrForged},
+		{name: "more than a chunk", frames: func(tok string) [][]byte {
+			return [][]byte{output(tok, StreamStdout, OutputChunkBytes+1), result(tok)}
+		}, want: ErrFrameTooLarge},
+		{name: "past the cap", frames: func(tok string) [][]byte {
+			return [][]byte{output(tok, StreamStderr, 60), output(tok, StreamStdout, 60), output(tok, StreamStderr, 41), result(tok)}
+		}, want: ErrFrameTooLarge},
+		{name: "not streamed", noOutput: true, frames: func(tok string) [][]byte {
+			return [][]byte{output(tok, StreamStdout, 1), result(tok)}
+		}, want: ErrNoResult},
+		{name: "unknown stream", frames: func(tok string) [][]byte {
+			return [][]byte{output(tok, "stdin", 1), result(tok)}
+		}, want: ErrNoResult},
+		{name: "before the acknowledgement", noAck: true, frames: func(tok string) [][]byte {
+			return [][]byte{output(tok, StreamStdout, 1), ack(tok), result(tok)}
+		}, want: ErrNoResult},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			modes := []struct {
+				name string
+				ack  bool
+				run  func(*Conn, context.Context, Job, OutputFunc) (Result, error)
+			}{{"serve", !tc.noAck, (*Conn).Run}, {"exec", false, (*Conn).RunOnce}}
+			for _, m := range modes {
+				if tc.noAck && m.name == "exec" {
+					continue // exec mode has no acknowledgement
+				}
+				t.Run(m.name, func(t *testing.T) {
+					c := rawConn(t, func(req Request) []byte {
+						var b []byte
+						if m.ack {
+							b = ack(req.Token)
+						}
+						return append(b, bytes.Join(tc.frames(req.Token), nil)...)
+					})
+					var got received
+					onOutput := got.output
+					if tc.noOutput {
+						onOutput = nil
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					res, err := m.run(c, ctx, streamedJob, onOutput)
+					if !errors.Is(err, tc.want) {
+						t.Fatalf("got %+v, %v; want %v", res, err, tc.want)
+					}
+					if !errors.Is(err, ErrNoResult) && !errors.Is(err, ErrFrameTooLarge) && !errors.Is(err, ErrForged) {
+						t.Errorf("got %v, want a lost sandbox", err)
+					}
+					if errors.Is(err, ErrNotStarted) || errors.Is(err, ErrNoAck) {
+						t.Errorf("got %v: output frames mean the job started", err)
+					}
+				})
+			}
+		})
+	}
+}
+
+// An honest output frame, a full chunk of the bytes JSON expands most,
+// fits within the smallest bound the frames after the acknowledgement
+// are read with.
+func TestOutputFrameFitsResultBound(t *testing.T) {
+	full := Reply{Kind: "output", Token: newToken(), Stream: StreamStderr, Data: bytes.Repeat([]byte{0xff}, OutputChunkBytes)}
+	if n, bound := len(frameBytes(t, full))-4, (Limits{}).ResultFrameBytes(); n > bound {
+		t.Errorf("a full output frame is %d bytes, over the smallest result bound %d", n, bound)
 	}
 }

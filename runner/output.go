@@ -2,31 +2,45 @@ package runner
 
 import (
 	"io"
+	"sync"
 	"unicode/utf8"
 )
 
 // capped keeps the first limit bytes written to it and counts the rest as
 // truncated. Its Write never fails, so a reader copying into it keeps
 // draining the pipe after the cap and the writer never blocks on a full
-// pipe.
+// pipe. One goroutine writes; others may read what it kept meanwhile
+// (keptSince): kept bytes are only ever appended, never changed.
 type capped struct {
-	limit     int
+	limit int
+	// kept, if not nil, is signalled (without blocking) whenever a
+	// write keeps new bytes.
+	kept chan<- struct{}
+
+	mu        sync.Mutex
 	buf       []byte
 	truncated bool
 }
 
-func newCapped(limit int) *capped {
-	return &capped{limit: limit}
+func newCapped(limit int, kept chan<- struct{}) *capped {
+	return &capped{limit: limit, kept: kept}
 }
 
 func (c *capped) Write(p []byte) (int, error) {
-	room := c.limit - len(c.buf)
+	c.mu.Lock()
+	room := max(c.limit-len(c.buf), 0)
 	if len(p) > room {
 		c.truncated = true
-		c.buf = append(c.buf, p[:max(room, 0)]...)
-		return len(p), nil
 	}
-	c.buf = append(c.buf, p...)
+	keep := p[:min(len(p), room)]
+	c.buf = append(c.buf, keep...)
+	c.mu.Unlock()
+	if len(keep) > 0 && c.kept != nil {
+		select {
+		case c.kept <- struct{}{}:
+		default: // a signal is pending already
+		}
+	}
 	return len(p), nil
 }
 
@@ -34,10 +48,20 @@ func (c *capped) Write(p []byte) (int, error) {
 // incomplete UTF-8 sequence cut by the cap is dropped, so a multi-byte
 // character is never split (binary output may lose up to 3 bytes).
 func (c *capped) Bytes() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if !c.truncated {
 		return c.buf
 	}
 	return trimPartialRune(c.buf)
+}
+
+// keptSince returns the bytes kept from offset off on, as they are now
+// (more may follow). The caller may read them while writes go on.
+func (c *capped) keptSince(off int) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf[min(off, len(c.buf)):len(c.buf):len(c.buf)]
 }
 
 // trimPartialRune drops a trailing incomplete UTF-8 sequence from b.

@@ -36,7 +36,7 @@ func TestCapped(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCapped(tc.limit)
+			c := newCapped(tc.limit, nil)
 			for _, w := range tc.writes {
 				n, err := c.Write([]byte(w))
 				if n != len(w) || err != nil {
@@ -64,7 +64,7 @@ func trunc(s string) string {
 // all, to the end.
 func TestDrainLongLine(t *testing.T) {
 	src := &countingReader{r: iotest.HalfReader(io.LimitReader(zeros{}, 8<<20))}
-	c := newCapped(10240)
+	c := newCapped(10240, nil)
 	drain(src, c)
 	if src.n != 8<<20 {
 		t.Errorf("drained %d bytes, want %d", src.n, 8<<20)

@@ -30,6 +30,7 @@ type jobProcess struct {
 
 	stdinW, stdoutR, stderrR *os.File
 	stdout, stderr           *capped
+	kept                     chan struct{} // signalled when stdout or stderr keeps new bytes
 	fed                      chan struct{} // closed when stdin is written and closed
 	drained                  chan struct{} // closed when both output pipes hit EOF
 }
@@ -123,6 +124,7 @@ func spawn(path string, argv, env []string, dir string, extra []*os.File, cred *
 // job.Stdin and draining the output under job's caps. started is when
 // the job's own program began.
 func (sp *spawned) run(job Job, r *reaper, started time.Time) *jobProcess {
+	kept := make(chan struct{}, 1)
 	p := &jobProcess{
 		proc:    sp.proc,
 		reaper:  r,
@@ -130,8 +132,9 @@ func (sp *spawned) run(job Job, r *reaper, started time.Time) *jobProcess {
 		stdinW:  sp.stdinW,
 		stdoutR: sp.stdoutR,
 		stderrR: sp.stderrR,
-		stdout:  newCapped(job.Limits.OutputBytes),
-		stderr:  newCapped(job.Limits.OutputBytes),
+		stdout:  newCapped(job.Limits.OutputBytes, kept),
+		stderr:  newCapped(job.Limits.OutputBytes, kept),
+		kept:    kept,
 		fed:     make(chan struct{}),
 		drained: make(chan struct{}),
 	}
@@ -171,6 +174,12 @@ func (p *jobProcess) drain() {
 	drain(p.stdoutR, p.stdout)
 	<-done
 	close(p.drained)
+}
+
+// stream starts sending the output as the pipes deliver it (Job.Stream);
+// the caller closes the streamer after finish, before the result.
+func (p *jobProcess) stream(send sendOutput) *streamer {
+	return startStreamer(send, p.kept, p.stdout, p.stderr)
 }
 
 // finish waits for the main process until the deadline, kills every

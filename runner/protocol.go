@@ -15,15 +15,26 @@ import (
 const MaxFrameBytes = 16 << 20
 
 // ErrFrameTooLarge is returned for a frame whose declared length exceeds
-// the reader's bound (MaxFrameBytes, or a smaller one: ReadFrameMax).
-// From a runner, the daemon treats it as it treats a forged frame: the
-// sandbox is destroyed and the caller gets no result.
+// the reader's bound (MaxFrameBytes, or a smaller one: ReadFrameMax),
+// and by a Conn for output frames that carry more than the runner sends
+// (OutputChunkBytes a frame, Limits.OutputBytes a stream). From a
+// runner, the daemon treats it as it treats a forged frame: the sandbox
+// is destroyed and the caller gets no result.
 var ErrFrameTooLarge = errors.New("frame too large")
 
 // ControlFrameBytes bounds the replies that carry no job output: "ready",
 // "accepted" and "reset" (a reset's error is at most a few hundred
 // bytes). The daemon refuses a longer one before allocating it.
 const ControlFrameBytes = 4 << 10
+
+// OutputChunkBytes bounds the output one "output" frame carries. Such a
+// frame (the chunk in base64, the token, a stream name) is always shorter
+// than the smallest result bound (Limits.ResultFrameBytes), which is what
+// the daemon reads the frames after the acknowledgement with, as any of
+// them may be the result; it refuses a decoded output frame with more
+// than this, or more than Limits.OutputBytes of a stream in all, as
+// ErrFrameTooLarge.
+const OutputChunkBytes = 16 << 10
 
 // resultOverheadBytes is what a "result" frame holds besides its two
 // output streams: the token, the numbers and flags, and an error message
@@ -59,6 +70,12 @@ type Job struct {
 	Env []string `json:"env,omitempty"`
 	// Limits bound the run.
 	Limits Limits `json:"limits"`
+	// Stream asks the runner to send the program's output while it
+	// runs, in "output" replies between the acknowledgement and the
+	// result (OutputChunkBytes at most each, never more of a stream in
+	// all than Limits.OutputBytes). The result still carries the whole
+	// capped output, exactly as without Stream.
+	Stream bool `json:"stream,omitempty"`
 }
 
 // File is one file of a job.
@@ -179,14 +196,23 @@ type Request struct {
 }
 
 // Reply is a frame a runner sends: in serve mode, the ready frame at
-// start (no token) and the replies to requests; from `run`, one result;
-// from `reset`, one reset frame (no token: no job is alive to forge one).
+// start (no token) and the replies to requests; from `run`, any output
+// frames then one result; from `reset`, one reset frame (no token: no job
+// is alive to forge one).
 type Reply struct {
-	Kind   string  `json:"kind"`             // "ready" (interpreter pre-started), "accepted" (run received, before its result), "result" (after run), "reset" (after reset)
+	Kind   string  `json:"kind"`             // "ready" (interpreter pre-started), "accepted" (run received, before its result), "output" (a streamed job's output, before its result), "result" (after run), "reset" (after reset)
 	Token  string  `json:"token,omitempty"`  // the request's token
 	Result *Result `json:"result,omitempty"` // for "result"
 	Error  string  `json:"error,omitempty"`  // "ready"/"reset" failure: a short message; "" = ok
+	Stream string  `json:"stream,omitempty"` // for "output": "stdout" or "stderr"
+	Data   []byte  `json:"data,omitempty"`   // for "output": the stream's next bytes, at most OutputChunkBytes
 }
+
+// The streams an "output" reply names.
+const (
+	StreamStdout = "stdout"
+	StreamStderr = "stderr"
+)
 
 // Status is the job's outcome in the API's words: "timeout" when the
 // runner killed it at the deadline, "success" when it exited 0 by

@@ -17,27 +17,30 @@ func defaultOptions(logf func(string, ...any)) options {
 }
 
 // execute runs one job to the end in exec mode as uid, with a cold start
-// of its program and a reaper of its own.
-func execute(job Job, opt options, uid int) Result {
+// of its program and a reaper of its own; a streamed job's output goes
+// to send.
+func execute(job Job, opt options, uid int, send sendOutput) Result {
 	r := newReaper()
 	defer r.stop()
-	return runJob(job, opt, uid, func(job Job) (*jobProcess, error) {
+	return runJob(job, opt, uid, send, func(job Job) (*jobProcess, error) {
 		return startProcess(job, opt.workDir, r, jobCredential(uid))
 	})
 }
 
 // runJob runs one job to the end and reports it: it validates the job,
 // writes its files, has start begin the program (a cold start, or the go
-// signal to a pre-started interpreter), enforces the deadline, kills
-// every process the job left behind and reaps them. Every failure is
-// reported in Result.Error; runJob never panics on a bad job.
+// signal to a pre-started interpreter), sends its output to send while
+// it runs if the job is streamed, enforces the deadline, kills every
+// process the job left behind and reaps them. Once it returns, send is
+// no longer called. Every failure is reported in Result.Error; runJob
+// never panics on a bad job.
 //
 // The job runs as uid: its files are created as uid, start must start
 // its program as uid, and the sweep at the end kills exactly the
 // processes of uid. It assumes only that the process was prepared by
 // harden, and touches nothing it does not clean up, except the files in
 // the work dir.
-func runJob(job Job, opt options, uid int, start func(Job) (*jobProcess, error)) Result {
+func runJob(job Job, opt options, uid int, send sendOutput, start func(Job) (*jobProcess, error)) Result {
 	if err := job.Validate(); err != nil {
 		return Result{Error: err.Error()}
 	}
@@ -49,6 +52,9 @@ func runJob(job Job, opt options, uid int, start func(Job) (*jobProcess, error))
 	p, err := start(job)
 	if err != nil {
 		return Result{Error: err.Error()}
+	}
+	if job.Stream {
+		defer p.stream(send).close()
 	}
 	sweepAsJob := func(r *reaper) error {
 		return asJob(uid, func() error { return sweep(r) })

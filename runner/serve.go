@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 )
 
 // serveConfig is the command line of serve mode.
@@ -83,7 +84,7 @@ type server struct {
 	opt  options
 	r    *reaper // every child of PID 1, for the container's whole life
 	warm *interp // the pre-started interpreter, if one waits
-	out  io.Writer
+	out  *frameWriter
 	// n is the number of the next or current job (from 1); its uid is
 	// cfg.ids.job(n). used: job n has run, and only a reset (which moves
 	// to n+1) makes the sandbox take another.
@@ -110,7 +111,7 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "warmbox-runner: "+format+"\n", args...)
 	}
-	s := &server{cfg: cfg, opt: defaultOptions(logf), out: stdout, n: 1}
+	s := &server{cfg: cfg, opt: defaultOptions(logf), out: &frameWriter{w: stdout}, n: 1}
 	if err := harden(cfg.ids.runner, true); err != nil {
 		logf("%v", err)
 		s.reply(Reply{Kind: "ready", Error: "runner setup failed: " + err.Error()})
@@ -146,7 +147,7 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			if req.Job != nil && s.reply(Reply{Kind: "accepted", Token: req.Token}) != nil {
 				return 1
 			}
-			rep = s.run(req.Job)
+			rep = s.run(req.Job, outputSender(s.out, req.Token, s.opt.logf))
 		case "reset":
 			rep = s.reset()
 		case "hello":
@@ -180,10 +181,11 @@ func (s *server) prestart() error {
 }
 
 // run runs job n under its uid, in the pre-started interpreter when it
-// fits. The interpreter is not replaced afterwards: a single-use sandbox
-// is destroyed, a reused one goes through reset, which moves on to the
-// next uid and pre-starts again.
-func (s *server) run(job *Job) Reply {
+// fits, sending a streamed job's output to send. The interpreter is not
+// replaced afterwards: a single-use sandbox is destroyed, a reused one
+// goes through reset, which moves on to the next uid and pre-starts
+// again.
+func (s *server) run(job *Job, send sendOutput) Reply {
 	fail := func(msg string) Reply { return Reply{Kind: "result", Result: &Result{Error: msg}} }
 	if job == nil {
 		return fail("bad request: run without a job")
@@ -196,7 +198,7 @@ func (s *server) run(job *Job) Reply {
 		return fail(err.Error())
 	}
 	s.used = true
-	res := runJob(*job, s.opt, uid, func(job Job) (*jobProcess, error) { return s.start(job, uid) })
+	res := runJob(*job, s.opt, uid, send, func(job Job) (*jobProcess, error) { return s.start(job, uid) })
 	return Reply{Kind: "result", Result: &res}
 }
 
@@ -257,4 +259,27 @@ func writeReply(w io.Writer, rep Reply, logf func(string, ...any)) error {
 		logf("%v", err)
 	}
 	return err
+}
+
+// outputSender sends a streamed job's output to w as "output" replies to
+// the run request with token.
+func outputSender(w io.Writer, token string, logf func(string, ...any)) sendOutput {
+	return func(stream string, data []byte) error {
+		return writeReply(w, Reply{Kind: "output", Token: token, Stream: stream, Data: data}, logf)
+	}
+}
+
+// frameWriter is the runner's stdout, shared by the goroutine that
+// answers requests and a streamed job's streamer. WriteFrame writes a
+// frame in one Write, and Writes are serialized, so frames never
+// interleave.
+type frameWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (f *frameWriter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.w.Write(p)
 }

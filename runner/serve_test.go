@@ -123,7 +123,7 @@ func TestReceiveResult(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
-				res, err := receiveResult(ctx, token, MaxFrameBytes, tc.receive)
+				res, err := receiveResult(ctx, token, Limits{OutputBytes: MaxOutputBytes}, nil, tc.receive)
 				if got := errors.Is(err, ErrNoAck); got != tc.noAck {
 					t.Errorf("ErrNoAck = %v, want %v (err %v)", got, tc.noAck, err)
 				}
@@ -143,7 +143,7 @@ func TestReceiveResult(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		if _, err := receiveResult(ctx, token, MaxFrameBytes, replies()); errors.Is(err, ErrNoAck) || !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := receiveResult(ctx, token, Limits{OutputBytes: MaxOutputBytes}, nil, replies()); errors.Is(err, ErrNoAck) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("got %v, want the caller's deadline", err)
 		}
 	})
@@ -192,7 +192,7 @@ func TestConnTokens(t *testing.T) {
 
 	c, tokens := conn(t, honest)
 	for range 2 {
-		if res, err := c.Run(ctx, job); err != nil || res.ExitCode != 3 {
+		if res, err := c.Run(ctx, job, nil); err != nil || res.ExitCode != 3 {
 			t.Fatalf("Run: %+v, %v", res, err)
 		}
 	}
@@ -217,7 +217,7 @@ func TestConnTokens(t *testing.T) {
 		return append([]Reply{{Kind: "accepted", Token: req.Token}, fake, {Kind: "reset"}}, honest(req)[1:]...)
 	}
 	c, _ = conn(t, forger)
-	res, err := c.Run(ctx, job)
+	res, err := c.Run(ctx, job, nil)
 	if !errors.Is(err, ErrForged) || !errors.Is(err, ErrNoResult) || errors.Is(err, ErrNotStarted) {
 		t.Errorf("Run with a forged result: got %+v, %v; want ErrForged as a lost sandbox", res, err)
 	}

@@ -1,10 +1,13 @@
 package telemetry
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -100,4 +103,48 @@ func hasAttr(attrs []attribute.KeyValue, want attribute.KeyValue) bool {
 		}
 	}
 	return false
+}
+
+// unwrapOnly wraps a ResponseWriter the way the API's outer middleware
+// does: it implements no Flusher, only Unwrap.
+type unwrapOnly struct{ http.ResponseWriter }
+
+func (u unwrapOnly) Unwrap() http.ResponseWriter { return u.ResponseWriter }
+
+// TestMiddlewareFlushes: a handler behind Middleware, itself behind a
+// writer that only unwraps, flushes with http.ResponseController, and
+// the bytes reach the client while the handler still runs (it waits
+// until the client has them). Streamed executions depend on it.
+func TestMiddlewareFlushes(t *testing.T) {
+	clientHas := make(chan struct{})
+	h := Middleware("/execute", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("first\n"))
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			t.Errorf("flush: %v", err)
+			return
+		}
+		select {
+		case <-clientHas:
+		case <-time.After(20 * time.Second):
+			t.Error("the client did not get the flushed bytes while the handler ran")
+		}
+		_, _ = w.Write([]byte("second\n"))
+	}))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(unwrapOnly{w}, r)
+	}))
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if line, err := br.ReadString('\n'); line != "first\n" {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	close(clientHas)
+	if rest, err := io.ReadAll(br); string(rest) != "second\n" {
+		t.Errorf("then %q, %v", rest, err)
+	}
 }

@@ -67,6 +67,7 @@ func TestAPI(t *testing.T) {
 			d := startDaemon(t, mode)
 			t.Run("execute", func(t *testing.T) { apisuite.Execute(t, d) })
 			t.Run("containment", func(t *testing.T) { apisuite.Containment(t, d) })
+			t.Run("streaming", func(t *testing.T) { apisuite.Streaming(t, d) })
 			t.Run("termination log is closed to jobs", func(t *testing.T) {
 				// The kubelet bind-mounts /dev/termination-log, writable by
 				// every uid, from the node's disk: a job could fill the

@@ -24,7 +24,7 @@ import (
 type backendRuntime[S pool.Sandbox] struct {
 	name    string
 	create  func(context.Context) (S, error)
-	handoff func(context.Context, S, runner.Job) (runner.Result, error)
+	handoff func(context.Context, S, runner.Job, runner.OutputFunc) (runner.Result, error)
 	destroy func(context.Context, S) error
 }
 
@@ -84,7 +84,7 @@ func measure[S pool.Sandbox](t *testing.T, b backendRuntime[S], mode string, job
 		}
 		creates = append(creates, time.Since(start))
 		start = time.Now()
-		res, err := b.handoff(ctx, s, job)
+		res, err := b.handoff(ctx, s, job, nil)
 		handoffs = append(handoffs, time.Since(start))
 		if err != nil || string(res.Stdout) != "hello\n" {
 			t.Fatalf("%s %s hand-off: %v %+v", b.name, mode, err, res)

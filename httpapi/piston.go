@@ -1,0 +1,482 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/warmbox/warmbox/dispatch"
+	"github.com/warmbox/warmbox/policy"
+	"github.com/warmbox/warmbox/runner"
+)
+
+// Piston v2 (engineer-man/piston, api/src/api/v2.js): GET
+// /api/v2/runtimes and POST /api/v2/execute, with Piston's field names,
+// shapes, messages and statuses, on the same pipeline as /execute.
+// docs/API.md, "Compatible APIs", documents them for their users.
+
+// pistonName is how Piston's packages (packages/*/metadata.json) name a
+// language warmbox serves: the language, its aliases and, for a package
+// that provides the language under another name, the runtime.
+type pistonName struct {
+	language, runtime string
+	aliases           []string
+}
+
+// pistonNames maps warmbox's language names to Piston's; warmbox's own
+// name is an alias too where Piston's differs. A served language not
+// listed keeps its warmbox name and has no alias.
+var pistonNames = map[string]pistonName{
+	"python": {language: "python", aliases: []string{"py", "py3", "python3"}},
+	"node":   {language: "javascript", runtime: "node", aliases: []string{"node-javascript", "node-js", "javascript", "js", "node"}},
+	"bash":   {language: "bash", aliases: []string{"sh"}},
+}
+
+// pistonRuntime is one entry of GET /api/v2/runtimes.
+type pistonRuntime struct {
+	Language string   `json:"language"`
+	Version  string   `json:"version"` // the interpreter's, as /environments reports it
+	Aliases  []string `json:"aliases"`
+	Runtime  string   `json:"runtime,omitempty"`
+
+	served dispatch.Language
+}
+
+// pistonResult is the answer to POST /api/v2/execute for a program that
+// ran. Piston adds a "compile" stage of the same shape for compiled
+// languages only; warmbox serves none, so there is never one.
+type pistonResult struct {
+	Run      pistonStage `json:"run"`
+	Language string      `json:"language"`
+	Version  string      `json:"version"`
+}
+
+// pistonStage is Piston's result of one stage (job.js, safe_call).
+type pistonStage struct {
+	Stdout string `json:"stdout"`
+	Stderr string `json:"stderr"`
+	// Code is the exit status, null when a signal ended the program.
+	Code   *int    `json:"code"`
+	Signal *string `json:"signal"`
+	// Output is stdout then stderr: warmbox keeps the streams apart, so
+	// it cannot interleave them in the order they were written.
+	Output string `json:"output"`
+	// Memory is the peak resident memory in bytes.
+	Memory int64 `json:"memory"`
+	// Message and Status say why the stage did not end well (isolate's
+	// words and codes, and Piston's OL/EL); both null when it did.
+	Message *string `json:"message"`
+	Status  *string `json:"status"`
+	// CPUTime and WallTime are in milliseconds.
+	CPUTime  float64 `json:"cpu_time"`
+	WallTime float64 `json:"wall_time"`
+}
+
+// pistonError is Piston's error body.
+type pistonError struct {
+	Message string `json:"message"`
+}
+
+func (s *server) pistonRoutes() []route {
+	return []route{
+		{http.MethodGet, "/api/v2/runtimes", http.HandlerFunc(s.pistonRuntimes), "Piston v2: the served languages as Piston runtimes (language, version, aliases)"},
+		{http.MethodPost, "/api/v2/execute", http.HandlerFunc(s.pistonExecute), "Piston v2: run code ({language, version, files, stdin, args, run_timeout}); JSON, also as text/plain"},
+	}
+}
+
+// GET /api/v2/runtimes
+func (s *server) pistonRuntimes(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.pistonRuntimeList())
+}
+
+// POST /api/v2/execute
+func (s *server) pistonExecute(w http.ResponseWriter, r *http.Request) {
+	s.run(w, r, s.piston())
+}
+
+// pistonRuntimeList is every served language, named as Piston names it.
+func (s *server) pistonRuntimeList() []pistonRuntime {
+	infos := s.svc.Languages()
+	out := make([]pistonRuntime, 0, len(infos))
+	for _, in := range infos {
+		n, ok := pistonNames[in.Name]
+		if !ok {
+			n = pistonName{language: in.Name}
+		}
+		aliases := n.aliases
+		if aliases == nil {
+			aliases = []string{}
+		}
+		out = append(out, pistonRuntime{Language: n.language, Version: in.Version, Aliases: aliases,
+			Runtime: n.runtime, served: in.Language})
+	}
+	return out
+}
+
+// findPistonRuntime resolves a language name or alias and a version
+// selector as Piston does (runtime.js): the name exactly, the selector
+// as a semver range.
+func (s *server) findPistonRuntime(language, version string) (pistonRuntime, bool) {
+	for _, rt := range s.pistonRuntimeList() {
+		if (rt.Language == language || slices.Contains(rt.Aliases, language)) && versionMatches(rt.Version, version) {
+			return rt, true
+		}
+	}
+	return pistonRuntime{}, false
+}
+
+// piston is the Piston v2 dialect. Its clients send JSON as text/plain
+// (piston-client sets no Content-Type); see docs/API.md for why that is
+// safe. One dialect serves one request: parse records the runtime that
+// answer names.
+func (s *server) piston() dialect {
+	var rt pistonRuntime
+	return dialect{
+		textPlain: true,
+		parse: func(body []byte) (dispatch.Request, *apiError) {
+			var (
+				req dispatch.Request
+				e   *apiError
+			)
+			rt, req, e = s.parsePiston(body)
+			return req, asBadRequest(e)
+		},
+		answer: func(w http.ResponseWriter, _ dispatch.Request, resp executeResponse) {
+			writeJSON(w, http.StatusOK, pistonResult{Run: pistonRunStage(resp), Language: rt.Language, Version: rt.Version})
+		},
+		fail: func(w http.ResponseWriter, e *apiError) {
+			writeJSON(w, asBadRequest(e).status, pistonError{Message: e.message})
+		},
+	}
+}
+
+// pistonFile is one element of files[], content still encoded.
+type pistonFile struct {
+	name, content, encoding string
+}
+
+// parsePiston checks a body in Piston's order (v2.js, get_job), with
+// Piston's messages, then builds the job through executeRequest.validate
+// so that every limit is enforced as on /execute.
+func (s *server) parsePiston(body []byte) (pistonRuntime, dispatch.Request, *apiError) {
+	var none dispatch.Request
+	fields, e := decodeObject(body, "")
+	if e != nil {
+		return pistonRuntime{}, none, e
+	}
+	language, ok := jsonString(fields["language"])
+	if !ok || language == "" {
+		return pistonRuntime{}, none, invalid("language", "language is required as a string")
+	}
+	version, ok := jsonString(fields["version"])
+	if !ok || version == "" {
+		msg := "version is required as a string"
+		if _, known := s.findPistonRuntime(language, "*"); !known {
+			// piston-client sends no version for a language that
+			// /api/v2/runtimes does not list: say what is really wrong.
+			msg += fmt.Sprintf(", and language %s matches no runtime (see GET /api/v2/runtimes)", quote(language))
+		}
+		return pistonRuntime{}, none, invalid("version", "%s", msg)
+	}
+	files, e := decodePistonFiles(fields["files"])
+	if e != nil {
+		return pistonRuntime{}, none, e
+	}
+	rt, ok := s.findPistonRuntime(language, version)
+	if !ok {
+		return pistonRuntime{}, none, &apiError{status: http.StatusBadRequest, code: "unknown_environment", field: "language",
+			message: fmt.Sprintf("%s-%s runtime is unknown", shorten(language), shorten(version)), reason: "invalid_request"}
+	}
+	lang := rt.served
+	named := dispatch.Request{Language: lang.Name}
+	// The program is the first utf8 file, as Piston runs it.
+	entry := slices.IndexFunc(files, func(f pistonFile) bool { return f.encoding == "utf8" })
+	if entry < 0 {
+		return rt, named, invalid("files", "files must include at least one utf8 encoded file")
+	}
+	timeout, e := pistonLimits(fields, lang.Limits)
+	if e != nil {
+		return rt, named, e
+	}
+	stdin := ""
+	if raw := fields["stdin"]; !isNull(raw) {
+		if stdin, ok = jsonString(raw); !ok {
+			return rt, named, invalid("stdin", "stdin must be a string")
+		}
+	}
+	args, e := pistonArgs(fields["args"])
+	if e != nil {
+		return rt, named, e
+	}
+	q, e := pistonProgram(files, entry, lang)
+	if e != nil {
+		return rt, named, e
+	}
+	q.Stdin, q.Args = stdin, args
+	req, e := q.validate(lang)
+	req.Language = lang.Name
+	if e != nil {
+		return rt, req, e
+	}
+	req.Timeout = timeout
+	// Piston ends stdin with a newline when it lacks one (job.js).
+	if !strings.HasSuffix(stdin, "\n") {
+		stdin += "\n"
+	}
+	req.Stdin = []byte(stdin)
+	return rt, req, nil
+}
+
+// decodePistonFiles reads files[]: objects with a content string, an
+// optional name and an optional encoding (utf8, base64 or hex; Piston
+// takes any other as utf8, warmbox refuses it).
+func decodePistonFiles(raw json.RawMessage) ([]pistonFile, *apiError) {
+	var items []json.RawMessage
+	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &items) != nil {
+		return nil, invalid("files", "files is required as an array")
+	}
+	files := make([]pistonFile, 0, len(items))
+	for i, item := range items {
+		if len(item) == 0 || item[0] != '{' {
+			return nil, invalid("files", "files[%d] must be an object with a content string", i)
+		}
+		obj, e := decodeObject(item, "")
+		if e != nil {
+			return nil, e
+		}
+		f := pistonFile{encoding: "utf8"}
+		var ok bool
+		if f.content, ok = jsonString(obj["content"]); !ok {
+			return nil, invalid("files", "files[%d].content is required as a string", i)
+		}
+		if raw := obj["name"]; !isNull(raw) {
+			if f.name, ok = jsonString(raw); !ok {
+				return nil, invalid("files", "files[%d].name must be a string", i)
+			}
+		}
+		if raw := obj["encoding"]; !isNull(raw) {
+			enc, ok := jsonString(raw)
+			switch {
+			case !ok || (enc != "" && enc != "utf8" && enc != "base64" && enc != "hex"):
+				return nil, invalid("files", "files[%d].encoding must be utf8, base64 or hex", i)
+			case enc != "":
+				f.encoding = enc
+			}
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+// pistonProgram decodes the files into /execute's request: the entry's
+// content is the code (its name is not kept: the language's entry file
+// holds it), the others keep their names, or Piston's "file<i>.code".
+func pistonProgram(files []pistonFile, entry int, lang dispatch.Language) (executeRequest, *apiError) {
+	q := executeRequest{Code: files[entry].content}
+	if q.Code == "" {
+		return q, invalid("files", "files[%d].content, the program, must not be empty", entry)
+	}
+	if e := tooManyFiles(len(files), lang.Limits); e != nil {
+		return q, e
+	}
+	names := make(map[string]bool, len(files))
+	for i, f := range files {
+		name := f.name
+		if name == "" {
+			name = "file" + strconv.Itoa(i) + ".code"
+		}
+		if names[name] {
+			return q, duplicateKey("duplicate_file_name", "files", "files[%d].name %s is given more than once", i, quote(name))
+		}
+		names[name] = true
+		if i == entry {
+			// Its name is not kept, but a bad one is still a bad request.
+			if f.name != "" {
+				if err := runner.ValidateFileName(f.name); err != nil {
+					return q, invalid("files", "%s", err.Error())
+				}
+			}
+			continue
+		}
+		content, err := decodeContent(f.content, f.encoding)
+		if err != nil {
+			return q, invalid("files", "files[%d].content is not valid %s", i, f.encoding)
+		}
+		if q.Files == nil {
+			q.Files = make(map[string]string, len(files)-1)
+		}
+		q.Files[name] = string(content)
+	}
+	return q, nil
+}
+
+// tooManyFiles words the file-count limit for the APIs whose files
+// include the program; executeRequest.validate enforces the same limit
+// on the others.
+func tooManyFiles(n int, lim policy.Limits) *apiError {
+	if n > lim.MaxFiles+1 {
+		return invalid("files", "at most %d files are accepted (the program and %d more), got %d", lim.MaxFiles+1, lim.MaxFiles, n)
+	}
+	return nil
+}
+
+// decodeContent decodes a file's content. Base64 may be padded or not,
+// standard or URL-safe, and wrapped in whitespace, as Node's Buffer
+// takes it; hex must be whole bytes.
+func decodeContent(content, encoding string) ([]byte, error) {
+	switch encoding {
+	case "base64":
+		clean := strings.Map(func(r rune) rune {
+			if r == ' ' || r == '\t' || r == '\n' || r == '\r' {
+				return -1
+			}
+			return r
+		}, content)
+		var err error
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			var b []byte
+			if b, err = enc.DecodeString(clean); err == nil {
+				return b, nil
+			}
+		}
+		return nil, err
+	case "hex":
+		return hex.DecodeString(content)
+	}
+	return []byte(content), nil
+}
+
+// pistonArgs reads args: absent or null, or an array of strings.
+func pistonArgs(raw json.RawMessage) ([]string, *apiError) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	var items []json.RawMessage
+	if raw[0] != '[' || json.Unmarshal(raw, &items) != nil {
+		return nil, invalid("args", "args must be an array of strings")
+	}
+	args := make([]string, 0, len(items))
+	for i, item := range items {
+		a, ok := jsonString(item)
+		if !ok {
+			return nil, invalid(fmt.Sprintf("args[%d]", i), "args[%d] must be a string", i)
+		}
+		args = append(args, a)
+	}
+	return args, nil
+}
+
+// pistonLimits checks Piston's six optional limits as v2.js does (absent,
+// null and 0 mean "not given"; each must be a number) and returns the
+// run's timeout. What is honoured:
+//
+//   - run_timeout (ms) is the program's wall-clock limit, at most the
+//     language's max_timeout, as Piston caps it at its configured limit;
+//     under a second is allowed (the runner counts milliseconds; a
+//     fraction is rounded up to a whole one). Not given: the language's
+//     default timeout.
+//   - run_memory_limit (bytes) is not applied per job: memory is the
+//     sandbox's memory_mb for every job, as Piston's default
+//     configuration (-1) has no per-job limit either; any number is
+//     accepted, which piston-client's -1 needs.
+//   - run_cpu_time (ms) is not applied separately: the CPU a program
+//     gets is bounded by its wall-clock limit and the sandbox's CPU
+//     quota.
+//   - compile_timeout, compile_cpu_time and compile_memory_limit apply to
+//     a compile stage, which no served language has.
+func pistonLimits(fields map[string]json.RawMessage, lim policy.Limits) (time.Duration, *apiError) {
+	for _, name := range []string{"compile_timeout", "compile_cpu_time", "compile_memory_limit", "run_cpu_time", "run_memory_limit"} {
+		if _, _, e := pistonNumber(fields, name); e != nil {
+			return 0, e
+		}
+	}
+	ms, given, e := pistonNumber(fields, "run_timeout")
+	switch {
+	case e != nil:
+		return 0, e
+	case !given:
+		d, err := lim.RequestTimeout(0)
+		if err != nil {
+			return 0, invalid("run_timeout", "%s", err.Error())
+		}
+		return d, nil
+	case ms > float64(lim.MaxTimeout.Milliseconds()):
+		return 0, invalid("run_timeout", "run_timeout cannot exceed the configured limit of %d", lim.MaxTimeout.Milliseconds())
+	case ms < 0:
+		return 0, invalid("run_timeout", "run_timeout must be non-negative")
+	}
+	return time.Duration(math.Ceil(ms)) * time.Millisecond, nil
+}
+
+// pistonNumber reads one optional numeric field; given is false when it
+// is absent, null or 0 (Piston skips a falsy value).
+func pistonNumber(fields map[string]json.RawMessage, name string) (v float64, given bool, e *apiError) {
+	raw := fields[name]
+	if isNull(raw) {
+		return 0, false, nil
+	}
+	if c := raw[0]; c != '-' && (c < '0' || c > '9') {
+		return 0, false, invalid(name, "If specified, %s must be a number", name)
+	}
+	// A JSON number always parses; out of range it is ±Inf, which the
+	// limit checks refuse.
+	v, _ = strconv.ParseFloat(string(raw), 64)
+	return v, v != 0, nil
+}
+
+// pistonRunStage is the run stage of a program that ran. Status and
+// message follow Piston's order: output over its cap first (OL, EL),
+// then isolate's TO (wall clock), SG (a signal, also the OOM killer's)
+// and RE (a non-zero exit). Piston kills a program whose output
+// overflows and reports SIGKILL; warmbox cuts the stream and lets the
+// program run on, so code and signal are then the program's own.
+func pistonRunStage(resp executeResponse) pistonStage {
+	st := pistonStage{
+		Stdout:   resp.Stdout,
+		Stderr:   resp.Stderr,
+		Code:     resp.ExitCode,
+		Signal:   resp.Signal,
+		Output:   resp.Stdout + resp.Stderr,
+		Memory:   resp.MemoryPeakKB * 1024,
+		CPUTime:  float64(resp.CPUTimeMs),
+		WallTime: math.Round(float64(resp.ExecutionTime) * 1000),
+	}
+	var status, message string
+	switch {
+	case resp.Truncated.Stdout:
+		status, message = "OL", "stdout length exceeded"
+	case resp.Truncated.Stderr:
+		status, message = "EL", "stderr length exceeded"
+	case resp.TimedOut:
+		status, message = "TO", "Time limit exceeded (wall clock)"
+	case resp.Signal != nil:
+		status, message = "SG", "Caught fatal signal "+signalNumber(*resp.Signal)
+		if resp.OOMKilled {
+			message += " (out of memory)"
+		}
+	case resp.ExitCode != nil && *resp.ExitCode != 0:
+		status, message = "RE", "Exited with error status "+strconv.Itoa(*resp.ExitCode)
+	default:
+		return st
+	}
+	st.Status, st.Message = &status, &message
+	return st
+}
+
+// signalNumber is a signal's number as isolate reports it ("9" for
+// SIGKILL), or its name when unknown.
+func signalNumber(name string) string {
+	if n := unix.SignalNum(name); n != 0 {
+		return strconv.Itoa(int(n))
+	}
+	return name
+}
