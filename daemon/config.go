@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/warmbox/warmbox/dispatch"
 	"github.com/warmbox/warmbox/policy"
 	"github.com/warmbox/warmbox/pool"
 	"github.com/warmbox/warmbox/runner"
@@ -42,6 +43,7 @@ type Config struct {
 	Auth       AuthConfig                `yaml:"auth"`
 	Tracing    telemetry.TracingConfig   `yaml:"tracing"`
 	Shutdown   ShutdownConfig            `yaml:"shutdown"`
+	Sessions   SessionsConfig            `yaml:"sessions"`
 	Limits     policy.Limits             `yaml:"limits"`
 	Pool       pool.Config               `yaml:"pool"`
 	Pools      PoolsConfig               `yaml:"pools"`
@@ -221,6 +223,8 @@ func defaultConfig() Config {
 		Engine:     EngineConfig{Scope: "default"},
 		Kubernetes: KubernetesConfig{Namespace: "warmbox", RunnerImage: "warmbox/warmbox:dev"},
 		RateLimit:  policy.RateLimit{Requests: 10, Window: 60 * time.Second},
+		Sessions: SessionsConfig{Max: 16, MaxPerClient: 4, IdleTTL: 5 * time.Minute,
+			MaxIdleTTL: time.Hour, MaxLifetime: time.Hour},
 		HTTP: HTTPConfig{
 			MaxBodyBytes:      2 << 20,
 			ReadHeaderTimeout: 5 * time.Second,
@@ -508,6 +512,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 			c.RateLimit.Window = d
 			return err
 		}),
+		set("WARMBOX_SESSIONS_MAX", atoi(&c.Sessions.Max)),
 		set("WARMBOX_SHUTDOWN_DELAY", func(v string) error {
 			d, err := time.ParseDuration(v)
 			c.Shutdown.Delay = d
@@ -591,6 +596,9 @@ func (c Config) Validate() error {
 	}
 	if c.HTTP.MaxHeaderBytes < 1024 || c.HTTP.MaxHeaderBytes > 1<<20 {
 		errs = append(errs, fmt.Errorf("http.max_header_bytes: must be 1024 to 1048576, got %d", c.HTTP.MaxHeaderBytes))
+	}
+	if err := c.Sessions.validate(); err != nil {
+		errs = append(errs, fmt.Errorf("sessions.%w", err))
 	}
 	if c.Shutdown.Delay < 0 || c.Shutdown.Delay > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("shutdown.delay: must be 0 to 5m, got %s", c.Shutdown.Delay))
@@ -680,4 +688,42 @@ func (c Config) Effective() map[string]any {
 	}
 	top["languages"] = langs
 	return top
+}
+
+// SessionsConfig bounds sessions (POST /sessions, the E2B routes): each
+// holds a sandbox of its language's pool while it is open.
+type SessionsConfig struct {
+	// Max is how many may be open at once, all clients together; 0
+	// turns sessions off.
+	Max int `yaml:"max"`
+	// MaxPerClient is how many one client (its rate-limit key) may have.
+	MaxPerClient int `yaml:"max_per_client"`
+	// IdleTTL closes a session unused this long, unless its opener asked
+	// for another (up to MaxIdleTTL).
+	IdleTTL    time.Duration `yaml:"idle_ttl"`
+	MaxIdleTTL time.Duration `yaml:"max_idle_ttl"`
+	// MaxLifetime closes a session this long after it opened, used or not.
+	MaxLifetime time.Duration `yaml:"max_lifetime"`
+}
+
+func (c SessionsConfig) validate() error {
+	switch {
+	case c.Max < 0 || c.Max > 10000:
+		return fmt.Errorf("max: must be 0 to 10000, got %d", c.Max)
+	case c.Max > 0 && (c.MaxPerClient < 1 || c.MaxPerClient > c.Max):
+		return fmt.Errorf("max_per_client: must be 1 to max (%d), got %d", c.Max, c.MaxPerClient)
+	case c.Max > 0 && (c.IdleTTL < time.Second || c.IdleTTL > c.MaxIdleTTL):
+		return fmt.Errorf("idle_ttl: must be 1s to max_idle_ttl (%s), got %s", c.MaxIdleTTL, c.IdleTTL)
+	case c.Max > 0 && (c.MaxIdleTTL > c.MaxLifetime):
+		return fmt.Errorf("max_idle_ttl: must be at most max_lifetime (%s), got %s", c.MaxLifetime, c.MaxIdleTTL)
+	case c.Max > 0 && (c.MaxLifetime < time.Second || c.MaxLifetime > 24*time.Hour):
+		return fmt.Errorf("max_lifetime: must be 1s to 24h, got %s", c.MaxLifetime)
+	}
+	return nil
+}
+
+// bounds converts the config for the dispatcher.
+func (c SessionsConfig) bounds() dispatch.SessionConfig {
+	return dispatch.SessionConfig{Max: c.Max, MaxPerClient: c.MaxPerClient, IdleTTL: c.IdleTTL,
+		MaxIdleTTL: c.MaxIdleTTL, MaxLifetime: c.MaxLifetime}
 }

@@ -108,6 +108,7 @@ type Dispatcher[S pool.Sandbox] struct {
 	logger     *slog.Logger
 	obs        Observer
 	tracer     trace.Tracer
+	sess       sessions[S]
 }
 
 type served[S pool.Sandbox] struct {

@@ -151,9 +151,10 @@ func (d *Dispatcher[S]) Health() []LanguageHealth {
 	return out
 }
 
-// Close drains and closes every pool: waiters fail, leased sandboxes are
-// destroyed once released, idle ones at once.
+// Close closes every session, then drains and closes every pool: waiters
+// fail, leased sandboxes are destroyed once released, idle ones at once.
 func (d *Dispatcher[S]) Close(ctx context.Context) error {
+	d.closeSessions()
 	var wg sync.WaitGroup
 	errs := make([]error, len(d.names))
 	for i, n := range d.names {

@@ -17,7 +17,7 @@ func decodeObject(body []byte, nested string) (map[string]json.RawMessage, *apiE
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
-		return nil, decodeError(err)
+		return nil, decodeError(err, nil)
 	}
 	if fields == nil {
 		return nil, badJSON("request body must be a JSON object")

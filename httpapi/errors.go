@@ -69,9 +69,9 @@ func badJSON(format string, args ...any) *apiError {
 		message: fmt.Sprintf(format, args...), reason: "invalid_request"}
 }
 
-func unknownField(name string) *apiError {
+func unknownField(name string, accepted []string) *apiError {
 	return &apiError{status: http.StatusUnprocessableEntity, code: "unknown_field", field: shorten(name),
-		message: fmt.Sprintf("unknown field %s; accepted fields: code, environment, timeout, stdin, args, files", quote(name)),
+		message: fmt.Sprintf("unknown field %s; accepted fields: %s", quote(name), strings.Join(accepted, ", ")),
 		reason:  "invalid_request"}
 }
 
@@ -139,6 +139,9 @@ func tooManyConcurrent(max int) *apiError {
 // place where a dispatch error becomes an HTTP status.
 func errorFor(err error) *apiError {
 	var ae *apiError
+	if se := sessionError(err); se != nil {
+		return se
+	}
 	switch {
 	case errors.As(err, &ae):
 		return ae

@@ -71,8 +71,16 @@ type dialect struct {
 	// language. On an error after the language is known it still
 	// returns the request with Language set, for the log.
 	parse func(body []byte) (dispatch.Request, *apiError)
-	// answer writes the response for a program that ran; resp is
-	// warmbox's own answer for it, complete.
+	// execute runs the request; nil is the dispatcher's Execute (a
+	// fresh sandbox). A session's run sends it to the session instead.
+	execute func(ctx context.Context, req dispatch.Request) (dispatch.Outcome, error)
+	// body is the answer of the route for a program that ran, as JSON
+	// (also the data of a streamed answer's result event); nil is resp,
+	// warmbox's own answer, complete.
+	body func(resp executeResponse, out dispatch.Outcome) any
+	// answer writes the response for a program that ran, for an API
+	// whose answer is not JSON with status 200 (nil: body is written);
+	// resp is warmbox's own answer for it, complete.
 	answer func(w http.ResponseWriter, req dispatch.Request, resp executeResponse)
 	// fail writes an error in the API's shape.
 	fail func(w http.ResponseWriter, e *apiError)
@@ -94,9 +102,6 @@ func (s *server) native() dialect {
 			req, e := q.validate(lang)
 			req.Language = lang.Name
 			return req, e
-		},
-		answer: func(w http.ResponseWriter, _ dispatch.Request, resp executeResponse) {
-			writeJSON(w, http.StatusOK, resp)
 		},
 		fail: writeError,
 	}
@@ -178,7 +183,11 @@ func (s *server) run(w http.ResponseWriter, r *http.Request, d dialect) {
 	// client leaves.
 	start := time.Now()
 	queue := start.Sub(arrival(ctx))
-	out, err := s.svc.Execute(ctx, req)
+	execute := d.execute
+	if execute == nil {
+		execute = s.svc.Execute
+	}
+	out, err := execute(ctx, req)
 	if events != nil {
 		events.close() // the handler writes from here on
 	}
@@ -218,8 +227,16 @@ func (s *server) run(w http.ResponseWriter, r *http.Request, d dialect) {
 		slog.String("sandbox", shortID(out.SandboxID)),
 		slog.String("client", client),
 		slog.String("trace_id", traceID))
+	var answer any = resp
+	if d.body != nil {
+		answer = d.body(resp, out)
+	}
 	if events != nil {
-		events.result(resp)
+		events.result(resp, answer)
+		return
+	}
+	if d.answer == nil {
+		writeJSON(w, http.StatusOK, answer)
 		return
 	}
 	d.answer(w, req, resp)

@@ -34,6 +34,7 @@ type fakeService struct {
 	run      func(ctx context.Context, req dispatch.Request) (dispatch.Outcome, error)
 	requests []dispatch.Request
 	deadline []time.Duration // time left on each Execute ctx
+	sessions fakeSessions
 }
 
 func testLimits() policy.Limits {

@@ -337,15 +337,6 @@ func describe(v any) string {
 	return fmt.Sprintf("%s (%s)", b, strings.Join(jsonTypes(v), "/"))
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // schemaTypes are the types a schema allows ("type" as a string or a
 // list), after its $ref.
 func (d openAPIDoc) schemaTypes(t *testing.T, schema map[string]any) []string {

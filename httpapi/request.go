@@ -79,32 +79,36 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *api
 	return body, nil
 }
 
-// decodeExecute parses a body: exactly one JSON object, known keys only
-// (spelled exactly: encoding/json would also take "Code" or "CODE"),
-// each at most once, with values of the right types. Invalid UTF-8 inside
-// strings is replaced with U+FFFD by the decoder; what is validated is
-// what runs.
+// decodeExecute parses a body of POST /execute: exactly one JSON object,
+// known keys only (spelled exactly: encoding/json would also take "Code"
+// or "CODE"), each at most once, with values of the right types. Invalid
+// UTF-8 inside strings is replaced with U+FFFD by the decoder; what is
+// validated is what runs.
 func decodeExecute(body []byte) (executeRequest, *apiError) {
 	var req executeRequest
+	return req, decodeStrict(body, &req, requestFields)
+}
+
+// decodeStrict decodes body into v, a struct whose JSON fields are
+// exactly fields, as decodeExecute describes.
+func decodeStrict(body []byte, v any, fields []string) *apiError {
 	if len(bytes.TrimSpace(body)) == 0 {
-		return req, badJSON("request body is empty; send a JSON object")
+		return badJSON("request body is empty; send a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return req, decodeError(err)
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err, fields)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return req, badJSON("unexpected data after the JSON object")
+		return badJSON("unexpected data after the JSON object")
 	}
-	if e := checkKeys(body); e != nil {
-		return req, e
-	}
-	return req, nil
+	return checkKeys(body, fields)
 }
 
-// decodeError turns a json.Decoder error into a response.
-func decodeError(err error) *apiError {
+// decodeError turns a json.Decoder error into a response; fields are the
+// accepted keys, named when an unknown one was refused.
+func decodeError(err error, fields []string) *apiError {
 	var (
 		syn *json.SyntaxError
 		typ *json.UnmarshalTypeError
@@ -124,7 +128,7 @@ func decodeError(err error) *apiError {
 		if n, err := strconv.Unquote(name); err == nil {
 			name = n
 		}
-		return unknownField(name)
+		return unknownField(name, fields)
 	}
 	return badJSON("malformed JSON")
 }
@@ -148,20 +152,20 @@ func expectedType(field string) string {
 // it rejects keys that differ from a field only in case (the decoder
 // matched them case-insensitively) and keys or file names given twice
 // (the decoder kept the last; a proxy or log may have seen the first).
-func checkKeys(body []byte) *apiError {
+func checkKeys(body []byte, fields []string) *apiError {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return badJSON("request body must be a JSON object")
 	}
-	seen := make(map[string]bool, len(requestFields))
+	seen := make(map[string]bool, len(fields))
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
 			return badJSON("malformed JSON")
 		}
 		key, _ := tok.(string)
-		if !slices.Contains(requestFields, key) {
-			return unknownField(key)
+		if !slices.Contains(fields, key) {
+			return unknownField(key, fields)
 		}
 		if seen[key] {
 			return duplicateKey("duplicate_key", key, "field %s is given more than once", key)

@@ -22,6 +22,14 @@ type Service interface {
 	Limits(language string) (dispatch.Language, bool)
 	Stats() []pool.Stats
 	Health() []dispatch.LanguageHealth
+
+	// Sessions (implemented by the dispatcher's session registry).
+	OpenSession(ctx context.Context, language, owner string, idleTTL time.Duration) (dispatch.SessionInfo, error)
+	RunInSession(ctx context.Context, id string, req dispatch.Request) (dispatch.Outcome, error)
+	CloseSession(id string) error
+	Session(id string) (dispatch.SessionInfo, error)
+	Sessions(owner string) []dispatch.SessionInfo
+	SessionConfig() dispatch.SessionConfig
 }
 
 // Recorder receives per-request facts for metrics (telemetry implements
@@ -92,6 +100,8 @@ type server struct {
 	// openAPIBody is GET /openapi.json, with Options.Version, built once.
 	openAPIBody []byte
 
+	e2b e2bRegistry // the E2B sandboxes open
+
 	// Executions by status, for /stats.
 	success, failed, timedOut atomic.Uint64
 }
@@ -160,6 +170,8 @@ func (s *server) routes() []route {
 		{http.MethodGet, "/playground", http.HandlerFunc(s.playground), "a page to type code into and run it (HTML)"},
 		{http.MethodGet, "/openapi.json", http.HandlerFunc(s.openAPI), "this API as an OpenAPI 3.1 document"},
 	}
+	rs = append(rs, s.sessionRoutes()...)
+	rs = append(rs, s.e2bRoutes()...)
 	rs = append(rs, s.pistonRoutes()...)
 	rs = append(rs, s.codapiRoutes()...)
 	if s.opts.Metrics != nil {

@@ -224,8 +224,9 @@ func (es *eventStream) writeText(i int, text string) {
 // result ends the stream with the answer to a program that ran: the
 // text the output events did not carry yet (the last bytes, or all of
 // it when they were not read in time), then the result event. Call it
-// after close.
-func (es *eventStream) result(resp executeResponse) {
+// after close. body is the answer the route gives without streaming
+// (resp itself for /execute).
+func (es *eventStream) result(resp executeResponse, body any) {
 	for i, text := range [2]string{resp.Stdout, resp.Stderr} {
 		// When the daemon had to destroy the sandbox, the result holds
 		// no output and the events stand as they were.
@@ -233,7 +234,7 @@ func (es *eventStream) result(resp executeResponse) {
 			es.writeText(i, rest)
 		}
 	}
-	es.writeEvent(eventResult, marshalBody(resp))
+	es.writeEvent(eventResult, marshalBody(body))
 }
 
 // fail ends a started stream with an error event. Call it after close.

@@ -481,7 +481,8 @@ func TestEventStreamOutputNeverWaits(t *testing.T) {
 	}
 	close(w.release)
 	es.close()
-	es.result(executeResponse{Stdout: strings.Repeat("line\n", 1000)})
+	resp := executeResponse{Stdout: strings.Repeat("line\n", 1000)}
+	es.result(resp, resp)
 	if !es.started || es.sent[0].String() != strings.Repeat("line\n", 1000) {
 		t.Errorf("wrote %d bytes of stdout, want all 5000", es.sent[0].Len())
 	}

@@ -59,7 +59,7 @@ func head(b []byte) []byte { return b[:min(len(b), 40)] }
 
 // runStreamed runs job streamed in a serve-mode session; onOutput sees
 // each output frame as it comes.
-func (s *session) runStreamed(job Job, onOutput func(Reply)) streamedRun {
+func (s *serveSandbox) runStreamed(job Job, onOutput func(Reply)) streamedRun {
 	s.t.Helper()
 	job.Stream = true
 	rep, _ := s.request(Request{Op: "run", Token: testToken, Job: &job})

@@ -76,6 +76,14 @@ type Job struct {
 	// all than Limits.OutputBytes). The result still carries the whole
 	// capped output, exactly as without Stream.
 	Stream bool `json:"stream,omitempty"`
+	// Cell runs the job as the next cell of the sandbox's session: the
+	// entry file's content is the cell's code, run in the session
+	// interpreter the first cell started (serve mode with a bootstrap
+	// only), which keeps its state for the next cell; the other files
+	// are written first. Args and Stdin are not used. A sandbox that
+	// ran a cell takes only cells until its reset, which ends the
+	// session.
+	Cell bool `json:"cell,omitempty"`
 }
 
 // File is one file of a job.
@@ -121,6 +129,18 @@ type Result struct {
 	CPUTimeMs float64 `json:"cpu_time_ms"`
 	// MemoryPeakKB is the peak resident set size (wait4 rusage).
 	MemoryPeakKB int64 `json:"memory_peak_kb"`
+
+	// Value is a cell's value, as the language shows it (Python's repr,
+	// Node's util.inspect), when the cell ended with an expression that
+	// has one; nil otherwise.
+	Value *string `json:"value,omitempty"`
+	// Exception is the error a cell raised and did not catch; the
+	// session lives on.
+	Exception *Exception `json:"exception,omitempty"`
+	// SessionEnded: the session interpreter is gone (it exited, was
+	// killed, or stopped answering past the cell's timeout): the
+	// sandbox takes no more cells.
+	SessionEnded bool `json:"session_ended,omitempty"`
 
 	// Error is set when the runner could not run the job at all (a bad
 	// file name, the interpreter missing); the other fields are then
@@ -226,4 +246,11 @@ func (r Result) Status() string {
 	default:
 		return "error"
 	}
+}
+
+// Exception is an error a cell raised and did not catch.
+type Exception struct {
+	Name      string `json:"name"`      // the error's class, e.g. "ZeroDivisionError"
+	Value     string `json:"value"`     // its message
+	Traceback string `json:"traceback"` // as the language prints it, the cell's own frames only
 }

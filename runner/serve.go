@@ -1,10 +1,12 @@
 package runner
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -84,6 +86,7 @@ type server struct {
 	opt  options
 	r    *reaper // every child of PID 1, for the container's whole life
 	warm *interp // the pre-started interpreter, if one waits
+	sess *session // the session interpreter, once a cell ran
 	out  *frameWriter
 	// n is the number of the next or current job (from 1); its uid is
 	// cfg.ids.job(n). used: job n has run, and only a reset (which moves
@@ -190,6 +193,10 @@ func (s *server) run(job *Job, send sendOutput) Reply {
 	if job == nil {
 		return fail("bad request: run without a job")
 	}
+	if job.Cell {
+		res := s.cell(*job, send)
+		return Reply{Kind: "result", Result: &res}
+	}
 	if s.used {
 		return fail("bad request: the sandbox must be reset before another job")
 	}
@@ -200,6 +207,67 @@ func (s *server) run(job *Job, send sendOutput) Reply {
 	s.used = true
 	res := runJob(*job, s.opt, uid, send, func(job Job) (*jobProcess, error) { return s.start(job, uid) })
 	return Reply{Kind: "result", Result: &res}
+}
+
+// cell runs job as the next cell of the session, starting the session
+// interpreter (under job n's uid, in place of the pre-started one) for
+// the first. The entry file's content is the cell's code; the other
+// files are written first, as the job's uid.
+func (s *server) cell(job Job, send sendOutput) Result {
+	if err := job.Validate(); err != nil {
+		return Result{Error: err.Error()}
+	}
+	if !slices.Equal(job.Command, s.cfg.command) || !slices.Equal(job.Env, s.cfg.env) {
+		return Result{Error: "bad request: a cell must have the language's command and environment"}
+	}
+	uid, err := s.cfg.ids.job(s.n)
+	if err != nil {
+		return Result{Error: err.Error()}
+	}
+	if s.sess == nil {
+		switch {
+		case s.used:
+			return Result{Error: "bad request: the sandbox ran a job; reset it before a session"}
+		case s.cfg.boot == nil:
+			return Result{Error: "bad request: this language is not pre-started, so it has no session interpreter"}
+		}
+		if s.warm != nil {
+			s.warm.discard(s.r, s.opt.logf)
+			s.warm = nil
+		}
+		s.used = true
+		sess, err := startSession(s.cfg.boot, s.cfg.command, s.cfg.env, s.opt.workDir, uid, s.r)
+		if err != nil {
+			return Result{Error: "session: " + err.Error(), SessionEnded: true}
+		}
+		s.sess = sess
+	}
+	if s.sess.ended {
+		return Result{Error: "the session has ended", SessionEnded: true}
+	}
+	var code []byte
+	files := make([]File, 0, len(job.Files))
+	for _, f := range job.Files {
+		if f.Name == job.Entry {
+			code = f.Content
+			continue
+		}
+		files = append(files, f)
+	}
+	if bytes.IndexByte(code, 0) >= 0 {
+		return Result{Error: "a cell's code must not contain NUL"}
+	}
+	oomBefore, oomKnown := readOOMKills(s.opt.cgroupRoot)
+	if err := asJob(uid, func() error { return writeFiles(s.opt.workDir, files) }); err != nil {
+		return Result{Error: err.Error()}
+	}
+	res := s.sess.run(code, job.Limits, job.Stream, send, s.r, s.opt.logf)
+	if oomKnown {
+		if after, ok := readOOMKills(s.opt.cgroupRoot); ok && after > oomBefore {
+			res.OOMKilled = true
+		}
+	}
+	return res
 }
 
 // start is runJob's start: the go signal if the pre-started interpreter
@@ -224,6 +292,10 @@ func (s *server) start(job Job, uid int) (*jobProcess, error) {
 // reset runs the verified reset of job n's uid, then moves on to job n+1
 // and pre-starts its interpreter under its uid.
 func (s *server) reset() Reply {
+	if s.sess != nil {
+		s.sess.close(s.r)
+		s.sess = nil
+	}
 	if s.warm != nil {
 		s.warm.discard(s.r, s.opt.logf)
 		s.warm = nil

@@ -17,7 +17,7 @@ import (
 // exec for exec mode.
 
 // session is one serve-mode sandbox and its attach stream.
-type session struct {
+type serveSandbox struct {
 	t       *testing.T
 	name    string
 	stdin   io.WriteCloser
@@ -54,11 +54,11 @@ func (b *syncBuffer) String() string {
 // startServe starts a serve-mode sandbox for lang with the test jobs'
 // environment (newJob's) and bootstrap boot ("" for none), plus extra
 // docker flags, and waits for its "ready" frame.
-func startServe(t *testing.T, lang, boot string, extra ...string) *session {
+func startServe(t *testing.T, lang, boot string, extra ...string) *serveSandbox {
 	t.Helper()
 	requireDocker(t)
 	l := langs[lang]
-	s := &session{t: t, name: containerName(t), replies: make(chan frameOrErr, 1), stderr: &syncBuffer{}, exited: make(chan struct{})}
+	s := &serveSandbox{t: t, name: containerName(t), replies: make(chan frameOrErr, 1), stderr: &syncBuffer{}, exited: make(chan struct{})}
 	args := append([]string{"run", "-i", "--rm"}, sandboxArgs(t, s.name, "0:0")...)
 	serve := Serve{RunnerUID: testRunnerUID, Bootstrap: boot, Env: newJob(lang, "").Env, Command: l.command}
 	args = append(append(append(args, extra...), l.image), serve.Args()...)
@@ -100,7 +100,7 @@ func startServe(t *testing.T, lang, boot string, extra ...string) *session {
 
 // close ends stdin, which ends the runner and the sandbox (--rm), and
 // returns the runner's exit status (docker run passes it on), or -1.
-func (s *session) close() int {
+func (s *serveSandbox) close() int {
 	s.stdin.Close()
 	select {
 	case <-s.exited:
@@ -113,7 +113,7 @@ func (s *session) close() int {
 
 // next returns the next reply and how long it took, failing the test on
 // a hang or a broken stream.
-func (s *session) next() (Reply, time.Duration) {
+func (s *serveSandbox) next() (Reply, time.Duration) {
 	s.t.Helper()
 	start := time.Now()
 	select {
@@ -129,7 +129,7 @@ func (s *session) next() (Reply, time.Duration) {
 }
 
 // request sends req and returns the reply and the round trip.
-func (s *session) request(req Request) (Reply, time.Duration) {
+func (s *serveSandbox) request(req Request) (Reply, time.Duration) {
 	s.t.Helper()
 	start := time.Now()
 	if err := WriteFrame(s.stdin, req); err != nil {
@@ -140,7 +140,7 @@ func (s *session) request(req Request) (Reply, time.Duration) {
 }
 
 // run runs job and returns it as an outcome, like execRun.
-func (s *session) run(job Job) outcome {
+func (s *serveSandbox) run(job Job) outcome {
 	s.t.Helper()
 	start := time.Now()
 	rep, _ := s.request(Request{Op: "run", Token: testToken, Job: &job})
@@ -156,7 +156,7 @@ func (s *session) run(job Job) outcome {
 }
 
 // reset asks for a reset and returns the reply's error ("" = ok).
-func (s *session) reset() string {
+func (s *serveSandbox) reset() string {
 	s.t.Helper()
 	rep, took := s.request(Request{Op: "reset", Token: testToken})
 	if rep.Kind != "reset" || rep.Token != testToken {

@@ -1,0 +1,825 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/warmbox/warmbox/dispatch"
+	"github.com/warmbox/warmbox/policy"
+)
+
+// E2B compatibility under /e2b, for the unchanged @e2b/code-interpreter
+// SDK with E2B_API_URL=E2B_SANDBOX_URL=http://HOST:8000/e2b. An E2B
+// sandbox is a group of warmbox sessions, one per code context: its
+// default python context, one default context per other language asked
+// for, and each context created with POST /e2b/contexts. Each context is
+// a session of its own (its own sandbox and uid), so contexts share no
+// files, unlike E2B's, where they share a VM. docs/API.md, "E2B".
+//
+// The control plane (create, list, timeout, connect, kill) carries the
+// API key in X-API-Key; the data plane (/execute, /contexts, envd's
+// /health) carries the sandbox in E2b-Sandbox-Id and, on the code
+// interpreter's port, the trafficAccessToken that create returned.
+
+// e2bEnvdVersion is the envd version warmbox reports: the SDK checks
+// that it is semver and at least 0.1.0.
+const e2bEnvdVersion = "0.5.2"
+
+// e2bDefaultTimeout is an E2B sandbox's life when create names none.
+const e2bDefaultTimeout = 300 * time.Second
+
+// e2bTemplate is the SDK's default template, reported when none is given.
+const e2bTemplate = "code-interpreter-v1"
+
+// e2bSandbox is one E2B sandbox: its contexts and its deadline.
+type e2bSandbox struct {
+	id, template, token, owner string
+	started                    time.Time
+	metadata                   map[string]string
+	envVars                    map[string]string
+
+	mu       sync.Mutex
+	endAt    time.Time
+	timer    *time.Timer
+	contexts map[string]*e2bContext // by context id
+	defaults map[string]string      // language → its default context's id
+	killed   bool
+}
+
+// e2bContext is one code context: a session of one language.
+type e2bContext struct {
+	id, language, session string
+	executions            int
+	run                   sync.Mutex // E2B runs one execution of a context at a time
+}
+
+// e2bRegistry holds the open E2B sandboxes.
+type e2bRegistry struct {
+	mu        sync.Mutex
+	sandboxes map[string]*e2bSandbox
+}
+
+func (s *server) e2bRoutes() []route {
+	return []route{
+		{http.MethodPost, "/e2b/v2/sandboxes", http.HandlerFunc(s.e2bCreate), "E2B: create a sandbox (a session)"},
+		{http.MethodPost, "/e2b/sandboxes", http.HandlerFunc(s.e2bCreate), "E2B: create a sandbox (the older path)"},
+		{http.MethodGet, "/e2b/v2/sandboxes", http.HandlerFunc(s.e2bList), "E2B: list the caller's sandboxes"},
+		{http.MethodGet, "/e2b/sandboxes/:id", http.HandlerFunc(s.e2bInfo), "E2B: one sandbox"},
+		{http.MethodDelete, "/e2b/sandboxes/:id", http.HandlerFunc(s.e2bKill), "E2B: kill a sandbox"},
+		{http.MethodPost, "/e2b/sandboxes/:id/timeout", http.HandlerFunc(s.e2bSetTimeout), "E2B: set a sandbox's remaining life"},
+		{http.MethodPost, "/e2b/v2/sandboxes/:id/connect", http.HandlerFunc(s.e2bConnect), "E2B: connect to a sandbox, extending its life"},
+		{http.MethodPost, "/e2b/execute", http.HandlerFunc(s.e2bExecute), "E2B code interpreter: run code in a context (NDJSON stream)"},
+		{http.MethodPost, "/e2b/contexts", http.HandlerFunc(s.e2bCreateContext), "E2B code interpreter: create a context"},
+		{http.MethodGet, "/e2b/contexts", http.HandlerFunc(s.e2bListContexts), "E2B code interpreter: list the contexts"},
+		{http.MethodDelete, "/e2b/contexts/:id", http.HandlerFunc(s.e2bRemoveContext), "E2B code interpreter: remove a context"},
+		{http.MethodPost, "/e2b/contexts/:id/restart", http.HandlerFunc(s.e2bRestartContext), "E2B code interpreter: restart a context"},
+		{http.MethodGet, "/e2b/health", http.HandlerFunc(s.e2bHealth), "E2B envd: 204 while the sandbox lives, 502 once it is gone"},
+	}
+}
+
+// e2bError writes the control plane's error body, {"code", "message"}:
+// the SDK reads the code from the body.
+func e2bError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}{status, msg})
+}
+
+// e2bFail writes an apiError in the control plane's shape.
+func e2bFail(w http.ResponseWriter, e *apiError) {
+	setErrorHeaders(w, e)
+	e2bError(w, e.status, e.message)
+}
+
+// e2bGone is the data plane's answer for an unknown or killed sandbox,
+// as E2B's edge proxy gives it (the SDK raises its TimeoutError).
+func e2bGone(w http.ResponseWriter, id string) {
+	writeJSON(w, http.StatusBadGateway, struct {
+		SandboxID string `json:"sandboxId"`
+		Message   string `json:"message"`
+		Code      int    `json:"code"`
+	}{id, "The sandbox was not found", http.StatusBadGateway})
+}
+
+// e2bControl runs the control plane's shared checks: drain, API key
+// and, when spend is set, the rate limit. It answers failures itself.
+func (s *server) e2bControl(w http.ResponseWriter, r *http.Request, spend bool) (owner string, ok bool) {
+	if s.draining() {
+		e2bFail(w, errDraining)
+		return "", false
+	}
+	if e := s.authenticate(r); e != nil {
+		e2bFail(w, e)
+		return "", false
+	}
+	owner = policy.ClientKey(s.clientIP(r))
+	if spend {
+		if allowed, retry := s.opts.Limiter.Allow(owner); !allowed {
+			e2bFail(w, rateLimited(retry))
+			return "", false
+		}
+	}
+	return owner, true
+}
+
+// e2bCreateRequest is the body of create (unknown fields ignored, as
+// E2B's API ignores them).
+type e2bCreateRequest struct {
+	TemplateID string            `json:"templateID"`
+	Timeout    *float64          `json:"timeout"` // seconds
+	Metadata   map[string]string `json:"metadata"`
+	EnvVars    map[string]string `json:"envVars"`
+}
+
+// e2bSandboxBody is E2B's Sandbox (create, connect).
+type e2bSandboxBody struct {
+	SandboxID          string  `json:"sandboxID"`
+	TemplateID         string  `json:"templateID"`
+	Alias              string  `json:"alias"`
+	ClientID           string  `json:"clientID"`
+	EnvdVersion        string  `json:"envdVersion"`
+	TrafficAccessToken string  `json:"trafficAccessToken"`
+	Domain             *string `json:"domain"`
+}
+
+// e2bListedSandbox is E2B's ListedSandbox (list, info).
+type e2bListedSandbox struct {
+	SandboxID    string            `json:"sandboxID"`
+	TemplateID   string            `json:"templateID"`
+	Alias        string            `json:"alias"`
+	ClientID     string            `json:"clientID"`
+	StartedAt    string            `json:"startedAt"`
+	EndAt        string            `json:"endAt"`
+	CPUCount     int               `json:"cpuCount"`
+	MemoryMB     int               `json:"memoryMB"`
+	DiskSizeMB   int               `json:"diskSizeMB"`
+	Metadata     map[string]string `json:"metadata"`
+	State        string            `json:"state"`
+	EnvdVersion  string            `json:"envdVersion"`
+	VolumeMounts []string          `json:"volumeMounts"`
+}
+
+// POST /e2b/v2/sandboxes, POST /e2b/sandboxes
+func (s *server) e2bCreate(w http.ResponseWriter, r *http.Request) {
+	owner, ok := s.e2bControl(w, r, true)
+	if !ok {
+		return
+	}
+	body, e := readBody(w, r, s.maxBody)
+	if e != nil {
+		e2bFail(w, e)
+		return
+	}
+	var q e2bCreateRequest
+	if len(strings.TrimSpace(string(body))) > 0 {
+		if err := json.Unmarshal(body, &q); err != nil {
+			e2bError(w, http.StatusBadRequest, "the body must be a JSON object: "+err.Error())
+			return
+		}
+	}
+	life := e2bDefaultTimeout
+	if q.Timeout != nil {
+		if *q.Timeout < 1 || math.IsInf(*q.Timeout, 0) {
+			e2bError(w, http.StatusBadRequest, "timeout must be at least 1 second")
+			return
+		}
+		life = time.Duration(math.Ceil(*q.Timeout)) * time.Second
+	}
+	if max := s.svc.SessionConfig().MaxLifetime; life > max {
+		life = max
+	}
+	if q.TemplateID == "" {
+		q.TemplateID = e2bTemplate
+	}
+	sb := &e2bSandbox{
+		id: "i" + strings.ToLower(rand.Text()), template: q.TemplateID, token: rand.Text(), owner: owner,
+		started: time.Now(), metadata: q.Metadata, envVars: q.EnvVars,
+		contexts: map[string]*e2bContext{}, defaults: map[string]string{},
+	}
+	if sb.metadata == nil {
+		sb.metadata = map[string]string{}
+	}
+	if _, e := s.e2bDefaultContext(r.Context(), sb, "python"); e != nil {
+		e2bFail(w, e)
+		return
+	}
+	s.e2b.mu.Lock()
+	if s.e2b.sandboxes == nil {
+		s.e2b.sandboxes = map[string]*e2bSandbox{}
+	}
+	s.e2b.sandboxes[sb.id] = sb
+	s.e2b.mu.Unlock()
+	sb.mu.Lock()
+	s.e2bExtend(sb, life, true)
+	sb.mu.Unlock()
+	writeJSON(w, http.StatusCreated, e2bSandboxBodyOf(sb))
+}
+
+func e2bSandboxBodyOf(sb *e2bSandbox) e2bSandboxBody {
+	return e2bSandboxBody{SandboxID: sb.id, TemplateID: sb.template, Alias: sb.template, ClientID: "warmbox",
+		EnvdVersion: e2bEnvdVersion, TrafficAccessToken: sb.token}
+}
+
+// e2bExtend sets the sandbox's end to now+life (always, or only when
+// that is later) and arms its kill. sb.mu is held.
+func (s *server) e2bExtend(sb *e2bSandbox, life time.Duration, always bool) {
+	end := time.Now().Add(life)
+	if !always && end.Before(sb.endAt) {
+		return
+	}
+	sb.endAt = end
+	if sb.timer != nil {
+		sb.timer.Stop()
+	}
+	sb.timer = time.AfterFunc(life, func() { s.e2bKillSandbox(sb.id) })
+}
+
+// e2bKillSandbox closes every context's session and forgets the
+// sandbox; false if it was not open.
+func (s *server) e2bKillSandbox(id string) bool {
+	s.e2b.mu.Lock()
+	sb, ok := s.e2b.sandboxes[id]
+	delete(s.e2b.sandboxes, id)
+	s.e2b.mu.Unlock()
+	if !ok {
+		return false
+	}
+	sb.mu.Lock()
+	sb.killed = true
+	if sb.timer != nil {
+		sb.timer.Stop()
+	}
+	contexts := make([]*e2bContext, 0, len(sb.contexts))
+	for _, c := range sb.contexts {
+		contexts = append(contexts, c)
+	}
+	sb.mu.Unlock()
+	for _, c := range contexts {
+		_ = s.svc.CloseSession(c.session) // an expired or ended session is gone already
+	}
+	return true
+}
+
+// e2bLookup returns the open sandbox id.
+func (s *server) e2bLookup(id string) *e2bSandbox {
+	s.e2b.mu.Lock()
+	defer s.e2b.mu.Unlock()
+	return s.e2b.sandboxes[id]
+}
+
+// GET /e2b/v2/sandboxes
+func (s *server) e2bList(w http.ResponseWriter, r *http.Request) {
+	owner, ok := s.e2bControl(w, r, false)
+	if !ok {
+		return
+	}
+	s.e2b.mu.Lock()
+	list := make([]*e2bSandbox, 0, len(s.e2b.sandboxes))
+	for _, sb := range s.e2b.sandboxes {
+		if sb.owner == owner {
+			list = append(list, sb)
+		}
+	}
+	s.e2b.mu.Unlock()
+	sort.Slice(list, func(i, j int) bool { return list[i].started.Before(list[j].started) })
+	out := make([]e2bListedSandbox, 0, len(list))
+	for _, sb := range list {
+		out = append(out, s.e2bListed(sb))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *server) e2bListed(sb *e2bSandbox) e2bListedSandbox {
+	lim := policy.DefaultLimits()
+	if l, ok := s.svc.Limits("python"); ok {
+		lim = l.Limits
+	}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return e2bListedSandbox{
+		SandboxID: sb.id, TemplateID: sb.template, Alias: sb.template, ClientID: "warmbox",
+		StartedAt: sb.started.UTC().Format(time.RFC3339Nano), EndAt: sb.endAt.UTC().Format(time.RFC3339Nano),
+		CPUCount: max(1, int(math.Ceil(lim.CPUs))), MemoryMB: int(lim.MemoryMB), DiskSizeMB: 50,
+		Metadata: sb.metadata, State: "running", EnvdVersion: e2bEnvdVersion, VolumeMounts: []string{},
+	}
+}
+
+// GET /e2b/sandboxes/:id
+func (s *server) e2bInfo(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.e2bControl(w, r, false); !ok {
+		return
+	}
+	sb := s.e2bLookup(httprouter.ParamsFromContext(r.Context()).ByName("id"))
+	if sb == nil {
+		e2bNotFound(w, httprouter.ParamsFromContext(r.Context()).ByName("id"))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.e2bListed(sb))
+}
+
+func e2bNotFound(w http.ResponseWriter, id string) {
+	e2bError(w, http.StatusNotFound, "sandbox "+quote(id)+" doesn't exist or you don't have access to it")
+}
+
+// DELETE /e2b/sandboxes/:id
+func (s *server) e2bKill(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.e2bControl(w, r, false); !ok {
+		return
+	}
+	id := httprouter.ParamsFromContext(r.Context()).ByName("id")
+	if !s.e2bKillSandbox(id) {
+		e2bNotFound(w, id)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// e2bTimeoutRequest is the body of timeout and connect: seconds.
+type e2bTimeoutRequest struct {
+	Timeout *float64 `json:"timeout"`
+}
+
+// e2bLife reads {"timeout": seconds} (absent: fallback), capped at the
+// sessions' maximum lifetime.
+func (s *server) e2bLife(w http.ResponseWriter, r *http.Request, fallback time.Duration) (time.Duration, bool) {
+	body, e := readBody(w, r, s.maxBody)
+	if e != nil {
+		e2bFail(w, e)
+		return 0, false
+	}
+	var q e2bTimeoutRequest
+	if len(strings.TrimSpace(string(body))) > 0 {
+		if err := json.Unmarshal(body, &q); err != nil {
+			e2bError(w, http.StatusBadRequest, "the body must be a JSON object: "+err.Error())
+			return 0, false
+		}
+	}
+	life := fallback
+	if q.Timeout != nil {
+		if *q.Timeout < 1 || math.IsInf(*q.Timeout, 0) {
+			e2bError(w, http.StatusBadRequest, "timeout must be at least 1 second")
+			return 0, false
+		}
+		life = time.Duration(math.Ceil(*q.Timeout)) * time.Second
+	}
+	return min(life, s.svc.SessionConfig().MaxLifetime), true
+}
+
+// POST /e2b/sandboxes/:id/timeout: the sandbox lives timeout seconds
+// from now (longer or shorter than before).
+func (s *server) e2bSetTimeout(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.e2bControl(w, r, false); !ok {
+		return
+	}
+	id := httprouter.ParamsFromContext(r.Context()).ByName("id")
+	life, ok := s.e2bLife(w, r, e2bDefaultTimeout)
+	if !ok {
+		return
+	}
+	sb := s.e2bLookup(id)
+	if sb == nil {
+		e2bNotFound(w, id)
+		return
+	}
+	sb.mu.Lock()
+	s.e2bExtend(sb, life, true)
+	sb.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// POST /e2b/v2/sandboxes/:id/connect: extends the sandbox's life to at
+// least timeout (300 s) from now, never shortens it.
+func (s *server) e2bConnect(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.e2bControl(w, r, false); !ok {
+		return
+	}
+	id := httprouter.ParamsFromContext(r.Context()).ByName("id")
+	life, ok := s.e2bLife(w, r, e2bDefaultTimeout)
+	if !ok {
+		return
+	}
+	sb := s.e2bLookup(id)
+	if sb == nil {
+		e2bNotFound(w, id)
+		return
+	}
+	sb.mu.Lock()
+	s.e2bExtend(sb, life, false)
+	sb.mu.Unlock()
+	writeJSON(w, http.StatusOK, e2bSandboxBodyOf(sb))
+}
+
+// e2bData resolves a data-plane request's sandbox (E2b-Sandbox-Id) and
+// checks its trafficAccessToken on the code interpreter's port; it
+// answers failures itself.
+func (s *server) e2bData(w http.ResponseWriter, r *http.Request) (*e2bSandbox, bool) {
+	id := r.Header.Get("E2b-Sandbox-Id")
+	sb := s.e2bLookup(id)
+	if id == "" || sb == nil {
+		e2bGone(w, id)
+		return nil, false
+	}
+	token := r.Header.Get("E2b-Traffic-Access-Token")
+	if subtle.ConstantTimeCompare([]byte(token), []byte(sb.token)) != 1 {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte("a valid E2B-Traffic-Access-Token is required (the one create returned)"))
+		return nil, false
+	}
+	return sb, true
+}
+
+// e2bText answers the data plane's errors, which the SDK reads as text.
+func e2bText(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(msg))
+}
+
+// e2bLanguage maps E2B's language names to warmbox's; "" is python.
+func e2bLanguage(name string) (warmbox, e2b string, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "", "python", "python3", "py":
+		return "python", "python", true
+	case "javascript", "js", "node", "nodejs":
+		return "node", "javascript", true
+	case "bash", "sh", "shell":
+		return "bash", "bash", true
+	}
+	return "", "", false
+}
+
+// e2bLanguageName is E2B's name of a warmbox language.
+func e2bLanguageName(language string) string {
+	if language == "node" {
+		return "javascript"
+	}
+	return language
+}
+
+// e2bDefaultContext returns the sandbox's default context of language,
+// opening its session the first time.
+func (s *server) e2bDefaultContext(ctx context.Context, sb *e2bSandbox, language string) (*e2bContext, *apiError) {
+	sb.mu.Lock()
+	if id, ok := sb.defaults[language]; ok {
+		c := sb.contexts[id]
+		sb.mu.Unlock()
+		return c, nil
+	}
+	sb.mu.Unlock()
+	c, e := s.e2bOpenContext(ctx, sb, language)
+	if e != nil {
+		return nil, e
+	}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if id, ok := sb.defaults[language]; ok { // another request opened it meanwhile
+		_ = s.svc.CloseSession(c.session)
+		delete(sb.contexts, c.id)
+		return sb.contexts[id], nil
+	}
+	sb.defaults[language] = c.id
+	return c, nil
+}
+
+// e2bOpenContext opens a session of language for sb as a new context,
+// with the sandbox's envVars set in it.
+func (s *server) e2bOpenContext(ctx context.Context, sb *e2bSandbox, language string) (*e2bContext, *apiError) {
+	info, err := s.svc.OpenSession(ctx, language, sb.owner, s.svc.SessionConfig().MaxIdleTTL)
+	if err != nil {
+		return nil, errorFor(err)
+	}
+	c := &e2bContext{id: strings.ToLower(rand.Text()), language: language, session: info.ID}
+	if len(sb.envVars) > 0 {
+		if _, err := s.e2bCell(ctx, c, envCell(language, sb.envVars)); err != nil {
+			_ = s.svc.CloseSession(info.ID)
+			return nil, errorFor(err)
+		}
+	}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.killed {
+		_ = s.svc.CloseSession(info.ID)
+		return nil, errorFor(dispatch.ErrNoSession)
+	}
+	sb.contexts[c.id] = c
+	return c, nil
+}
+
+// e2bCell runs code in context c with the language's maximum timeout.
+func (s *server) e2bCell(ctx context.Context, c *e2bContext, code string) (dispatch.Outcome, error) {
+	l, ok := s.svc.Limits(c.language)
+	if !ok {
+		return dispatch.Outcome{}, dispatch.ErrUnknownLanguage
+	}
+	return s.svc.RunInSession(ctx, c.session, dispatch.Request{Language: c.language, Code: code, Timeout: l.Limits.MaxTimeout})
+}
+
+// e2bContextBody is a context as the SDK reads it.
+type e2bContextBody struct {
+	ID       string `json:"id"`
+	Language string `json:"language"`
+	Cwd      string `json:"cwd"`
+}
+
+func e2bContextBodyOf(c *e2bContext) e2bContextBody {
+	return e2bContextBody{ID: c.id, Language: e2bLanguageName(c.language), Cwd: "/tmp"}
+}
+
+// POST /e2b/contexts: {"language"?, "cwd"?}. Every context works in
+// /tmp, the sandbox's only writable directory; cwd is not applied.
+func (s *server) e2bCreateContext(w http.ResponseWriter, r *http.Request) {
+	sb, ok := s.e2bData(w, r)
+	if !ok {
+		return
+	}
+	body, e := readBody(w, r, s.maxBody)
+	if e != nil {
+		e2bText(w, e.status, e.message)
+		return
+	}
+	var q struct {
+		Language string `json:"language"`
+	}
+	if len(strings.TrimSpace(string(body))) > 0 {
+		if err := json.Unmarshal(body, &q); err != nil {
+			e2bText(w, http.StatusBadRequest, "the body must be a JSON object: "+err.Error())
+			return
+		}
+	}
+	language, _, ok := e2bLanguage(q.Language)
+	if !ok {
+		e2bText(w, http.StatusBadRequest, "language "+quote(q.Language)+" is not served; use python, javascript or bash")
+		return
+	}
+	c, e := s.e2bOpenContext(r.Context(), sb, language)
+	if e != nil {
+		e2bText(w, e.status, e.message)
+		return
+	}
+	writeJSON(w, http.StatusOK, e2bContextBodyOf(c))
+}
+
+// GET /e2b/contexts
+func (s *server) e2bListContexts(w http.ResponseWriter, r *http.Request) {
+	sb, ok := s.e2bData(w, r)
+	if !ok {
+		return
+	}
+	sb.mu.Lock()
+	out := make([]e2bContextBody, 0, len(sb.contexts))
+	for _, c := range sb.contexts {
+		out = append(out, e2bContextBodyOf(c))
+	}
+	sb.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	writeJSON(w, http.StatusOK, out)
+}
+
+// e2bContextOf returns the context named in the path, or answers 404.
+func (s *server) e2bContextOf(w http.ResponseWriter, r *http.Request, sb *e2bSandbox) *e2bContext {
+	id := httprouter.ParamsFromContext(r.Context()).ByName("id")
+	sb.mu.Lock()
+	c := sb.contexts[id]
+	sb.mu.Unlock()
+	if c == nil {
+		e2bText(w, http.StatusNotFound, "Context "+id+" not found")
+	}
+	return c
+}
+
+// DELETE /e2b/contexts/:id
+func (s *server) e2bRemoveContext(w http.ResponseWriter, r *http.Request) {
+	sb, ok := s.e2bData(w, r)
+	if !ok {
+		return
+	}
+	c := s.e2bContextOf(w, r, sb)
+	if c == nil {
+		return
+	}
+	sb.mu.Lock()
+	delete(sb.contexts, c.id)
+	for lang, id := range sb.defaults {
+		if id == c.id {
+			delete(sb.defaults, lang)
+		}
+	}
+	sb.mu.Unlock()
+	_ = s.svc.CloseSession(c.session)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// POST /e2b/contexts/:id/restart: a fresh interpreter, same context id.
+func (s *server) e2bRestartContext(w http.ResponseWriter, r *http.Request) {
+	sb, ok := s.e2bData(w, r)
+	if !ok {
+		return
+	}
+	c := s.e2bContextOf(w, r, sb)
+	if c == nil {
+		return
+	}
+	c.run.Lock()
+	defer c.run.Unlock()
+	if e := s.e2bRestart(r.Context(), sb, c); e != nil {
+		e2bText(w, e.status, e.message)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// e2bRestart replaces c's session with a fresh one. c.run is held.
+func (s *server) e2bRestart(ctx context.Context, sb *e2bSandbox, c *e2bContext) *apiError {
+	_ = s.svc.CloseSession(c.session)
+	fresh, e := s.e2bOpenContext(ctx, sb, c.language)
+	if e != nil {
+		return e
+	}
+	sb.mu.Lock()
+	delete(sb.contexts, fresh.id)
+	c.session, c.executions = fresh.session, 0
+	sb.mu.Unlock()
+	return nil
+}
+
+// GET /e2b/health with E2b-Sandbox-Port 49983 (envd): the SDK's
+// isRunning.
+func (s *server) e2bHealth(w http.ResponseWriter, r *http.Request) {
+	id := r.Header.Get("E2b-Sandbox-Id")
+	if s.e2bLookup(id) == nil {
+		e2bGone(w, id)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// e2bExecuteRequest is the body of POST /e2b/execute.
+type e2bExecuteRequest struct {
+	Code      string            `json:"code"`
+	ContextID string            `json:"context_id"`
+	Language  string            `json:"language"`
+	EnvVars   map[string]string `json:"env_vars"`
+}
+
+// POST /e2b/execute: the code interpreter's NDJSON stream. Headers go
+// out at once (the SDK gives up on them after requestTimeoutMs), then
+// number_of_executions, the output as it comes, the result or error, and
+// end_of_execution.
+func (s *server) e2bExecute(w http.ResponseWriter, r *http.Request) {
+	sb, ok := s.e2bData(w, r)
+	if !ok {
+		return
+	}
+	client := policy.ClientKey(s.clientIP(r))
+	done, ok := s.opts.Concurrency.Acquire(client)
+	if !ok {
+		e := tooManyConcurrent(s.opts.Concurrency.Max())
+		setErrorHeaders(w, e)
+		e2bText(w, e.status, e.message)
+		return
+	}
+	defer done()
+	if allowed, retry := s.opts.Limiter.Allow(client); !allowed {
+		e := rateLimited(retry)
+		setErrorHeaders(w, e)
+		e2bText(w, e.status, e.message)
+		return
+	}
+	body, e := readBody(w, r, s.maxBody)
+	if e != nil {
+		e2bText(w, e.status, e.message)
+		return
+	}
+	var q e2bExecuteRequest
+	if err := json.Unmarshal(body, &q); err != nil {
+		e2bText(w, http.StatusBadRequest, "the body must be a JSON object: "+err.Error())
+		return
+	}
+	if q.ContextID != "" && q.Language != "" {
+		e2bText(w, http.StatusBadRequest, "give context_id or language, not both")
+		return
+	}
+	var c *e2bContext
+	if q.ContextID != "" {
+		sb.mu.Lock()
+		c = sb.contexts[q.ContextID]
+		sb.mu.Unlock()
+		if c == nil {
+			e2bText(w, http.StatusNotFound, "Context "+q.ContextID+" not found")
+			return
+		}
+	} else {
+		language, _, ok := e2bLanguage(q.Language)
+		if !ok {
+			e2bText(w, http.StatusBadRequest, "language "+quote(q.Language)+" is not served; use python, javascript or bash")
+			return
+		}
+		if c, e = s.e2bDefaultContext(r.Context(), sb, language); e != nil {
+			e2bText(w, e.status, e.message)
+			return
+		}
+	}
+	l, _ := s.svc.Limits(c.language)
+	req, e := executeRequest{Code: q.Code, Environment: c.language}.validate(l)
+	if e != nil && !(e.field == "code" && q.Code == "") {
+		e2bText(w, http.StatusBadRequest, e.message)
+		return
+	}
+	req.Language, req.Timeout = c.language, l.Limits.MaxTimeout
+
+	c.run.Lock()
+	defer c.run.Unlock()
+	out := newNDJSON(w)
+	if _, err := s.svc.Session(c.session); errors.Is(err, dispatch.ErrNoSession) {
+		// Its interpreter ended (it exited, or a run was cut off when its
+		// client left): start a fresh one for the context, and say so.
+		if e := s.e2bRestart(r.Context(), sb, c); e != nil {
+			out.line(map[string]any{"type": "error", "name": "ContextRestartFailed", "value": e.message, "traceback": ""})
+			out.line(map[string]any{"type": "end_of_execution"})
+			return
+		}
+		out.line(map[string]any{"type": "stderr", "text": "[warmbox] this context's interpreter had ended and was restarted; its earlier state is gone\n", "timestamp": e2bNow()})
+	}
+	c.executions++
+	out.line(map[string]any{"type": "number_of_executions", "execution_count": c.executions})
+	if len(q.EnvVars) > 0 {
+		if _, err := s.e2bCell(r.Context(), c, envSaveCell(c.language, q.EnvVars)); err != nil {
+			out.fail(err)
+			return
+		}
+		defer s.e2bCell(context.WithoutCancel(r.Context()), c, envRestoreCell(c.language))
+	}
+	if q.Code == "" {
+		out.line(map[string]any{"type": "end_of_execution"})
+		return
+	}
+	req.OnOutput = func(stream string, data []byte) {
+		out.line(map[string]any{"type": stream, "text": strings.ToValidUTF8(string(data), "\uFFFD"), "timestamp": e2bNow()})
+	}
+	res, err := s.svc.RunInSession(r.Context(), c.session, req)
+	if err != nil {
+		out.fail(err)
+		return
+	}
+	s.count(res.Result.Status())
+	if v := res.Result.Value; v != nil {
+		out.line(map[string]any{"type": "result", "text": *v, "is_main_result": true, "extra": map[string]any{}})
+	}
+	switch x := res.Result.Exception; {
+	case x != nil:
+		out.line(map[string]any{"type": "error", "name": x.Name, "value": x.Value, "traceback": x.Traceback})
+	case res.Result.TimedOut:
+		out.line(map[string]any{"type": "error", "name": "TimeoutError", "value": "execution timed out after " + l.Limits.MaxTimeout.String(), "traceback": ""})
+	case res.Result.SessionEnded:
+		out.line(map[string]any{"type": "error", "name": "UnexpectedEndOfExecution", "value": "the interpreter exited", "traceback": ""})
+	}
+	out.line(map[string]any{"type": "end_of_execution"})
+}
+
+func e2bNow() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+
+// ndjson writes one JSON object a line, flushed at once; the first line
+// starts the 200 response (sent at once by newNDJSON).
+type ndjson struct {
+	mu sync.Mutex
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func newNDJSON(w http.ResponseWriter) *ndjson {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	n := &ndjson{w: w, rc: http.NewResponseController(w)}
+	_ = n.rc.Flush()
+	return n
+}
+
+func (n *ndjson) line(v any) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	b, _ := json.Marshal(v)
+	_, _ = n.w.Write(append(b, '\n'))
+	_ = n.rc.Flush()
+}
+
+// fail ends the stream with an error line for a run that could not
+// finish, then end_of_execution.
+func (n *ndjson) fail(err error) {
+	e := errorFor(err)
+	n.line(map[string]any{"type": "error", "name": "ExecutionFailed", "value": e.message, "traceback": ""})
+	n.line(map[string]any{"type": "end_of_execution"})
+}

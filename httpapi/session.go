@@ -1,0 +1,288 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/warmbox/warmbox/dispatch"
+	"github.com/warmbox/warmbox/policy"
+)
+
+// Sessions: a sandbox leased to one caller, whose interpreter keeps its
+// state from one run to the next (docs/API.md, "Sessions").
+//
+//	POST   /sessions              open one: {"environment", "idle_ttl"?}
+//	GET    /sessions              the caller's open sessions
+//	GET    /sessions/:id          one session
+//	DELETE /sessions/:id          close it
+//	POST   /sessions/:id/execute  run code in it: {"code", "timeout"?, "files"?}
+
+// sessionOpenRequest is the body of POST /sessions.
+type sessionOpenRequest struct {
+	Environment string `json:"environment"`
+	// IdleTTL is whole seconds; absent or null: sessions.idle_ttl.
+	IdleTTL json.RawMessage `json:"idle_ttl"`
+}
+
+var sessionOpenFields = []string{"environment", "idle_ttl"}
+
+// sessionRunRequest is the body of POST /sessions/:id/execute.
+type sessionRunRequest struct {
+	Code    string            `json:"code"`
+	Timeout json.RawMessage   `json:"timeout"`
+	Files   map[string]string `json:"files"`
+}
+
+var sessionRunFields = []string{"code", "timeout", "files"}
+
+// sessionBody describes an open session.
+type sessionBody struct {
+	ID          string `json:"id"`
+	Environment string `json:"environment"`
+	Created     string `json:"created"`
+	LastUsed    string `json:"last_used"`
+	ExpiresAt   string `json:"expires_at"` // closed then unless used before
+	IdleTTL     int64  `json:"idle_ttl"`   // seconds
+	Runs        int    `json:"runs"`
+	Running     bool   `json:"running"`
+}
+
+// sessionRunResponse is the answer to a run in a session: /execute's,
+// plus what a session adds.
+type sessionRunResponse struct {
+	executeResponse
+	SessionID string `json:"session_id"`
+	// Value is the run's value (the last expression's, as the language
+	// shows it), null when it has none.
+	Value     *string        `json:"value"`
+	Exception *exceptionBody `json:"exception"`
+	// SessionEnded: the interpreter is gone (it exited, or would not
+	// stop at the timeout); the session is closed.
+	SessionEnded bool `json:"session_ended"`
+}
+
+// exceptionBody is an error the code raised and did not catch; the
+// session lives on.
+type exceptionBody struct {
+	Name      string `json:"name"`
+	Value     string `json:"value"`
+	Traceback string `json:"traceback"`
+}
+
+func (s *server) sessionRoutes() []route {
+	return []route{
+		{http.MethodPost, "/sessions", http.HandlerFunc(s.openSession), "open a session: a sandbox whose interpreter keeps its state between runs"},
+		{http.MethodGet, "/sessions", http.HandlerFunc(s.listSessions), "the caller's open sessions"},
+		{http.MethodGet, "/sessions/:id", http.HandlerFunc(s.getSession), "one open session"},
+		{http.MethodDelete, "/sessions/:id", http.HandlerFunc(s.closeSession), "close a session"},
+		{http.MethodPost, "/sessions/:id/execute", http.HandlerFunc(s.runInSession), "run code in a session (Server-Sent Events with Accept: text/event-stream)"},
+	}
+}
+
+// sessionGate runs the checks every session route shares before its own
+// work: the drain, the API key, and (spend) the client's rate limit. It
+// answers the failure itself and returns the client's key, ok.
+func (s *server) sessionGate(w http.ResponseWriter, r *http.Request, spend bool) (string, bool) {
+	if s.draining() {
+		writeError(w, errDraining)
+		return "", false
+	}
+	if e := s.authenticate(r); e != nil {
+		writeError(w, e)
+		return "", false
+	}
+	key := policy.ClientKey(s.clientIP(r))
+	if spend {
+		if ok, retry := s.opts.Limiter.Allow(key); !ok {
+			writeError(w, rateLimited(retry))
+			return "", false
+		}
+	}
+	return key, true
+}
+
+// POST /sessions
+func (s *server) openSession(w http.ResponseWriter, r *http.Request) {
+	owner, ok := s.sessionGate(w, r, true)
+	if !ok {
+		return
+	}
+	if e := checkContentType(r, false); e != nil {
+		writeError(w, e)
+		return
+	}
+	body, e := readBody(w, r, s.maxBody)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	var q sessionOpenRequest
+	if e := decodeStrict(body, &q, sessionOpenFields); e != nil {
+		writeError(w, e)
+		return
+	}
+	lang, ok := s.svc.Limits(q.Environment)
+	if !ok {
+		writeError(w, unknownEnvironment(q.Environment, s.served()))
+		return
+	}
+	ttl, e := s.idleTTL(q.IdleTTL)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	info, err := s.svc.OpenSession(r.Context(), lang.Name, owner, ttl)
+	if err != nil {
+		s.reject(errorFor(err).reason)
+		writeError(w, errorFor(err))
+		return
+	}
+	w.Header().Set("Location", "/sessions/"+info.ID)
+	writeJSON(w, http.StatusCreated, sessionBodyOf(info))
+}
+
+// idleTTL resolves the idle_ttl field: absent or null is the default;
+// otherwise whole seconds from 1 to sessions.max_idle_ttl.
+func (s *server) idleTTL(raw json.RawMessage) (time.Duration, *apiError) {
+	if isNull(raw) {
+		return 0, nil
+	}
+	maxSec := int64(s.svc.SessionConfig().MaxIdleTTL / time.Second)
+	secs, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || secs < 1 || secs > maxSec {
+		return 0, invalid("idle_ttl", "idle_ttl must be an integer from 1 to %d seconds (default %d)",
+			maxSec, int64(s.svc.SessionConfig().IdleTTL/time.Second))
+	}
+	return time.Duration(secs) * time.Second, nil
+}
+
+// GET /sessions
+func (s *server) listSessions(w http.ResponseWriter, r *http.Request) {
+	owner, ok := s.sessionGate(w, r, false)
+	if !ok {
+		return
+	}
+	list := s.svc.Sessions(owner)
+	out := struct {
+		Sessions []sessionBody `json:"sessions"`
+	}{Sessions: make([]sessionBody, 0, len(list))}
+	for _, info := range list {
+		out.Sessions = append(out.Sessions, sessionBodyOf(info))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// GET /sessions/:id
+func (s *server) getSession(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.sessionGate(w, r, false); !ok {
+		return
+	}
+	info, err := s.svc.Session(httprouter.ParamsFromContext(r.Context()).ByName("id"))
+	if err != nil {
+		writeError(w, errorFor(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, sessionBodyOf(info))
+}
+
+// DELETE /sessions/:id
+func (s *server) closeSession(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.sessionGate(w, r, false); !ok {
+		return
+	}
+	if err := s.svc.CloseSession(httprouter.ParamsFromContext(r.Context()).ByName("id")); err != nil {
+		writeError(w, errorFor(err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// POST /sessions/:id/execute: the pipeline of /execute, run in the
+// session.
+func (s *server) runInSession(w http.ResponseWriter, r *http.Request) {
+	id := httprouter.ParamsFromContext(r.Context()).ByName("id")
+	s.run(w, r, s.sessionDialect(id))
+}
+
+// sessionDialect runs a body in session id: its language is the
+// session's, its limits the language's, as on /execute.
+func (s *server) sessionDialect(id string) dialect {
+	return dialect{
+		streams: true,
+		parse: func(body []byte) (dispatch.Request, *apiError) {
+			info, err := s.svc.Session(id)
+			if err != nil {
+				return dispatch.Request{}, errorFor(err)
+			}
+			var q sessionRunRequest
+			if e := decodeStrict(body, &q, sessionRunFields); e != nil {
+				return dispatch.Request{}, e
+			}
+			lang, ok := s.svc.Limits(info.Language)
+			if !ok {
+				return dispatch.Request{}, errorFor(dispatch.ErrUnknownLanguage)
+			}
+			req, e := executeRequest{Code: q.Code, Environment: lang.Name, Timeout: q.Timeout, Files: q.Files}.validate(lang)
+			req.Language = lang.Name
+			return req, e
+		},
+		execute: func(ctx context.Context, req dispatch.Request) (dispatch.Outcome, error) {
+			return s.svc.RunInSession(ctx, id, req)
+		},
+		body: func(resp executeResponse, out dispatch.Outcome) any {
+			res := out.Result
+			body := sessionRunResponse{executeResponse: resp, SessionID: id, Value: res.Value, SessionEnded: res.SessionEnded}
+			if x := res.Exception; x != nil {
+				body.Exception = &exceptionBody{Name: x.Name, Value: x.Value, Traceback: x.Traceback}
+			}
+			return body
+		},
+		fail: writeError,
+	}
+}
+
+func sessionBodyOf(info dispatch.SessionInfo) sessionBody {
+	return sessionBody{
+		ID:          info.ID,
+		Environment: info.Language,
+		Created:     timestamp(info.Created),
+		LastUsed:    timestamp(info.LastUsed),
+		ExpiresAt:   timestamp(info.ExpiresAt),
+		IdleTTL:     int64(info.IdleTTL / time.Second),
+		Runs:        info.Runs,
+		Running:     info.Running,
+	}
+}
+
+// sessionError maps the dispatcher's session errors; errorFor calls it.
+func sessionError(err error) *apiError {
+	switch {
+	case errors.Is(err, dispatch.ErrNoSession):
+		return &apiError{status: http.StatusNotFound, code: "session_not_found",
+			message: "no open session has this id (closed, expired, or ended); open a new one with POST /sessions",
+			reason:  "invalid_request", cause: err}
+	case errors.Is(err, dispatch.ErrSessionBusy):
+		return &apiError{status: http.StatusConflict, code: "session_busy",
+			message: "the session is running other code; runs of one session go one at a time", retryable: true,
+			retryAfter: time.Second, reason: "invalid_request", cause: err}
+	case errors.Is(err, dispatch.ErrSessionsPerClient):
+		return &apiError{status: http.StatusTooManyRequests, code: "too_many_sessions",
+			message: "this client already has as many open sessions as one may (sessions.max_per_client); close one (DELETE /sessions/{id}, or kill an E2B sandbox: each of its contexts is a session)",
+			reason:  "rate_limited", cause: err}
+	case errors.Is(err, dispatch.ErrSessionsFull):
+		return &apiError{status: http.StatusServiceUnavailable, code: "sessions_full",
+			message: "the server has as many open sessions as it allows; retry later", retryable: true,
+			retryAfter: 5 * time.Second, reason: "capacity", cause: err}
+	case errors.Is(err, dispatch.ErrSessionsOff):
+		return &apiError{status: http.StatusUnprocessableEntity, code: "sessions_unavailable", field: "environment",
+			message: err.Error() + " (sessions need sessions.max > 0 and a pre-started language)",
+			reason:  "invalid_request", cause: err}
+	}
+	return nil
+}
