@@ -86,7 +86,7 @@ func validEnvName(k string) bool {
 	return true
 }
 
-// shellQuote quotes s for bash: single quotes, each ' as '\''.
+// shellQuote quotes s for bash: single quotes, each ' as '\”.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

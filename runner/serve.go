@@ -84,8 +84,8 @@ func parseServe(args []string) (serveConfig, error) {
 type server struct {
 	cfg  serveConfig
 	opt  options
-	r    *reaper // every child of PID 1, for the container's whole life
-	warm *interp // the pre-started interpreter, if one waits
+	r    *reaper  // every child of PID 1, for the container's whole life
+	warm *interp  // the pre-started interpreter, if one waits
 	sess *session // the session interpreter, once a cell ran
 	out  *frameWriter
 	// n is the number of the next or current job (from 1); its uid is
