@@ -88,6 +88,7 @@ func serve[S pool.Sandbox](ctx context.Context, cfg Config, b backend[S], versio
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatch()
 	disp.ConfigureSessions(cfg.Sessions.bounds())
+	metrics.SessionsOpen(func() int { return len(disp.Sessions("")) })
 	go b.Watch(watchCtx, disp.Evict)
 
 	var stopping, draining atomic.Bool

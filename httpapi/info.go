@@ -268,6 +268,15 @@ type poolStats struct {
 	BackoffUntil    *string           `json:"backoff_until"`
 }
 
+// sessionStats is /stats' view of the sessions: open now, of which
+// running a cell, and the caps.
+type sessionStats struct {
+	Open         int `json:"open"`
+	Running      int `json:"running"`
+	Max          int `json:"max"`
+	MaxPerClient int `json:"max_per_client"`
+}
+
 // GET /stats: the original shape plus pools and execution counts.
 func (s *server) stats(w http.ResponseWriter, _ *http.Request) {
 	now := time.Now()
@@ -292,6 +301,7 @@ func (s *server) stats(w http.ResponseWriter, _ *http.Request) {
 		Timestamp             string               `json:"timestamp"`
 		Pools                 map[string]poolStats `json:"pools"`
 		Executions            map[string]uint64    `json:"executions"`
+		Sessions              sessionStats         `json:"sessions"`
 	}{
 		SupportedEnvironments: make([]string, 0, len(infos)),
 		RateLimit: rateLimit{
@@ -321,6 +331,17 @@ func (s *server) stats(w http.ResponseWriter, _ *http.Request) {
 		Memory:         strconv.FormatInt(lim.MemoryMB, 10) + "m",
 		CPUPercent:     jsonFloat(math.Round(lim.CPUs*100*10) / 10),
 		TimeoutSeconds: int64(lim.Timeout / time.Second),
+	}
+	cfg := s.svc.SessionConfig()
+	body.Sessions = sessionStats{Max: cfg.Max, MaxPerClient: cfg.MaxPerClient}
+	for _, info := range s.svc.Sessions("") {
+		body.Sessions.Open++
+		if info.Running {
+			body.Sessions.Running++
+		} else {
+			// Its sandbox is busy (leased) but runs nothing.
+			body.ActiveExecutions--
+		}
 	}
 	for _, st := range s.svc.Stats() {
 		body.ActiveExecutions += st.Busy - st.Resetting

@@ -101,6 +101,15 @@ func NewMetrics(version string, stats func() []pool.Stats) *Metrics {
 	return m
 }
 
+// SessionsOpen exposes warmbox_sessions_open, read from open when
+// scraped: the sessions open now, each holding a sandbox.
+func (m *Metrics) SessionsOpen(open func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "sessions_open",
+		Help: "Sessions open now (POST /sessions and the E2B contexts); each holds a sandbox of its language's pool.",
+	}, func() float64 { return float64(open()) }))
+}
+
 // Registry returns the registry, for tests and for registering more
 // collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }

@@ -67,11 +67,18 @@ func (e Event) Text(t *testing.T) string {
 // Cancelling ctx leaves the stream.
 func PostEvents(t *testing.T, ctx context.Context, d *testdaemon.Daemon, body map[string]any) (*http.Response, <-chan Event) {
 	t.Helper()
+	return PostEventsTo(t, ctx, d, "/execute", body)
+}
+
+// PostEventsTo is PostEvents for another route that streams (a session's
+// execute).
+func PostEventsTo(t *testing.T, ctx context.Context, d *testdaemon.Daemon, path string, body map[string]any) (*http.Response, <-chan Event) {
+	t.Helper()
 	raw, err := json.Marshal(body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL+"/execute", bytes.NewReader(raw))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL+path, bytes.NewReader(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +86,7 @@ func PostEvents(t *testing.T, ctx context.Context, d *testdaemon.Daemon, body ma
 	req.Header.Set("Accept", "text/event-stream")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("POST /execute: %v", err)
+		t.Fatalf("POST %s: %v", path, err)
 	}
 	events := make(chan Event, 64)
 	go func() {
