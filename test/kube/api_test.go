@@ -64,10 +64,14 @@ func startDaemonWith(t *testing.T, cfg string) *testdaemon.Daemon {
 func TestAPI(t *testing.T) {
 	for _, mode := range []string{"prestart", "exec"} {
 		t.Run(mode, func(t *testing.T) {
-			d := startDaemon(t, mode)
+			d := startDaemonWith(t, config(mode)+apisuite.SessionConfig)
 			t.Run("execute", func(t *testing.T) { apisuite.Execute(t, d) })
 			t.Run("containment", func(t *testing.T) { apisuite.Containment(t, d) })
 			t.Run("streaming", func(t *testing.T) { apisuite.Streaming(t, d) })
+			if mode == "prestart" { // sessions need a pre-started interpreter
+				t.Run("sessions", func(t *testing.T) { apisuite.Sessions(t, d) })
+				t.Run("session isolation", func(t *testing.T) { apisuite.SessionIsolation(t, d) })
+			}
 			t.Run("termination log is closed to jobs", func(t *testing.T) {
 				// The kubelet bind-mounts /dev/termination-log, writable by
 				// every uid, from the node's disk: a job could fill the

@@ -1,0 +1,187 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/warmbox/warmbox/dispatch"
+	"github.com/warmbox/warmbox/policy"
+	"github.com/warmbox/warmbox/runner"
+)
+
+// e2bCreate creates an E2B sandbox through the API and returns its body.
+func (a *testAPI) e2bCreate() map[string]any {
+	a.t.Helper()
+	rec := a.do(http.MethodPost, "/e2b/v2/sandboxes", `{"templateID":"code-interpreter-v1"}`, jsonHeader, "")
+	if rec.Code != http.StatusCreated {
+		a.t.Fatalf("create: %d %s", rec.Code, rec.Body)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		a.t.Fatal(err)
+	}
+	return body
+}
+
+// e2bData sends a data-plane request for sandbox sb with its token.
+func (a *testAPI) e2bData(method, target, body string, sb map[string]any) *httptest.ResponseRecorder {
+	a.t.Helper()
+	h := http.Header{"Content-Type": {"application/json"}, "E2b-Sandbox-Id": {str(sb["sandboxID"])},
+		"E2b-Sandbox-Port": {"49999"}, "E2b-Traffic-Access-Token": {str(sb["trafficAccessToken"])}}
+	return a.do(method, target, body, h, "")
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// ndjsonLines decodes an NDJSON body.
+func ndjsonLines(t *testing.T, body string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimRight(body, "\n"), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("line %q is not JSON: %v", line, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestE2BCreateShape(t *testing.T) {
+	a := newAPI(t)
+	sb := a.e2bCreate()
+	if !strings.HasPrefix(str(sb["sandboxID"]), "i") || sb["envdVersion"] != e2bEnvdVersion || sb["templateID"] != "code-interpreter-v1" ||
+		str(sb["trafficAccessToken"]) == "" || sb["clientID"] == nil {
+		t.Errorf("create answered %v", sb)
+	}
+	if _, ok := sb["envdAccessToken"]; ok {
+		t.Error("create returned an envdAccessToken (the SDK would then send it to envd, which warmbox does not serve)")
+	}
+	if got := a.svc.Sessions(""); len(got) != 1 || got[0].Language != "python" {
+		t.Errorf("sessions after create: %+v, want the default python context's", got)
+	}
+}
+
+func TestE2BExecuteStream(t *testing.T) {
+	a := newAPI(t)
+	value := "42"
+	a.svc.setRun(func(_ context.Context, req dispatch.Request) (dispatch.Outcome, error) {
+		if req.OnOutput != nil {
+			req.OnOutput("stdout", []byte("out\n"))
+		}
+		return dispatch.Outcome{Result: runner.Result{Stdout: []byte("out\n"), Value: &value}}, nil
+	})
+	sb := a.e2bCreate()
+	rec := a.e2bData(http.MethodPost, "/e2b/execute", `{"code":"x + 22"}`, sb)
+	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/x-ndjson" {
+		t.Fatalf("execute: %d %q %s", rec.Code, rec.Header().Get("Content-Type"), rec.Body)
+	}
+	lines := ndjsonLines(t, rec.Body.String())
+	var types []string
+	for _, l := range lines {
+		types = append(types, str(l["type"]))
+	}
+	if strings.Join(types, ",") != "number_of_executions,stdout,result,end_of_execution" {
+		t.Fatalf("line types %v", types)
+	}
+	if lines[0]["execution_count"] != 1.0 || lines[1]["text"] != "out\n" || lines[2]["text"] != "42" || lines[2]["is_main_result"] != true {
+		t.Errorf("lines %v", lines)
+	}
+
+	exception := &runner.Exception{Name: "ZeroDivisionError", Value: "division by zero", Traceback: "tb"}
+	a.svc.setRun(func(context.Context, dispatch.Request) (dispatch.Outcome, error) {
+		return dispatch.Outcome{Result: runner.Result{ExitCode: 1, Exception: exception}}, nil
+	})
+	lines = ndjsonLines(t, a.e2bData(http.MethodPost, "/e2b/execute", `{"code":"1/0"}`, sb).Body.String())
+	if len(lines) != 3 || lines[1]["type"] != "error" || lines[1]["name"] != "ZeroDivisionError" || lines[0]["execution_count"] != 2.0 {
+		t.Errorf("an error's lines: %v", lines)
+	}
+}
+
+func TestE2BDataPlaneToken(t *testing.T) {
+	a := newAPI(t)
+	sb := a.e2bCreate()
+	h := http.Header{"Content-Type": {"application/json"}, "E2b-Sandbox-Id": {str(sb["sandboxID"])}, "E2b-Sandbox-Port": {"49999"}}
+	for _, token := range []string{"", "wrong"} {
+		if token != "" {
+			h.Set("E2b-Traffic-Access-Token", token)
+		}
+		if rec := a.do(http.MethodPost, "/e2b/execute", `{"code":"1"}`, h, ""); rec.Code != http.StatusForbidden {
+			t.Errorf("execute with token %q: %d %s, want 403", token, rec.Code, rec.Body)
+		}
+		if rec := a.do(http.MethodGet, "/e2b/contexts", "", h, ""); rec.Code != http.StatusForbidden {
+			t.Errorf("contexts with token %q: %d, want 403", token, rec.Code)
+		}
+	}
+	if len(a.svc.calls()) != 0 {
+		t.Errorf("code ran without the token: %d calls", len(a.svc.calls()))
+	}
+}
+
+func TestE2BUnknownSandbox(t *testing.T) {
+	a := newAPI(t)
+	h := http.Header{"Content-Type": {"application/json"}, "E2b-Sandbox-Id": {"inope"}, "E2b-Sandbox-Port": {"49999"}}
+	rec := a.do(http.MethodPost, "/e2b/execute", `{"code":"1"}`, h, "")
+	if rec.Code != http.StatusBadGateway || !strings.Contains(rec.Body.String(), `"message":"The sandbox was not found","code":502`) {
+		t.Errorf("execute in an unknown sandbox: %d %s, want E2B's 502", rec.Code, rec.Body)
+	}
+	if rec := a.do(http.MethodGet, "/e2b/health", "", http.Header{"E2b-Sandbox-Id": {"inope"}}, ""); rec.Code != http.StatusBadGateway {
+		t.Errorf("envd health of an unknown sandbox: %d, want 502", rec.Code)
+	}
+	if rec := a.do(http.MethodDelete, "/e2b/sandboxes/inope", "", nil, ""); rec.Code != http.StatusNotFound ||
+		!strings.Contains(rec.Body.String(), `"code":404`) {
+		t.Errorf("kill of an unknown sandbox: %d %s, want 404 with code 404 in the body", rec.Code, rec.Body)
+	}
+}
+
+func TestE2BLifecycle(t *testing.T) {
+	a := newAPI(t)
+	sb := a.e2bCreate()
+	id := str(sb["sandboxID"])
+	if rec := a.do(http.MethodPost, "/e2b/sandboxes/"+id+"/timeout", `{"timeout":60}`, jsonHeader, ""); rec.Code != http.StatusNoContent {
+		t.Errorf("timeout: %d %s", rec.Code, rec.Body)
+	}
+	if rec := a.do(http.MethodPost, "/e2b/v2/sandboxes/"+id+"/connect", `{}`, jsonHeader, ""); rec.Code != http.StatusOK ||
+		!strings.Contains(rec.Body.String(), str(sb["trafficAccessToken"])) {
+		t.Errorf("connect: %d %s, want 200 with the same token", rec.Code, rec.Body)
+	}
+	rec := a.e2bData(http.MethodPost, "/e2b/contexts", `{"language":"javascript"}`, sb)
+	var ctx map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &ctx); rec.Code != http.StatusOK || err != nil || ctx["language"] != "javascript" || ctx["cwd"] != "/tmp" {
+		t.Fatalf("create context: %d %s", rec.Code, rec.Body)
+	}
+	if rec := a.e2bData(http.MethodGet, "/e2b/contexts", "", sb); !strings.Contains(rec.Body.String(), str(ctx["id"])) {
+		t.Errorf("contexts list lacks the new one: %s", rec.Body)
+	}
+	if rec := a.e2bData(http.MethodDelete, "/e2b/contexts/"+str(ctx["id"]), "", sb); rec.Code != http.StatusNoContent {
+		t.Errorf("remove context: %d", rec.Code)
+	}
+	if rec := a.e2bData(http.MethodPost, "/e2b/execute", `{"code":"1","context_id":"`+str(ctx["id"])+`"}`, sb); rec.Code != http.StatusNotFound ||
+		rec.Body.String() != "Context "+str(ctx["id"])+" not found" {
+		t.Errorf("execute in a removed context: %d %q", rec.Code, rec.Body)
+	}
+	if rec := a.get("/e2b/v2/sandboxes"); !strings.Contains(rec.Body.String(), id) {
+		t.Errorf("list lacks the sandbox: %s", rec.Body)
+	}
+	if rec := a.do(http.MethodDelete, "/e2b/sandboxes/"+id, "", nil, ""); rec.Code != http.StatusNoContent {
+		t.Errorf("kill: %d", rec.Code)
+	}
+	if got := a.svc.Sessions(""); len(got) != 0 {
+		t.Errorf("sessions after kill: %+v, want none", got)
+	}
+}
+
+func TestE2BNeedsKeyOnControlPlane(t *testing.T) {
+	a := newAPI(t, func(o *Options) { o.Auth = policy.Auth{Keys: []string{"k-0123456789abcdef"}} })
+	rec := a.do(http.MethodPost, "/e2b/v2/sandboxes", `{}`, jsonHeader, "")
+	if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), `"code":401`) {
+		t.Errorf("create without a key: %d %s, want 401 in E2B's shape", rec.Code, rec.Body)
+	}
+}
