@@ -35,10 +35,10 @@ async function typeCode(lines) {
   }
 }
 
-/** Runs (by the button or Ctrl+Enter) and waits for the answer. */
+/** Runs (by the button, Ctrl+Enter, or 'wait': already started) and waits for the answer. */
 async function run(how = 'click') {
   if (how === 'click') await page.click('#run');
-  else await page.keyboard.press('Control+Enter');
+  else if (how === 'keyboard') await page.keyboard.press('Control+Enter');
   await page.waitForFunction(() => !['running…', 'ready'].includes(document.querySelector('#status').textContent)
     && !document.querySelector('#run').disabled, null, { timeout: 30000 });
   return {
@@ -83,6 +83,20 @@ test('node with stdin and args, run with Ctrl+Enter', async () => {
   const r = await run('keyboard');
   assert.equal(r.status, 'success', r.message);
   assert.equal(r.stdout, 'in=hello from stdin args=a b,c\n');
+});
+
+test('output shows while the program still runs (streamed)', async () => {
+  await page.selectOption('#language', 'python');
+  await page.fill('#stdin', '');
+  await page.fill('#args', '');
+  await typeCode(['import time', 'print("first", flush=True)', 'time.sleep(3)', 'print("second")']);
+  await page.click('#run');
+  await page.waitForFunction(() => document.querySelector('#stdout').textContent.includes('first'), null, { timeout: 15000 });
+  assert.equal(await page.textContent('#status'), 'running…', 'the first line came before the program ended');
+  assert.equal(await page.textContent('#stdout'), 'first\n');
+  const r = await run('wait');
+  assert.equal(r.status, 'success');
+  assert.equal(r.stdout, 'first\nsecond\n');
 });
 
 test('a failing bash program shows stderr, its exit code and status error', async () => {
