@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
@@ -374,7 +375,22 @@ func (s *server) e2bExecute(w http.ResponseWriter, r *http.Request) {
 		out.fail(err)
 		return
 	}
-	s.count(res.Result.Status())
+	status := res.Result.Status()
+	s.count(status)
+	total := time.Since(arrival(r.Context()))
+	if s.opts.Recorder != nil {
+		s.opts.Recorder.Execution(c.language, status, total, r.Context())
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "execution",
+		slog.String("execution_id", requestID(r.Context())),
+		slog.String("route", r.URL.Path),
+		slog.String("language", c.language),
+		slog.String("status", status),
+		slog.String("session", c.session),
+		slog.Int("exit_code", res.Result.ExitCode),
+		slog.Float64("run_ms", float64(ms(res.Run))),
+		slog.Float64("total_ms", float64(ms(total))),
+		slog.String("client", client))
 	if v := res.Result.Value; v != nil {
 		out.line(map[string]any{"type": "result", "text": *v, "is_main_result": true, "extra": map[string]any{}})
 	}
