@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/warmbox/warmbox/dispatch"
+	"github.com/warmbox/warmbox/runner"
 )
 
 // fakeSessions is the fake service's session registry: the dispatcher's
@@ -19,10 +21,12 @@ type fakeSessions struct {
 	cfg  dispatch.SessionConfig
 }
 
+// SessionConfig is cfg, or small caps when cfg is unset; a cfg with Max
+// 0 turns sessions off, as sessions.max: 0 does.
 func (f *fakeService) SessionConfig() dispatch.SessionConfig {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.sessions.cfg.Max == 0 {
+	if f.sessions.cfg == (dispatch.SessionConfig{}) {
 		return dispatch.SessionConfig{Max: 4, MaxPerClient: 2, IdleTTL: 5 * time.Minute, MaxIdleTTL: time.Hour, MaxLifetime: time.Hour}
 	}
 	return f.sessions.cfg
@@ -42,6 +46,8 @@ func (f *fakeService) OpenSession(_ context.Context, language, owner string, ttl
 		}
 	}
 	switch {
+	case cfg.Max <= 0:
+		return dispatch.SessionInfo{}, dispatch.ErrSessionsOff
 	case mine >= cfg.MaxPerClient:
 		return dispatch.SessionInfo{}, dispatch.ErrSessionsPerClient
 	case len(f.sessions.open) >= cfg.Max:
@@ -113,4 +119,38 @@ func (f *fakeService) Sessions(owner string) []dispatch.SessionInfo {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// realistic makes svc answer as the daemon does with its default
+// configuration: sessions capped as by default (16 open, 4 per client),
+// and runs that look like an interpreter's. A run's output goes to
+// OnOutput as the runner streams it; a run whose code divides by zero
+// raises ZeroDivisionError; any other has the value 42 (a session's run
+// answers it; /execute leaves it out). So every documented shape of a
+// run, value, exception, event and line is answered.
+func realistic(svc *fakeService) {
+	svc.sessions.cfg = dispatch.SessionConfig{Max: 16, MaxPerClient: 4, IdleTTL: 5 * time.Minute, MaxIdleTTL: time.Hour, MaxLifetime: time.Hour}
+	run := svc.run
+	svc.run = func(ctx context.Context, req dispatch.Request) (dispatch.Outcome, error) {
+		out, err := run(ctx, req)
+		if err != nil {
+			return out, err
+		}
+		if req.OnOutput != nil {
+			for stream, data := range map[string][]byte{runner.StreamStdout: out.Result.Stdout, runner.StreamStderr: out.Result.Stderr} {
+				if len(data) > 0 {
+					req.OnOutput(stream, data)
+				}
+			}
+		}
+		if strings.Contains(req.Code, "1/0") {
+			out.Result.ExitCode = 1
+			out.Result.Exception = &runner.Exception{Name: "ZeroDivisionError", Value: "division by zero",
+				Traceback: "Traceback (most recent call last):\n  File \"<cell 1>\", line 1, in <module>\nZeroDivisionError: division by zero\n"}
+			return out, nil
+		}
+		value := "42"
+		out.Result.Value = &value
+		return out, nil
+	}
 }

@@ -419,31 +419,16 @@ func (d openAPIDoc) checkStruct(t *testing.T, where string, typ reflect.Type, s 
 	t.Helper()
 	props := object(s, "properties")
 	var names, always []string
-	for f := range typ.Fields() {
-		if !f.IsExported() {
-			continue
+	for _, f := range jsonFields(t, where, typ) {
+		names = append(names, f.name)
+		if !f.omitempty {
+			always = append(always, f.name)
 		}
-		if f.Anonymous {
-			t.Errorf("%s: embedded field %s is not known to this check", where, f.Name)
-			continue
-		}
-		tag := f.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == "" {
-			name = f.Name
-		}
-		names = append(names, name)
-		if !slices.Contains(strings.Split(opts, ","), "omitempty") {
-			always = append(always, name)
-		}
-		p := object(props, name)
+		p := object(props, f.name)
 		if p == nil {
 			continue // reported below
 		}
-		d.checkGoType(t, where+"."+name, f.Type, p, response)
+		d.checkGoType(t, where+"."+f.name, f.typ, p, response)
 	}
 	if got, want := sortedKeys(props), sorted(names); !slices.Equal(got, want) {
 		t.Errorf("%s: schema properties %v, Go type %s has %v", where, got, typ, want)
@@ -454,6 +439,54 @@ func (d openAPIDoc) checkStruct(t *testing.T, where string, typ reflect.Type, s 
 	if got, want := sorted(stringList(s["required"])), sorted(always); !slices.Equal(got, want) {
 		t.Errorf("%s: schema requires %v, Go type %s always sends %v", where, got, typ, want)
 	}
+}
+
+// jsonField is one key of a struct's JSON.
+type jsonField struct {
+	name      string
+	omitempty bool
+	typ       reflect.Type
+}
+
+// jsonFields are the keys of typ's JSON as encoding/json writes them:
+// each exported field under its json name, and the fields of an
+// embedded struct without a json name as the struct's own (exported or
+// not: sessionRunResponse embeds executeResponse). Another embedded
+// field, or a name given twice (encoding/json would pick one by rules
+// this check does not follow), fails the test.
+func jsonFields(t *testing.T, where string, typ reflect.Type) []jsonField {
+	t.Helper()
+	var out []jsonField
+	for f := range typ.Fields() {
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			if f.Type.Kind() != reflect.Struct {
+				t.Errorf("%s: embedded field %s (%s) is not known to this check", where, f.Name, f.Type)
+				continue
+			}
+			out = append(out, jsonFields(t, where, f.Type)...)
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out = append(out, jsonField{name, slices.Contains(strings.Split(opts, ","), "omitempty"), f.Type})
+	}
+	seen := map[string]bool{}
+	for _, f := range out {
+		if seen[f.name] {
+			t.Errorf("%s: Go type %s has two fields named %q in JSON", where, typ, f.name)
+		}
+		seen[f.name] = true
+	}
+	return out
 }
 
 func sorted(list []string) []string {

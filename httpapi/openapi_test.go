@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -93,7 +91,10 @@ func openAPIPath(p string) string {
 }
 
 // TestOpenAPIDocument: the document is one JSON object declaring OpenAPI
-// 3.1, and each of its references resolves.
+// 3.1, each of its references resolves, and each of its links leads to
+// one of its operations, names only that operation's parameters (or the
+// header of one of its key schemes) and gives each a constant or a
+// runtime expression that exampleRequests can evaluate.
 func TestOpenAPIDocument(t *testing.T) {
 	doc := loadOpenAPI(t)
 	if v := doc.root["openapi"]; v != "3.1.0" && v != "3.1.1" {
@@ -123,6 +124,16 @@ func TestOpenAPIDocument(t *testing.T) {
 		}
 	}
 	walk("#", doc.root)
+	for _, l := range doc.links(t) {
+		for _, key := range sortedKeys(l.parameters) {
+			if _, _, ok := doc.linkTarget(t, l.to, key); !ok {
+				t.Errorf("%s's link %q names %q, which %s has not", l.from, l.name, key, l.to)
+			}
+			if _, _, err := runtimeExpression(l.parameters[key]); err != nil {
+				t.Errorf("%s's link %q, %s: %v", l.from, l.name, key, err)
+			}
+		}
+	}
 }
 
 // TestOpenAPIRoutes: the document's operations are exactly the routes of
@@ -160,10 +171,17 @@ func TestOpenAPIRoutes(t *testing.T) {
 		}
 	}
 
-	// The router itself, as a client reaches it.
-	h := New(fullOptions(t, newFakeService()))
+	// The router itself, as a client reaches it: a fresh server for each
+	// operation, which the operations that link to it prepare.
 	for _, op := range doc.operations() {
-		for _, r := range doc.exampleRequests(t, op) {
+		svc := newFakeService()
+		realistic(svc)
+		h := New(fullOptions(t, svc))
+		reqs, err := doc.exampleRequests(t, op, h)
+		if err != nil {
+			t.Error(err)
+		}
+		for _, r := range reqs {
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
 			if w.Code == http.StatusNotFound || w.Code == http.StatusMethodNotAllowed {
@@ -173,24 +191,53 @@ func TestOpenAPIRoutes(t *testing.T) {
 	}
 }
 
-// TestOpenAPIRequest: the request schema has exactly the accepted keys,
-// with the types executeRequest decodes, and refuses any other key.
+// TestOpenAPIRequest: each request schema has exactly the keys of the Go
+// type its body is decoded into, with their types, and the operations
+// that take it say so. Where the decoder is strict the keys are also
+// exactly the accepted ones and the schema refuses any other; where
+// unknown keys are ignored (E2B's bodies, as E2B's API ignores them) the
+// schema does not refuse them. (POST /e2b/contexts decodes into an
+// anonymous struct; its body is checked by the answers to its examples.)
 func TestOpenAPIRequest(t *testing.T) {
 	doc := loadOpenAPI(t)
-	schema, err := doc.pointer("#/components/schemas/ExecuteRequest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := sortedKeys(object(schema, "properties")), sorted(requestFields); !slices.Equal(got, want) {
-		t.Errorf("ExecuteRequest properties %v, requestFields %v", got, want)
-	}
-	if schema["additionalProperties"] != false {
-		t.Error("ExecuteRequest allows other properties; unknown fields are refused")
-	}
-	doc.checkGoType(t, "ExecuteRequest", reflect.TypeFor[executeRequest](), schema, false)
-	body := object(doc.root, "paths", "/execute", "post", "requestBody", "content", "application/json", "schema")
-	if got := body["$ref"]; got != "#/components/schemas/ExecuteRequest" {
-		t.Errorf("POST /execute's request schema is %v", got)
+	for _, tc := range []struct {
+		schema string
+		typ    reflect.Type
+		fields []string // the keys a strict decoder accepts; nil: other keys are ignored
+		ops    []string
+	}{
+		{"ExecuteRequest", reflect.TypeFor[executeRequest](), requestFields, []string{"POST /execute"}},
+		{"SessionOpenRequest", reflect.TypeFor[sessionOpenRequest](), sessionOpenFields, []string{"POST /sessions"}},
+		{"SessionRunRequest", reflect.TypeFor[sessionRunRequest](), sessionRunFields, []string{"POST /sessions/{id}/execute"}},
+		{"E2BCreateRequest", reflect.TypeFor[e2bCreateRequest](), nil, []string{"POST /e2b/v2/sandboxes", "POST /e2b/sandboxes"}},
+		{"E2BTimeoutRequest", reflect.TypeFor[e2bTimeoutRequest](), nil,
+			[]string{"POST /e2b/sandboxes/{id}/timeout", "POST /e2b/v2/sandboxes/{id}/connect"}},
+		{"E2BExecuteRequest", reflect.TypeFor[e2bExecuteRequest](), nil, []string{"POST /e2b/execute"}},
+	} {
+		t.Run(tc.schema, func(t *testing.T) {
+			schema, err := doc.pointer("#/components/schemas/" + tc.schema)
+			if err != nil {
+				t.Fatal(err)
+			}
+			strict := schema["additionalProperties"] == false
+			switch {
+			case tc.fields != nil && !strict:
+				t.Errorf("%s allows other properties; unknown fields are refused", tc.schema)
+			case tc.fields == nil && strict:
+				t.Errorf("%s refuses other properties; unknown fields are ignored", tc.schema)
+			}
+			if got, want := sortedKeys(object(schema, "properties")), sorted(tc.fields); tc.fields != nil && !slices.Equal(got, want) {
+				t.Errorf("%s properties %v, accepted fields %v", tc.schema, got, want)
+			}
+			doc.checkGoType(t, tc.schema, tc.typ, schema, false)
+			for _, op := range tc.ops {
+				method, path, _ := strings.Cut(op, " ")
+				body := object(doc.root, "paths", path, strings.ToLower(method), "requestBody", "content", "application/json", "schema")
+				if got := body["$ref"]; got != "#/components/schemas/"+tc.schema {
+					t.Errorf("%s's request schema is %v", op, got)
+				}
+			}
+		})
 	}
 }
 
@@ -199,17 +246,23 @@ func TestOpenAPIRequest(t *testing.T) {
 func TestOpenAPIGoTypes(t *testing.T) {
 	doc := loadOpenAPI(t)
 	for name, typ := range map[string]reflect.Type{
-		"ExecuteResponse":   reflect.TypeFor[executeResponse](), // with Truncated, Timing
-		"EnvironmentDetail": reflect.TypeFor[environmentDetail](),
-		"PoolStats":         reflect.TypeFor[poolStats](),
-		"LanguageHealth":    reflect.TypeFor[languageHealth](),
-		"LanguageStatus":    reflect.TypeFor[languageStatus](),
-		"ErrorBody":         reflect.TypeFor[errorBody](), // with ErrorDetail
-		"PistonRuntime":     reflect.TypeFor[pistonRuntime](),
-		"PistonResult":      reflect.TypeFor[pistonResult](), // with PistonStage
-		"PistonError":       reflect.TypeFor[pistonError](),
-		"CodapiExecution":   reflect.TypeFor[codapiExecution](),
-		"OutputEvent":       reflect.TypeFor[outputEvent](),
+		"ExecuteResponse":    reflect.TypeFor[executeResponse](), // with Truncated, Timing
+		"EnvironmentDetail":  reflect.TypeFor[environmentDetail](),
+		"PoolStats":          reflect.TypeFor[poolStats](),
+		"LanguageHealth":     reflect.TypeFor[languageHealth](),
+		"LanguageStatus":     reflect.TypeFor[languageStatus](),
+		"ErrorBody":          reflect.TypeFor[errorBody](), // with ErrorDetail
+		"PistonRuntime":      reflect.TypeFor[pistonRuntime](),
+		"PistonResult":       reflect.TypeFor[pistonResult](), // with PistonStage
+		"PistonError":        reflect.TypeFor[pistonError](),
+		"CodapiExecution":    reflect.TypeFor[codapiExecution](),
+		"OutputEvent":        reflect.TypeFor[outputEvent](),
+		"SessionStats":       reflect.TypeFor[sessionStats](),
+		"Session":            reflect.TypeFor[sessionBody](),
+		"SessionRunResponse": reflect.TypeFor[sessionRunResponse](), // executeResponse embedded
+		"E2BSandbox":         reflect.TypeFor[e2bSandboxBody](),
+		"E2BListedSandbox":   reflect.TypeFor[e2bListedSandbox](),
+		"E2BContext":         reflect.TypeFor[e2bContextBody](),
 	} {
 		t.Run(name, func(t *testing.T) {
 			schema, err := doc.pointer("#/components/schemas/" + name)
@@ -222,12 +275,13 @@ func TestOpenAPIGoTypes(t *testing.T) {
 }
 
 // TestOpenAPIResponses: every route, asked as the document's examples
-// ask it, with a key and without, accepting JSON or Server-Sent Events,
-// on a healthy daemon and on a failing one, answers a status the
-// document lists, in a documented content type, with a JSON body (or
-// events) that matches the documented schema. A route that refuses a
-// request without a key documents 401 and the key schemes; one that
-// does not, does not.
+// ask it (after the operations that link to it), with a key and without,
+// accepting JSON or Server-Sent Events, on a healthy daemon and on a
+// failing one, answers a status the document lists, in a documented
+// content type, with a JSON body (or events, or JSON lines) that matches
+// the documented schema. On the healthy daemon each example, asked as it
+// is, succeeds (2xx). A route that refuses a request without a key
+// documents 401 and the key schemes; one that does not, does not.
 func TestOpenAPIResponses(t *testing.T) {
 	doc := loadOpenAPI(t)
 	failing := func(svc *fakeService) func(*Options) {
@@ -243,19 +297,32 @@ func TestOpenAPIResponses(t *testing.T) {
 		}
 	}
 	for _, scenario := range []string{"healthy", "failing"} {
-		svc := newFakeService()
-		var configure []func(*Options)
-		if scenario == "failing" {
-			configure = append(configure, failing(svc))
-		}
-		h := New(fullOptions(t, svc, configure...))
 		for _, op := range doc.operations() {
 			for _, v := range askedVariants {
-				for _, r := range doc.exampleRequests(t, op) {
+				// A fresh daemon for each: the operations that link to op
+				// open sessions and sandboxes on it, which must not pile
+				// up into the caps.
+				svc := newFakeService()
+				realistic(svc)
+				var configure []func(*Options)
+				if scenario == "failing" {
+					configure = append(configure, failing(svc))
+				}
+				h := New(fullOptions(t, svc, configure...))
+				reqs, err := doc.exampleRequests(t, op, h)
+				if err != nil && scenario == "healthy" {
+					t.Error(err)
+				}
+				for _, r := range reqs {
 					v.prepare(r.Header)
 					w := httptest.NewRecorder()
 					h.ServeHTTP(w, r)
 					doc.checkAnswer(t, scenario+", "+op.String()+v.name, op, w)
+					// The examples are realistic: asked as they are, a
+					// healthy daemon does what they ask.
+					if v.name == "" && scenario == "healthy" && (w.Code < 200 || w.Code > 299) {
+						t.Errorf("healthy, %s: its example answered %d: %.200s", op, w.Code, w.Body.String())
+					}
 					if v.name == withoutKey && scenario == "healthy" {
 						checkAuthDocumented(t, doc, op, w.Code == http.StatusUnauthorized)
 					}
@@ -323,6 +390,7 @@ func TestOpenAPIExamples(t *testing.T) {
 	}
 	walk("#/paths", object(doc.root, "paths"))
 	walk("#/components/responses", object(doc.root, "components", "responses"))
+	walk("#/components/parameters", object(doc.root, "components", "parameters"))
 }
 
 // TestOpenAPIVersion: the served document is the embedded one with the
@@ -347,144 +415,6 @@ func TestOpenAPIVersion(t *testing.T) {
 		}
 		if bytes.Contains(w.Body.Bytes(), []byte(`\u003c`)) {
 			t.Error("the served document escapes < and > needlessly")
-		}
-	}
-}
-
-// exampleRequests builds the requests an operation is tried with: one
-// per example of its JSON request body (or one without a body), with the
-// API key and the path parameters' examples.
-func (d openAPIDoc) exampleRequests(t *testing.T, op operation) []*http.Request {
-	t.Helper()
-	path := regexp.MustCompile(`\{([^}]+)\}`).ReplaceAllStringFunc(op.path, func(p string) string {
-		params, _ := object(d.root, "paths", op.path)["parameters"].([]any)
-		opParams, _ := op.op["parameters"].([]any)
-		for _, param := range append(params, opParams...) {
-			if pm := d.deref(t, param.(map[string]any)); pm["in"] == "path" && pm["name"] == p[1:len(p)-1] {
-				if ex, ok := pm["example"].(string); ok {
-					return ex
-				}
-			}
-		}
-		t.Errorf("%s: path parameter %s has no example", op, p)
-		return "x"
-	})
-	var bodies []string
-	if rb := object(op.op, "requestBody"); rb != nil {
-		media := object(d.deref(t, rb), "content", "application/json")
-		if ex, ok := media["example"]; ok {
-			b, _ := json.Marshal(ex)
-			bodies = append(bodies, string(b))
-		}
-		examples := object(media, "examples")
-		for _, name := range sortedKeys(examples) {
-			b, _ := json.Marshal(object(d.deref(t, object(examples, name)))["value"])
-			bodies = append(bodies, string(b))
-		}
-		if len(bodies) == 0 {
-			t.Errorf("%s: the JSON request body has no example to try it with", op)
-		}
-	} else {
-		bodies = []string{""}
-	}
-	var reqs []*http.Request
-	for _, body := range bodies {
-		r := httptest.NewRequest(op.method, path, strings.NewReader(body))
-		if body != "" {
-			r.Header.Set("Content-Type", "application/json")
-		}
-		r.Header.Set("X-API-Key", testKey)
-		reqs = append(reqs, r)
-	}
-	return reqs
-}
-
-// checkAnswer checks an answer of op against the response the document
-// gives for its status.
-func (d openAPIDoc) checkAnswer(t *testing.T, where string, op operation, w *httptest.ResponseRecorder) {
-	t.Helper()
-	response := d.response(t, op, w.Code)
-	if response == nil {
-		t.Errorf("%s answered %d, which the document does not list: %.200s", where, w.Code, w.Body.String())
-		return
-	}
-	d.checkBody(t, where, op.method, response, w)
-}
-
-// checkBody checks an answer to method's content type and, for JSON, its
-// body against a Response Object.
-func (d openAPIDoc) checkBody(t *testing.T, where, method string, response map[string]any, w *httptest.ResponseRecorder) {
-	t.Helper()
-	content := object(response, "content")
-	if len(content) == 0 {
-		// Documented without a body: fine for HEAD, whose body net/http
-		// drops.
-		if method != http.MethodHead && w.Body.Len() > 0 {
-			t.Errorf("%s: %d has a body, which the document does not describe", where, w.Code)
-		}
-		return
-	}
-	mediaType, _, err := mime.ParseMediaType(w.Header().Get("Content-Type"))
-	if err != nil {
-		t.Errorf("%s: Content-Type %q: %v", where, w.Header().Get("Content-Type"), err)
-		return
-	}
-	media := object(content, mediaType)
-	if media == nil {
-		t.Errorf("%s: %d answered in %s; the document has %v", where, w.Code, mediaType, sortedKeys(content))
-		return
-	}
-	if mediaType == eventStreamType {
-		d.checkEvents(t, where, media, w.Body.String())
-		return
-	}
-	if mediaType != "application/json" {
-		return
-	}
-	var body any
-	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
-		t.Errorf("%s: %d body is not JSON: %v", where, w.Code, err)
-		return
-	}
-	for _, e := range d.conform(where, media["schema"], body) {
-		t.Error(e)
-	}
-}
-
-// checkEvents checks a stream of Server-Sent Events against a media
-// type's x-events, the schema of each event's data by event name.
-func (d openAPIDoc) checkEvents(t *testing.T, where string, media map[string]any, stream string) {
-	t.Helper()
-	schemas := object(media, "x-events")
-	events := strings.Split(strings.TrimSuffix(stream, "\n\n"), "\n\n")
-	if len(events) == 0 || stream == "" {
-		t.Errorf("%s: an empty event stream", where)
-	}
-	for i, event := range events {
-		var name, data string
-		for _, line := range strings.Split(event, "\n") {
-			field, value, _ := strings.Cut(line, ": ")
-			switch field {
-			case "event":
-				name = value
-			case "data":
-				data = value
-			default:
-				t.Errorf("%s: event %d has a line %q, which the document does not describe", where, i, line)
-			}
-		}
-		schema := object(schemas, name)
-		if schema == nil {
-			t.Errorf("%s: event %q is not in the document's x-events", where, name)
-			continue
-		}
-		var v any
-		if err := json.Unmarshal([]byte(data), &v); err != nil {
-			t.Errorf("%s: event %q's data is not JSON: %v", where, name, err)
-			continue
-		}
-		for _, e := range d.conform(fmt.Sprintf("%s, event %d (%s)", where, i, name), schema, v) {
-			t.Error(e)
 		}
 	}
 }
