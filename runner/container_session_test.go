@@ -156,3 +156,44 @@ func TestContainerSessionStreams(t *testing.T) {
 		t.Errorf("streamed %q, want the cell's output without markers", streamed.String())
 	}
 }
+
+// TestContainerSessionInterrupt: in every language a run past its
+// timeout is interrupted and the session keeps its state.
+func TestContainerSessionInterrupt(t *testing.T) {
+	for lang, c := range map[string]struct{ set, slow, check string }{
+		"python": {"kept = 7", "while True: pass", "kept"},
+		"node":   {"var kept = 7", "for (;;) {}", "kept"},
+		"bash":   {"kept=7", "sleep 100", "echo $kept"},
+	} {
+		t.Run(lang, func(t *testing.T) {
+			t.Parallel()
+			s := startServe(t, lang, lang)
+			mustResult(t, s.run(cellJob(lang, c.set)))
+			slow := cellJob(lang, c.slow)
+			slow.Limits.TimeoutMs = 500
+			res := mustResult(t, s.run(slow))
+			if !res.TimedOut || res.SessionEnded {
+				t.Fatalf("interrupted run: %+v, want timed out with the session alive", res)
+			}
+			res = mustResult(t, s.run(cellJob(lang, c.check)))
+			got := strings.TrimSpace(string(res.Stdout))
+			if res.Value != nil {
+				got = *res.Value
+			}
+			if got != "7" {
+				t.Errorf("after the interrupt the state is gone: %+v", res)
+			}
+		})
+	}
+}
+
+// TestContainerSessionPythonExit: exit() in a cell ends the session with
+// its status, in that cell's own result.
+func TestContainerSessionPythonExit(t *testing.T) {
+	s := startServe(t, "python", "python")
+	mustResult(t, s.run(cellJob("python", "x = 1")))
+	res := mustResult(t, s.run(cellJob("python", "print('bye')\nexit(3)")))
+	if !res.SessionEnded || res.ExitCode != 3 || string(res.Stdout) != "bye\n" || res.Exception != nil {
+		t.Fatalf("exit(3) in a cell: %+v, want the session ended with status 3 and its output", res)
+	}
+}

@@ -7,6 +7,10 @@
 # on fds 1 and 2 (so that the runner knows all of the cell's output has
 # come). `exit` in a cell ends the session, as it would end a terminal's
 # shell.
+# The interrupt at a cell's timeout stops the command running (sleep,
+# a program); the shell itself lives on. A loop of builtins cannot be
+# interrupted: the runner ends the session a second later.
+trap : INT
 printf '{"kind":"ready"}\n' >&101
 while IFS= read -r -d '' -u 100 __warmbox_cell; do
   eval "$__warmbox_cell" 100<&- 101>&-

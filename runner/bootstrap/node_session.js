@@ -29,6 +29,9 @@
     delete globalThis[name];
   }
   globalThis.require = require;
+  // Between cells (or while a cell's promise is pending) an interrupt
+  // must not end the session: node's default for SIGINT is to exit.
+  process.on('SIGINT', () => {});
   process.argv = [process.execPath];
   delete process._eval;
 
@@ -61,7 +64,9 @@
     n += 1;
     const event = { kind: 'done', value: null, error: null };
     try {
-      let value = vm.runInThisContext(source, { filename: `<cell ${n}>`, displayErrors: false });
+      // breakOnSigint: the runner's interrupt at the cell's timeout
+      // stops a synchronous loop with an error; the session lives on.
+      let value = vm.runInThisContext(source, { filename: `<cell ${n}>`, displayErrors: false, breakOnSigint: true });
       if (value && typeof value.then === 'function') {
         value = await value;
       }

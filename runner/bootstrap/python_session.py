@@ -14,7 +14,8 @@
 # cell's value (repr, None gives none), and `_` names it; an uncaught
 # exception is reported with the traceback of the cell's own frames and
 # the session lives on (a KeyboardInterrupt is what a cell that ran past
-# its timeout gets first). SystemExit ends the session, with its code.
+# its timeout gets first). SystemExit ends the session, with its code:
+# no "done" is written for that cell.
 def _warmbox_session():
     import ast
     import json
@@ -103,8 +104,10 @@ def _warmbox_session():
         event = {"kind": "done", "value": None, "error": None}
         try:
             event["value"] = run(raw.decode("utf-8", "replace"), n)
-        except SystemExit as e:
-            finish({"kind": "done", "value": None, "error": describe(e)})
+        except SystemExit:
+            # The session ends with the interpreter: no "done"; the
+            # runner sees the event pipe close and reports the exit.
+            flush()
             raise
         except BaseException as e:
             event["error"] = describe(e)
