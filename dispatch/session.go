@@ -134,6 +134,7 @@ func (d *Dispatcher[S]) OpenSession(ctx context.Context, language, owner string,
 	// An empty first cell starts the interpreter now, so that the
 	// session's first real cell finds it warm and a broken one fails here.
 	if _, err := d.cell(ctx, s, Request{Language: l.Name, Timeout: l.Limits.Timeout}); err != nil {
+		s.discard() // whatever the runner said, this sandbox is no session's
 		return SessionInfo{}, err
 	}
 	d.sess.mu.Lock()

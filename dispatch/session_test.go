@@ -313,3 +313,30 @@ func TestSessionsClosedAtShutdown(t *testing.T) {
 		t.Errorf("pools after the shutdown's session close: %+v, want no busy sandbox", stats)
 	}
 }
+
+func TestSessionOpenFailureFreesTheSandbox(t *testing.T) {
+	rt := &fakeRuntime{handoff: func(context.Context, *sandbox, runner.Job) (runner.Result, error) {
+		return runner.Result{Error: "session: session interpreter not ready after 15s", SessionEnded: true}, nil
+	}}
+	d := sessionDispatcher(t, rt, sessionBounds())
+	before := rt.destroyedCount()
+	if _, err := d.OpenSession(context.Background(), "python", "c", 0); err == nil {
+		t.Fatal("a session whose interpreter failed opened")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for rt.destroyedCount() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the sandbox of a session that failed to open was kept")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := d.Stats(); st[0].Busy != 0 {
+		t.Errorf("a busy sandbox is left: %+v", st[0])
+	}
+	for range 2 { // the failed opens freed their slots
+		_, _ = d.OpenSession(context.Background(), "python", "c", 0)
+	}
+	if _, err := d.OpenSession(context.Background(), "python", "c", 0); errors.Is(err, ErrSessionsPerClient) {
+		t.Error("failed opens still count against the client")
+	}
+}

@@ -120,9 +120,9 @@ func (s *server) e2bControl(w http.ResponseWriter, r *http.Request, spend bool) 
 		e2bFail(w, e)
 		return "", false
 	}
-	owner = policy.ClientKey(s.clientIP(r))
+	owner = s.owner(r)
 	if spend {
-		if allowed, retry := s.opts.Limiter.Allow(owner); !allowed {
+		if allowed, retry := s.opts.Limiter.Allow(policy.ClientKey(s.clientIP(r))); !allowed {
 			e2bFail(w, rateLimited(retry))
 			return "", false
 		}
@@ -275,6 +275,36 @@ func (s *server) e2bLookup(id string) *e2bSandbox {
 	return s.e2b.sandboxes[id]
 }
 
+// e2bOwned returns the open sandbox id if owner created it: a caller
+// cannot see, extend or kill another's sandbox.
+func (s *server) e2bOwned(id, owner string) *e2bSandbox {
+	if sb := s.e2bLookup(id); sb != nil && sb.owner == owner {
+		return sb
+	}
+	return nil
+}
+
+// e2bOwns reports whether session id is an E2B context's.
+func (s *server) e2bOwns(session string) bool {
+	s.e2b.mu.Lock()
+	list := make([]*e2bSandbox, 0, len(s.e2b.sandboxes))
+	for _, sb := range s.e2b.sandboxes {
+		list = append(list, sb)
+	}
+	s.e2b.mu.Unlock()
+	for _, sb := range list {
+		sb.mu.Lock()
+		for _, c := range sb.contexts {
+			if c.session == session {
+				sb.mu.Unlock()
+				return true
+			}
+		}
+		sb.mu.Unlock()
+	}
+	return false
+}
+
 // GET /e2b/v2/sandboxes
 func (s *server) e2bList(w http.ResponseWriter, r *http.Request) {
 	owner, ok := s.e2bControl(w, r, false)
@@ -307,19 +337,21 @@ func (s *server) e2bListed(sb *e2bSandbox) e2bListedSandbox {
 	return e2bListedSandbox{
 		SandboxID: sb.id, TemplateID: sb.template, Alias: sb.template, ClientID: "warmbox",
 		StartedAt: sb.started.UTC().Format(time.RFC3339Nano), EndAt: sb.endAt.UTC().Format(time.RFC3339Nano),
-		CPUCount: max(1, int(math.Ceil(lim.CPUs))), MemoryMB: int(lim.MemoryMB), DiskSizeMB: 50,
+		CPUCount: max(1, int(math.Ceil(lim.CPUs))), MemoryMB: int(lim.MemoryMB), DiskSizeMB: int(lim.TmpfsMB),
 		Metadata: sb.metadata, State: "running", EnvdVersion: e2bEnvdVersion, VolumeMounts: []string{},
 	}
 }
 
 // GET /e2b/sandboxes/:id
 func (s *server) e2bInfo(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.e2bControl(w, r, false); !ok {
+	owner, ok := s.e2bControl(w, r, false)
+	if !ok {
 		return
 	}
-	sb := s.e2bLookup(httprouter.ParamsFromContext(r.Context()).ByName("id"))
+	id := httprouter.ParamsFromContext(r.Context()).ByName("id")
+	sb := s.e2bOwned(id, owner)
 	if sb == nil {
-		e2bNotFound(w, httprouter.ParamsFromContext(r.Context()).ByName("id"))
+		e2bNotFound(w, id)
 		return
 	}
 	writeJSON(w, http.StatusOK, s.e2bListed(sb))
@@ -331,11 +363,12 @@ func e2bNotFound(w http.ResponseWriter, id string) {
 
 // DELETE /e2b/sandboxes/:id
 func (s *server) e2bKill(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.e2bControl(w, r, false); !ok {
+	owner, ok := s.e2bControl(w, r, false)
+	if !ok {
 		return
 	}
 	id := httprouter.ParamsFromContext(r.Context()).ByName("id")
-	if !s.e2bKillSandbox(id) {
+	if s.e2bOwned(id, owner) == nil || !s.e2bKillSandbox(id) {
 		e2bNotFound(w, id)
 		return
 	}
@@ -376,7 +409,8 @@ func (s *server) e2bLife(w http.ResponseWriter, r *http.Request, fallback time.D
 // POST /e2b/sandboxes/:id/timeout: the sandbox lives timeout seconds
 // from now (longer or shorter than before).
 func (s *server) e2bSetTimeout(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.e2bControl(w, r, false); !ok {
+	owner, ok := s.e2bControl(w, r, false)
+	if !ok {
 		return
 	}
 	id := httprouter.ParamsFromContext(r.Context()).ByName("id")
@@ -384,7 +418,7 @@ func (s *server) e2bSetTimeout(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sb := s.e2bLookup(id)
+	sb := s.e2bOwned(id, owner)
 	if sb == nil {
 		e2bNotFound(w, id)
 		return
@@ -398,7 +432,8 @@ func (s *server) e2bSetTimeout(w http.ResponseWriter, r *http.Request) {
 // POST /e2b/v2/sandboxes/:id/connect: extends the sandbox's life to at
 // least timeout (300 s) from now, never shortens it.
 func (s *server) e2bConnect(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.e2bControl(w, r, false); !ok {
+	owner, ok := s.e2bControl(w, r, false)
+	if !ok {
 		return
 	}
 	id := httprouter.ParamsFromContext(r.Context()).ByName("id")
@@ -406,7 +441,7 @@ func (s *server) e2bConnect(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sb := s.e2bLookup(id)
+	sb := s.e2bOwned(id, owner)
 	if sb == nil {
 		e2bNotFound(w, id)
 		return

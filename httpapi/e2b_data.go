@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -26,6 +27,11 @@ import (
 // checks its trafficAccessToken on the code interpreter's port; it
 // answers failures itself.
 func (s *server) e2bData(w http.ResponseWriter, r *http.Request) (*e2bSandbox, bool) {
+	if s.draining() {
+		setErrorHeaders(w, errDraining)
+		e2bText(w, errDraining.status, errDraining.message)
+		return nil, false
+	}
 	id := r.Header.Get("E2b-Sandbox-Id")
 	sb := s.e2bLookup(id)
 	if id == "" || sb == nil {
@@ -367,13 +373,21 @@ func (s *server) e2bExecute(w http.ResponseWriter, r *http.Request) {
 		out.line(map[string]any{"type": "end_of_execution"})
 		return
 	}
+	var streamed e2bStreams
 	req.OnOutput = func(stream string, data []byte) {
-		out.line(map[string]any{"type": stream, "text": strings.ToValidUTF8(string(data), "\uFFFD"), "timestamp": e2bNow()})
+		if text := streamed.add(stream, data); text != "" {
+			out.line(map[string]any{"type": stream, "text": text, "timestamp": e2bNow()})
+		}
 	}
 	res, err := s.svc.RunInSession(r.Context(), c.session, req)
 	if err != nil {
 		out.fail(err)
 		return
+	}
+	// What the stream did not carry yet (the last bytes, or all of it
+	// when the output frames came late) is in the result.
+	for _, tail := range streamed.rest(res.Result.Stdout, res.Result.Stderr) {
+		out.line(map[string]any{"type": tail.stream, "text": tail.text, "timestamp": e2bNow()})
 	}
 	status := res.Result.Status()
 	s.count(status)
@@ -438,4 +452,48 @@ func (n *ndjson) fail(err error) {
 	e := errorFor(err)
 	n.line(map[string]any{"type": "error", "name": "ExecutionFailed", "value": e.message, "traceback": ""})
 	n.line(map[string]any{"type": "end_of_execution"})
+}
+
+// e2bStreams keeps what a run's stdout and stderr sent so far, so that
+// lines carry whole characters and the result's tail is sent once.
+type e2bStreams struct {
+	mu   sync.Mutex
+	sent [2][]byte // stdout, stderr: the bytes sent as text
+	held [2][]byte // an incomplete character, held for the next chunk
+}
+
+func streamIndex(stream string) int {
+	if stream == "stderr" {
+		return 1
+	}
+	return 0
+}
+
+// add takes a chunk of stream and returns the text to send now: whole
+// characters only (invalid bytes become U+FFFD, as in the result).
+func (e *e2bStreams) add(stream string, data []byte) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	i := streamIndex(stream)
+	b := append(e.held[i], data...)
+	n := wholeCharacters(b)
+	e.held[i] = append([]byte(nil), b[n:]...)
+	e.sent[i] = append(e.sent[i], b[:n]...)
+	return strings.ToValidUTF8(string(b[:n]), "\uFFFD")
+}
+
+// streamTail is the text of one stream still to send.
+type streamTail struct{ stream, text string }
+
+// rest returns, per stream, the text of the result past what was sent.
+func (e *e2bStreams) rest(stdout, stderr []byte) []streamTail {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []streamTail
+	for i, full := range [2][]byte{stdout, stderr} {
+		if tail, ok := bytes.CutPrefix(full, e.sent[i]); ok && len(tail) > 0 {
+			out = append(out, streamTail{[2]string{"stdout", "stderr"}[i], strings.ToValidUTF8(string(tail), "\uFFFD")})
+		}
+	}
+	return out
 }

@@ -185,3 +185,81 @@ func TestE2BNeedsKeyOnControlPlane(t *testing.T) {
 		t.Errorf("create without a key: %d %s, want 401 in E2B's shape", rec.Code, rec.Body)
 	}
 }
+
+func TestE2BStreamsWholeCharactersAndTail(t *testing.T) {
+	var e e2bStreams
+	euro := []byte("€") // 3 bytes
+	if got := e.add("stdout", append([]byte("a"), euro[:2]...)); got != "a" {
+		t.Errorf("first chunk sent %q, want the whole characters only", got)
+	}
+	if got := e.add("stdout", append(euro[2:], 'b')); got != "€b" {
+		t.Errorf("second chunk sent %q", got)
+	}
+	rest := e.rest([]byte("a€b tail\n"), []byte("err\n"))
+	if len(rest) != 2 || rest[0] != (streamTail{"stdout", " tail\n"}) || rest[1] != (streamTail{"stderr", "err\n"}) {
+		t.Errorf("rest %v, want the unsent tail of each stream", rest)
+	}
+}
+
+func TestE2BSessionsAreNotNativeSessions(t *testing.T) {
+	a := newAPI(t)
+	a.e2bCreate()
+	list := a.svc.Sessions("")
+	if len(list) != 1 {
+		t.Fatalf("sessions: %+v", list)
+	}
+	id := list[0].ID
+	if rec := a.get("/sessions"); strings.Contains(rec.Body.String(), id) {
+		t.Errorf("GET /sessions lists an E2B context's session: %s", rec.Body)
+	}
+	for _, rec := range []*httptest.ResponseRecorder{
+		a.get("/sessions/" + id),
+		a.do(http.MethodPost, "/sessions/"+id+"/execute", `{"code":"1"}`, jsonHeader, ""),
+		a.do(http.MethodDelete, "/sessions/"+id, "", nil, ""),
+	} {
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("an E2B context's session through /sessions: %d %s, want 404", rec.Code, rec.Body)
+		}
+	}
+	if len(a.svc.Sessions("")) != 1 {
+		t.Error("the E2B context's session was closed through /sessions")
+	}
+}
+
+func TestE2BSandboxBelongsToItsCreator(t *testing.T) {
+	keys := []string{"k-alice-0123456789ab", "k-bob-0123456789abcd"}
+	a := newAPI(t, func(o *Options) { o.Auth = policy.Auth{Keys: keys} })
+	alice := http.Header{"Content-Type": {"application/json"}, "X-Api-Key": {keys[0]}}
+	bob := http.Header{"Content-Type": {"application/json"}, "X-Api-Key": {keys[1]}}
+	rec := a.do(http.MethodPost, "/e2b/v2/sandboxes", `{}`, alice, "")
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("create: %d %s", rec.Code, rec.Body)
+	}
+	id := str(decodeBody(t, rec.Body.Bytes())["sandboxID"])
+	for _, r := range []struct{ method, path, body string }{
+		{http.MethodGet, "/e2b/sandboxes/" + id, ""},
+		{http.MethodPost, "/e2b/sandboxes/" + id + "/timeout", `{"timeout":5}`},
+		{http.MethodPost, "/e2b/v2/sandboxes/" + id + "/connect", `{}`},
+		{http.MethodDelete, "/e2b/sandboxes/" + id, ""},
+	} {
+		if rec := a.do(r.method, r.path, r.body, bob, ""); rec.Code != http.StatusNotFound {
+			t.Errorf("%s %s by another key: %d %s, want 404", r.method, r.path, rec.Code, rec.Body)
+		}
+	}
+	if rec := a.do(http.MethodGet, "/e2b/v2/sandboxes", "", bob, ""); strings.Contains(rec.Body.String(), id) {
+		t.Errorf("another key's list shows the sandbox: %s", rec.Body)
+	}
+	if rec := a.do(http.MethodDelete, "/e2b/sandboxes/"+id, "", alice, ""); rec.Code != http.StatusNoContent {
+		t.Errorf("kill by its creator: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestE2BDataPlaneDraining(t *testing.T) {
+	var draining bool
+	a := newAPI(t, func(o *Options) { o.Draining = func() bool { return draining } })
+	sb := a.e2bCreate()
+	draining = true
+	if rec := a.e2bData(http.MethodPost, "/e2b/execute", `{"code":"1"}`, sb); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("execute while draining: %d %s, want 503", rec.Code, rec.Body)
+	}
+}

@@ -87,7 +87,7 @@ func (s *server) sessionRoutes() []route {
 
 // sessionGate runs the checks every session route shares before its own
 // work: the drain, the API key, and (spend) the client's rate limit. It
-// answers the failure itself and returns the client's key, ok.
+// answers the failure itself and returns the caller's owner name, ok.
 func (s *server) sessionGate(w http.ResponseWriter, r *http.Request, spend bool) (string, bool) {
 	if s.draining() {
 		writeError(w, errDraining)
@@ -97,14 +97,23 @@ func (s *server) sessionGate(w http.ResponseWriter, r *http.Request, spend bool)
 		writeError(w, e)
 		return "", false
 	}
-	key := policy.ClientKey(s.clientIP(r))
 	if spend {
-		if ok, retry := s.opts.Limiter.Allow(key); !ok {
+		if ok, retry := s.opts.Limiter.Allow(policy.ClientKey(s.clientIP(r))); !ok {
 			writeError(w, rateLimited(retry))
 			return "", false
 		}
 	}
-	return key, true
+	return s.owner(r), true
+}
+
+// owner names who a session belongs to: the API key's holder when keys
+// are set (a digest of the key), else the client's address. It bounds
+// sessions per client and scopes GET /sessions.
+func (s *server) owner(r *http.Request) string {
+	if o := s.opts.Auth.Owner(r.Header.Get("Authorization"), r.Header.Get("X-API-Key")); o != "" {
+		return o
+	}
+	return policy.ClientKey(s.clientIP(r))
 }
 
 // POST /sessions
@@ -173,7 +182,9 @@ func (s *server) listSessions(w http.ResponseWriter, r *http.Request) {
 		Sessions []sessionBody `json:"sessions"`
 	}{Sessions: make([]sessionBody, 0, len(list))}
 	for _, info := range list {
-		out.Sessions = append(out.Sessions, sessionBodyOf(info))
+		if !s.e2bOwns(info.ID) {
+			out.Sessions = append(out.Sessions, sessionBodyOf(info))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -183,7 +194,7 @@ func (s *server) getSession(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.sessionGate(w, r, false); !ok {
 		return
 	}
-	info, err := s.svc.Session(httprouter.ParamsFromContext(r.Context()).ByName("id"))
+	info, err := s.nativeSession(httprouter.ParamsFromContext(r.Context()).ByName("id"))
 	if err != nil {
 		writeError(w, errorFor(err))
 		return
@@ -196,7 +207,12 @@ func (s *server) closeSession(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.sessionGate(w, r, false); !ok {
 		return
 	}
-	if err := s.svc.CloseSession(httprouter.ParamsFromContext(r.Context()).ByName("id")); err != nil {
+	id := httprouter.ParamsFromContext(r.Context()).ByName("id")
+	if _, err := s.nativeSession(id); err != nil {
+		writeError(w, errorFor(err))
+		return
+	}
+	if err := s.svc.CloseSession(id); err != nil {
 		writeError(w, errorFor(err))
 		return
 	}
@@ -216,7 +232,7 @@ func (s *server) sessionDialect(id string) dialect {
 	return dialect{
 		streams: true,
 		parse: func(body []byte) (dispatch.Request, *apiError) {
-			info, err := s.svc.Session(id)
+			info, err := s.nativeSession(id)
 			if err != nil {
 				return dispatch.Request{}, errorFor(err)
 			}
@@ -245,6 +261,15 @@ func (s *server) sessionDialect(id string) dialect {
 		},
 		fail: writeError,
 	}
+}
+
+// nativeSession is the open session id, unless it is an E2B context's:
+// those are reached only through /e2b, with their sandbox's token.
+func (s *server) nativeSession(id string) (dispatch.SessionInfo, error) {
+	if s.e2bOwns(id) {
+		return dispatch.SessionInfo{}, dispatch.ErrNoSession
+	}
+	return s.svc.Session(id)
 }
 
 func sessionBodyOf(info dispatch.SessionInfo) sessionBody {

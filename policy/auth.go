@@ -3,6 +3,7 @@ package policy
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -83,6 +84,24 @@ func (a Auth) Check(authorization, apiKey string, query url.Values) error {
 		return ErrInvalidKey
 	}
 	return nil
+}
+
+// Owner names the holder of the key a request carries, for what belongs
+// to a caller (its sessions): a digest of the key, never the key. ""
+// when auth is off or no key is given. Call it after Check passed.
+func (a Auth) Owner(authorization, apiKey string) string {
+	if !a.Enabled() {
+		return ""
+	}
+	key := bearer(authorization)
+	if key == "" {
+		key = strings.TrimSpace(apiKey)
+	}
+	if key == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "key:" + hex.EncodeToString(sum[:8])
 }
 
 // Verify reports whether key is one of the keys. It compares SHA-256
