@@ -409,45 +409,39 @@ func (s *server) e2bLife(w http.ResponseWriter, r *http.Request, fallback time.D
 // POST /e2b/sandboxes/:id/timeout: the sandbox lives timeout seconds
 // from now (longer or shorter than before).
 func (s *server) e2bSetTimeout(w http.ResponseWriter, r *http.Request) {
-	owner, ok := s.e2bControl(w, r, false)
-	if !ok {
-		return
+	if _, ok := s.e2bExtendFromBody(w, r, true); ok {
+		w.WriteHeader(http.StatusNoContent)
 	}
-	id := httprouter.ParamsFromContext(r.Context()).ByName("id")
-	life, ok := s.e2bLife(w, r, e2bDefaultTimeout)
-	if !ok {
-		return
-	}
-	sb := s.e2bOwned(id, owner)
-	if sb == nil {
-		e2bNotFound(w, id)
-		return
-	}
-	sb.mu.Lock()
-	s.e2bExtend(sb, life, true)
-	sb.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // POST /e2b/v2/sandboxes/:id/connect: extends the sandbox's life to at
 // least timeout (300 s) from now, never shortens it.
 func (s *server) e2bConnect(w http.ResponseWriter, r *http.Request) {
+	if sb, ok := s.e2bExtendFromBody(w, r, false); ok {
+		writeJSON(w, http.StatusOK, e2bSandboxBodyOf(sb))
+	}
+}
+
+// e2bExtendFromBody is timeout's and connect's common part: the caller's
+// sandbox named in the path lives the body's timeout (300 s) from now
+// (always, or only when that is later). It answers failures itself.
+func (s *server) e2bExtendFromBody(w http.ResponseWriter, r *http.Request, always bool) (*e2bSandbox, bool) {
 	owner, ok := s.e2bControl(w, r, false)
 	if !ok {
-		return
+		return nil, false
 	}
 	id := httprouter.ParamsFromContext(r.Context()).ByName("id")
 	life, ok := s.e2bLife(w, r, e2bDefaultTimeout)
 	if !ok {
-		return
+		return nil, false
 	}
 	sb := s.e2bOwned(id, owner)
 	if sb == nil {
 		e2bNotFound(w, id)
-		return
+		return nil, false
 	}
 	sb.mu.Lock()
-	s.e2bExtend(sb, life, false)
+	s.e2bExtend(sb, life, always)
 	sb.mu.Unlock()
-	writeJSON(w, http.StatusOK, e2bSandboxBodyOf(sb))
+	return sb, true
 }

@@ -195,25 +195,26 @@ func (s *server) e2bListContexts(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// e2bContextOf returns the context named in the path, or answers 404.
-func (s *server) e2bContextOf(w http.ResponseWriter, r *http.Request, sb *e2bSandbox) *e2bContext {
+// e2bContextOf resolves a data-plane request's sandbox and the context
+// named in its path; it answers failures itself (c is nil then).
+func (s *server) e2bContextOf(w http.ResponseWriter, r *http.Request) (sb *e2bSandbox, c *e2bContext) {
+	sb, ok := s.e2bData(w, r)
+	if !ok {
+		return nil, nil
+	}
 	id := httprouter.ParamsFromContext(r.Context()).ByName("id")
 	sb.mu.Lock()
-	c := sb.contexts[id]
+	c = sb.contexts[id]
 	sb.mu.Unlock()
 	if c == nil {
 		e2bText(w, http.StatusNotFound, "Context "+id+" not found")
 	}
-	return c
+	return sb, c
 }
 
 // DELETE /e2b/contexts/:id
 func (s *server) e2bRemoveContext(w http.ResponseWriter, r *http.Request) {
-	sb, ok := s.e2bData(w, r)
-	if !ok {
-		return
-	}
-	c := s.e2bContextOf(w, r, sb)
+	sb, c := s.e2bContextOf(w, r)
 	if c == nil {
 		return
 	}
@@ -231,11 +232,7 @@ func (s *server) e2bRemoveContext(w http.ResponseWriter, r *http.Request) {
 
 // POST /e2b/contexts/:id/restart: a fresh interpreter, same context id.
 func (s *server) e2bRestartContext(w http.ResponseWriter, r *http.Request) {
-	sb, ok := s.e2bData(w, r)
-	if !ok {
-		return
-	}
-	c := s.e2bContextOf(w, r, sb)
+	sb, c := s.e2bContextOf(w, r)
 	if c == nil {
 		return
 	}
