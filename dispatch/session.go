@@ -55,6 +55,9 @@ type SessionInfo struct {
 	// ExpiresAt is when it closes unless used before: LastUsed+IdleTTL,
 	// at most Created+MaxLifetime.
 	ExpiresAt time.Time
+	// RunTimeout is the timeout of a run that names none (0: the
+	// language's), as its opener asked.
+	RunTimeout time.Duration
 	Runs      int
 	Running   bool
 }
@@ -101,9 +104,10 @@ func (d *Dispatcher[S]) SessionConfig() SessionConfig {
 
 // OpenSession leases a sandbox of language to owner as a session and
 // starts its session interpreter, waiting for a sandbox as Execute does.
-// ttl is the idle TTL asked for (0: the default); the caller has checked
-// it against MaxIdleTTL.
-func (d *Dispatcher[S]) OpenSession(ctx context.Context, language, owner string, ttl time.Duration) (SessionInfo, error) {
+// ttl is the idle TTL asked for (0: the default), runTimeout the default
+// timeout of its runs (0: the language's); the caller has checked both
+// against their bounds.
+func (d *Dispatcher[S]) OpenSession(ctx context.Context, language, owner string, ttl, runTimeout time.Duration) (SessionInfo, error) {
 	l, ok := d.langs[language]
 	if !ok {
 		return SessionInfo{}, fmt.Errorf("%w: %q", ErrUnknownLanguage, language)
@@ -130,7 +134,8 @@ func (d *Dispatcher[S]) OpenSession(ctx context.Context, language, owner string,
 	}
 	now := time.Now()
 	s := &session[S]{lang: l, lease: lease, limit: now.Add(cfg.MaxLifetime)}
-	s.info = SessionInfo{ID: newSessionID(), Language: l.Name, Owner: owner, Created: now, LastUsed: now, IdleTTL: ttl}
+	s.info = SessionInfo{ID: newSessionID(), Language: l.Name, Owner: owner, Created: now, LastUsed: now, IdleTTL: ttl,
+		RunTimeout: runTimeout}
 	// An empty first cell starts the interpreter now, so that the
 	// session's first real cell finds it warm and a broken one fails here.
 	if _, err := d.cell(ctx, s, Request{Language: l.Name, Timeout: l.Limits.Timeout}); err != nil {

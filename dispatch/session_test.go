@@ -64,14 +64,14 @@ func cellRequest(code string) Request {
 func TestSessionCellsShareOneSandbox(t *testing.T) {
 	d := sessionDispatcher(t, cellRuntime(), sessionBounds())
 	ctx := context.Background()
-	a, err := d.OpenSession(ctx, "python", "client-a", 0)
+	a, err := d.OpenSession(ctx, "python", "client-a", 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a.IdleTTL != time.Minute || a.Owner != "client-a" || a.ExpiresAt.Sub(a.LastUsed) != time.Minute {
 		t.Errorf("opened %+v, want the default idle TTL and the owner", a)
 	}
-	b, err := d.OpenSession(ctx, "python", "client-b", 0)
+	b, err := d.OpenSession(ctx, "python", "client-b", 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,17 +109,17 @@ func TestSessionCaps(t *testing.T) {
 	d := sessionDispatcher(t, cellRuntime(), sessionBounds())
 	ctx := context.Background()
 	for range 2 {
-		if _, err := d.OpenSession(ctx, "python", "greedy", 0); err != nil {
+		if _, err := d.OpenSession(ctx, "python", "greedy", 0, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := d.OpenSession(ctx, "python", "greedy", 0); !errors.Is(err, ErrSessionsPerClient) {
+	if _, err := d.OpenSession(ctx, "python", "greedy", 0, 0); !errors.Is(err, ErrSessionsPerClient) {
 		t.Fatalf("a third session for one client: %v, want ErrSessionsPerClient", err)
 	}
-	if _, err := d.OpenSession(ctx, "python", "other", 0); err != nil {
+	if _, err := d.OpenSession(ctx, "python", "other", 0, 0); err != nil {
 		t.Fatalf("another client's first session: %v", err)
 	}
-	if _, err := d.OpenSession(ctx, "python", "third", 0); !errors.Is(err, ErrSessionsFull) {
+	if _, err := d.OpenSession(ctx, "python", "third", 0, 0); !errors.Is(err, ErrSessionsFull) {
 		t.Fatalf("a session past the global cap: %v, want ErrSessionsFull", err)
 	}
 	// A closed session frees its slot.
@@ -127,7 +127,7 @@ func TestSessionCaps(t *testing.T) {
 	if err := d.CloseSession(list[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.OpenSession(ctx, "python", "third", 0); err != nil {
+	if _, err := d.OpenSession(ctx, "python", "third", 0, 0); err != nil {
 		t.Fatalf("a session after one closed: %v", err)
 	}
 }
@@ -136,15 +136,15 @@ func TestSessionsOff(t *testing.T) {
 	cfg := sessionBounds()
 	cfg.Max = 0
 	d := sessionDispatcher(t, cellRuntime(), cfg)
-	if _, err := d.OpenSession(context.Background(), "python", "c", 0); !errors.Is(err, ErrSessionsOff) {
+	if _, err := d.OpenSession(context.Background(), "python", "c", 0, 0); !errors.Is(err, ErrSessionsOff) {
 		t.Fatalf("sessions.max 0: %v, want ErrSessionsOff", err)
 	}
 	plain := newDispatcher(t, cellRuntime(), smallPool()) // handoff exec: no session interpreter
 	plain.ConfigureSessions(sessionBounds())
-	if _, err := plain.OpenSession(context.Background(), "python", "c", 0); !errors.Is(err, ErrSessionsOff) {
+	if _, err := plain.OpenSession(context.Background(), "python", "c", 0, 0); !errors.Is(err, ErrSessionsOff) {
 		t.Fatalf("an exec-handoff language: %v, want ErrSessionsOff", err)
 	}
-	if _, err := d.OpenSession(context.Background(), "ruby", "c", 0); !errors.Is(err, ErrUnknownLanguage) {
+	if _, err := d.OpenSession(context.Background(), "ruby", "c", 0, 0); !errors.Is(err, ErrUnknownLanguage) {
 		t.Fatalf("an unknown language: %v, want ErrUnknownLanguage", err)
 	}
 }
@@ -153,7 +153,7 @@ func TestSessionExpires(t *testing.T) {
 	rt := cellRuntime()
 	d := sessionDispatcher(t, rt, sessionBounds())
 	ctx := context.Background()
-	s, err := d.OpenSession(ctx, "python", "c", 50*time.Millisecond)
+	s, err := d.OpenSession(ctx, "python", "c", 50*time.Millisecond, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestSessionExpires(t *testing.T) {
 	}
 	// Its slot is free again.
 	for range 2 {
-		if _, err := d.OpenSession(ctx, "python", "c", 0); err != nil {
+		if _, err := d.OpenSession(ctx, "python", "c", 0, 0); err != nil {
 			t.Fatalf("opening after the expiry: %v", err)
 		}
 	}
@@ -187,7 +187,7 @@ func TestSessionMaxLifetime(t *testing.T) {
 	cfg := sessionBounds()
 	cfg.MaxLifetime = 60 * time.Millisecond
 	d := sessionDispatcher(t, cellRuntime(), cfg)
-	s, err := d.OpenSession(context.Background(), "python", "c", time.Hour)
+	s, err := d.OpenSession(context.Background(), "python", "c", time.Hour, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestSessionBusyAndCloseWhileRunning(t *testing.T) {
 	}
 	d := sessionDispatcher(t, rt, sessionBounds())
 	ctx := context.Background()
-	s, err := d.OpenSession(ctx, "python", "c", 0)
+	s, err := d.OpenSession(ctx, "python", "c", 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func TestSessionEndedByItsInterpreter(t *testing.T) {
 	}}
 	d := sessionDispatcher(t, rt, sessionBounds())
 	ctx := context.Background()
-	s, err := d.OpenSession(ctx, "python", "c", 0)
+	s, err := d.OpenSession(ctx, "python", "c", 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestSessionRejectedCellKeepsTheSession(t *testing.T) {
 	}}
 	d := sessionDispatcher(t, rt, sessionBounds())
 	ctx := context.Background()
-	s, err := d.OpenSession(ctx, "python", "c", 0)
+	s, err := d.OpenSession(ctx, "python", "c", 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestSessionsClosedAtShutdown(t *testing.T) {
 	rt := cellRuntime()
 	d := sessionDispatcher(t, rt, sessionBounds())
 	ctx := context.Background()
-	s, err := d.OpenSession(ctx, "python", "c", 0)
+	s, err := d.OpenSession(ctx, "python", "c", 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestSessionsClosedAtShutdown(t *testing.T) {
 	if _, err := d.Session(s.ID); !errors.Is(err, ErrNoSession) {
 		t.Errorf("a session survived the shutdown: %v", err)
 	}
-	if _, err := d.OpenSession(ctx, "python", "c", 0); !errors.Is(err, ErrShuttingDown) {
+	if _, err := d.OpenSession(ctx, "python", "c", 0, 0); !errors.Is(err, ErrShuttingDown) {
 		t.Errorf("opening during shutdown: %v, want ErrShuttingDown", err)
 	}
 	stats := d.Stats()
@@ -320,7 +320,7 @@ func TestSessionOpenFailureFreesTheSandbox(t *testing.T) {
 	}}
 	d := sessionDispatcher(t, rt, sessionBounds())
 	before := rt.destroyedCount()
-	if _, err := d.OpenSession(context.Background(), "python", "c", 0); err == nil {
+	if _, err := d.OpenSession(context.Background(), "python", "c", 0, 0); err == nil {
 		t.Fatal("a session whose interpreter failed opened")
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -334,9 +334,9 @@ func TestSessionOpenFailureFreesTheSandbox(t *testing.T) {
 		t.Errorf("a busy sandbox is left: %+v", st[0])
 	}
 	for range 2 { // the failed opens freed their slots
-		_, _ = d.OpenSession(context.Background(), "python", "c", 0)
+		_, _ = d.OpenSession(context.Background(), "python", "c", 0, 0)
 	}
-	if _, err := d.OpenSession(context.Background(), "python", "c", 0); errors.Is(err, ErrSessionsPerClient) {
+	if _, err := d.OpenSession(context.Background(), "python", "c", 0, 0); errors.Is(err, ErrSessionsPerClient) {
 		t.Error("failed opens still count against the client")
 	}
 }

@@ -104,7 +104,7 @@ func (s *server) e2bDefaultContext(ctx context.Context, sb *e2bSandbox, language
 // e2bOpenContext opens a session of language for sb as a new context,
 // with the sandbox's envVars set in it.
 func (s *server) e2bOpenContext(ctx context.Context, sb *e2bSandbox, language string) (*e2bContext, *apiError) {
-	info, err := s.svc.OpenSession(ctx, language, sb.owner, s.svc.SessionConfig().MaxIdleTTL)
+	info, err := s.svc.OpenSession(ctx, language, sb.owner, s.svc.SessionConfig().MaxIdleTTL, 0)
 	if err != nil {
 		return nil, errorFor(err)
 	}

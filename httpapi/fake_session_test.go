@@ -32,7 +32,7 @@ func (f *fakeService) SessionConfig() dispatch.SessionConfig {
 	return f.sessions.cfg
 }
 
-func (f *fakeService) OpenSession(_ context.Context, language, owner string, ttl time.Duration) (dispatch.SessionInfo, error) {
+func (f *fakeService) OpenSession(_ context.Context, language, owner string, ttl, runTimeout time.Duration) (dispatch.SessionInfo, error) {
 	cfg := f.SessionConfig()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -59,7 +59,7 @@ func (f *fakeService) OpenSession(_ context.Context, language, owner string, ttl
 	f.sessions.n++
 	now := time.Now()
 	info := &dispatch.SessionInfo{ID: fmt.Sprintf("s-test-%d", f.sessions.n), Language: language, Owner: owner,
-		Created: now, LastUsed: now, IdleTTL: ttl, ExpiresAt: now.Add(ttl)}
+		Created: now, LastUsed: now, IdleTTL: ttl, ExpiresAt: now.Add(ttl), RunTimeout: runTimeout}
 	f.sessions.open[info.ID] = info
 	return *info, nil
 }

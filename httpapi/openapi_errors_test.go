@@ -338,7 +338,7 @@ func TestOpenAPIErrorResponses(t *testing.T) {
 		return func(svc *fakeService, _ *Options) {
 			svc.sessions.cfg = cfg
 			for range others { // open for another client
-				_, _ = svc.OpenSession(context.Background(), "python", "203.0.113.9", 0)
+				_, _ = svc.OpenSession(context.Background(), "python", "203.0.113.9", 0, 0)
 			}
 		}
 	}

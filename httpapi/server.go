@@ -24,7 +24,7 @@ type Service interface {
 	Health() []dispatch.LanguageHealth
 
 	// Sessions (implemented by the dispatcher's session registry).
-	OpenSession(ctx context.Context, language, owner string, idleTTL time.Duration) (dispatch.SessionInfo, error)
+	OpenSession(ctx context.Context, language, owner string, idleTTL, runTimeout time.Duration) (dispatch.SessionInfo, error)
 	RunInSession(ctx context.Context, id string, req dispatch.Request) (dispatch.Outcome, error)
 	CloseSession(id string) error
 	Session(id string) (dispatch.SessionInfo, error)

@@ -28,9 +28,13 @@ type sessionOpenRequest struct {
 	Environment string `json:"environment"`
 	// IdleTTL is whole seconds; absent or null: sessions.idle_ttl.
 	IdleTTL json.RawMessage `json:"idle_ttl"`
+	// Timeout is the default timeout of the session's runs, whole
+	// seconds within the language's bounds as on /execute; absent or
+	// null: the language's timeout.
+	Timeout json.RawMessage `json:"timeout"`
 }
 
-var sessionOpenFields = []string{"environment", "idle_ttl"}
+var sessionOpenFields = []string{"environment", "idle_ttl", "timeout"}
 
 // sessionRunRequest is the body of POST /sessions/:id/execute.
 type sessionRunRequest struct {
@@ -49,6 +53,7 @@ type sessionBody struct {
 	LastUsed    string `json:"last_used"`
 	ExpiresAt   string `json:"expires_at"` // closed then unless used before
 	IdleTTL     int64  `json:"idle_ttl"`   // seconds
+	Timeout     int64  `json:"timeout"`    // seconds: a run's default timeout
 	Runs        int    `json:"runs"`
 	Running     bool   `json:"running"`
 }
@@ -146,14 +151,21 @@ func (s *server) openSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	info, err := s.svc.OpenSession(r.Context(), lang.Name, owner, ttl)
+	var runTimeout time.Duration
+	if !isNull(q.Timeout) {
+		if runTimeout, e = requestTimeout(q.Timeout, lang.Limits); e != nil {
+			writeError(w, e)
+			return
+		}
+	}
+	info, err := s.svc.OpenSession(r.Context(), lang.Name, owner, ttl, runTimeout)
 	if err != nil {
 		s.reject(errorFor(err).reason)
 		writeError(w, errorFor(err))
 		return
 	}
 	w.Header().Set("Location", "/sessions/"+info.ID)
-	writeJSON(w, http.StatusCreated, sessionBodyOf(info))
+	writeJSON(w, http.StatusCreated, s.sessionBodyOf(info))
 }
 
 // idleTTL resolves the idle_ttl field: absent or null is the default;
@@ -183,7 +195,7 @@ func (s *server) listSessions(w http.ResponseWriter, r *http.Request) {
 	}{Sessions: make([]sessionBody, 0, len(list))}
 	for _, info := range list {
 		if !s.e2bOwns(info.ID) {
-			out.Sessions = append(out.Sessions, sessionBodyOf(info))
+			out.Sessions = append(out.Sessions, s.sessionBodyOf(info))
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -199,7 +211,7 @@ func (s *server) getSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorFor(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, sessionBodyOf(info))
+	writeJSON(w, http.StatusOK, s.sessionBodyOf(info))
 }
 
 // DELETE /sessions/:id
@@ -246,6 +258,9 @@ func (s *server) sessionDialect(id string) dialect {
 			}
 			req, e := executeRequest{Code: q.Code, Environment: lang.Name, Timeout: q.Timeout, Files: q.Files}.validate(lang)
 			req.Language = lang.Name
+			if e == nil && isNull(q.Timeout) && info.RunTimeout > 0 {
+				req.Timeout = info.RunTimeout // the session's default
+			}
 			return req, e
 		},
 		execute: func(ctx context.Context, req dispatch.Request) (dispatch.Outcome, error) {
@@ -272,7 +287,11 @@ func (s *server) nativeSession(id string) (dispatch.SessionInfo, error) {
 	return s.svc.Session(id)
 }
 
-func sessionBodyOf(info dispatch.SessionInfo) sessionBody {
+func (s *server) sessionBodyOf(info dispatch.SessionInfo) sessionBody {
+	timeout := info.RunTimeout
+	if l, ok := s.svc.Limits(info.Language); ok && timeout == 0 {
+		timeout = l.Limits.Timeout
+	}
 	return sessionBody{
 		ID:          info.ID,
 		Environment: info.Language,
@@ -280,6 +299,7 @@ func sessionBodyOf(info dispatch.SessionInfo) sessionBody {
 		LastUsed:    timestamp(info.LastUsed),
 		ExpiresAt:   timestamp(info.ExpiresAt),
 		IdleTTL:     int64(info.IdleTTL / time.Second),
+		Timeout:     int64(timeout / time.Second),
 		Runs:        info.Runs,
 		Running:     info.Running,
 	}

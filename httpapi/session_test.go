@@ -110,3 +110,26 @@ func TestSessionCapsAnswered(t *testing.T) {
 		t.Errorf("a third session of one client: %d %s, want 429 too_many_sessions", rec.Code, rec.Body)
 	}
 }
+
+func TestSessionDefaultRunTimeout(t *testing.T) {
+	a := newAPI(t)
+	rec := a.do(http.MethodPost, "/sessions", `{"environment":"python","timeout":7}`, jsonHeader, "")
+	s := decodeBody(t, rec.Body.Bytes())
+	if rec.Code != http.StatusCreated || s["timeout"] != 7.0 {
+		t.Fatalf("open with a timeout: %d %s", rec.Code, rec.Body)
+	}
+	id := str(s["id"])
+	a.do(http.MethodPost, "/sessions/"+id+"/execute", `{"code":"1"}`, jsonHeader, "")
+	a.do(http.MethodPost, "/sessions/"+id+"/execute", `{"code":"1","timeout":2}`, jsonHeader, "")
+	calls := a.svc.calls()
+	if len(calls) != 2 || calls[0].Timeout.Seconds() != 7 || calls[1].Timeout.Seconds() != 2 {
+		t.Errorf("run timeouts %v, want the session's 7 s, then the run's own 2 s", calls)
+	}
+	if rec := a.do(http.MethodPost, "/sessions", `{"environment":"python","timeout":0}`, jsonHeader, ""); rec.Code != http.StatusUnprocessableEntity {
+		t.Errorf("timeout 0 at open: %d, want 422", rec.Code)
+	}
+	plain := decodeBody(t, a.do(http.MethodPost, "/sessions", `{"environment":"bash"}`, jsonHeader, "").Body.Bytes())
+	if plain["timeout"] != 30.0 {
+		t.Errorf("a session opened without a timeout reports %v, want the language's 30", plain["timeout"])
+	}
+}
