@@ -58,8 +58,8 @@ type SessionInfo struct {
 	// RunTimeout is the timeout of a run that names none (0: the
 	// language's), as its opener asked.
 	RunTimeout time.Duration
-	Runs      int
-	Running   bool
+	Runs       int
+	Running    bool
 }
 
 // session is an open session: a sandbox leased to one caller.
