@@ -112,22 +112,11 @@ func e2bGone(w http.ResponseWriter, id string) {
 // e2bControl runs the control plane's shared checks: drain, API key
 // and, when spend is set, the rate limit. It answers failures itself.
 func (s *server) e2bControl(w http.ResponseWriter, r *http.Request, spend bool) (owner string, ok bool) {
-	if s.draining() {
-		e2bFail(w, errDraining)
-		return "", false
-	}
-	if e := s.authenticate(r); e != nil {
+	if e := s.gate(r, spend); e != nil {
 		e2bFail(w, e)
 		return "", false
 	}
-	owner = s.owner(r)
-	if spend {
-		if allowed, retry := s.opts.Limiter.Allow(policy.ClientKey(s.clientIP(r))); !allowed {
-			e2bFail(w, rateLimited(retry))
-			return "", false
-		}
-	}
-	return owner, true
+	return s.owner(r), true
 }
 
 // e2bCreateRequest is the body of create (unknown fields ignored, as
@@ -185,16 +174,10 @@ func (s *server) e2bCreate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	life := e2bDefaultTimeout
-	if q.Timeout != nil {
-		if *q.Timeout < 1 || math.IsInf(*q.Timeout, 0) {
-			e2bError(w, http.StatusBadRequest, "timeout must be at least 1 second")
-			return
-		}
-		life = time.Duration(math.Ceil(*q.Timeout)) * time.Second
-	}
-	if max := s.svc.SessionConfig().MaxLifetime; life > max {
-		life = max
+	life, msg := s.e2bLifeOf(q.Timeout, e2bDefaultTimeout)
+	if msg != "" {
+		e2bError(w, http.StatusBadRequest, msg)
+		return
 	}
 	if q.TemplateID == "" {
 		q.TemplateID = e2bTemplate
@@ -395,15 +378,26 @@ func (s *server) e2bLife(w http.ResponseWriter, r *http.Request, fallback time.D
 			return 0, false
 		}
 	}
-	life := fallback
-	if q.Timeout != nil {
-		if *q.Timeout < 1 || math.IsInf(*q.Timeout, 0) {
-			e2bError(w, http.StatusBadRequest, "timeout must be at least 1 second")
-			return 0, false
-		}
-		life = time.Duration(math.Ceil(*q.Timeout)) * time.Second
+	life, msg := s.e2bLifeOf(q.Timeout, fallback)
+	if msg != "" {
+		e2bError(w, http.StatusBadRequest, msg)
+		return 0, false
 	}
-	return min(life, s.svc.SessionConfig().MaxLifetime), true
+	return life, true
+}
+
+// e2bLifeOf is a sandbox's life from E2B's timeout field, whole seconds
+// rounded up (absent: fallback), capped at the sessions' maximum
+// lifetime; or the message refusing it.
+func (s *server) e2bLifeOf(timeout *float64, fallback time.Duration) (time.Duration, string) {
+	life := fallback
+	if timeout != nil {
+		if *timeout < 1 || math.IsInf(*timeout, 0) {
+			return 0, "timeout must be at least 1 second"
+		}
+		life = time.Duration(math.Ceil(*timeout)) * time.Second
+	}
+	return min(life, s.svc.SessionConfig().MaxLifetime), ""
 }
 
 // POST /e2b/sandboxes/:id/timeout: the sandbox lives timeout seconds

@@ -91,24 +91,32 @@ func (s *server) sessionRoutes() []route {
 }
 
 // sessionGate runs the checks every session route shares before its own
-// work: the drain, the API key, and (spend) the client's rate limit. It
-// answers the failure itself and returns the caller's owner name, ok.
+// work (gate) and answers a failure itself; it returns the caller's
+// owner name, ok.
 func (s *server) sessionGate(w http.ResponseWriter, r *http.Request, spend bool) (string, bool) {
-	if s.draining() {
-		writeError(w, errDraining)
-		return "", false
-	}
-	if e := s.authenticate(r); e != nil {
+	if e := s.gate(r, spend); e != nil {
 		writeError(w, e)
 		return "", false
 	}
+	return s.owner(r), true
+}
+
+// gate is what the session and E2B control routes check before their
+// own work, whatever shape their errors take: the drain, the API key,
+// and (spend) the client's rate limit.
+func (s *server) gate(r *http.Request, spend bool) *apiError {
+	if s.draining() {
+		return errDraining
+	}
+	if e := s.authenticate(r); e != nil {
+		return e
+	}
 	if spend {
 		if ok, retry := s.opts.Limiter.Allow(policy.ClientKey(s.clientIP(r))); !ok {
-			writeError(w, rateLimited(retry))
-			return "", false
+			return rateLimited(retry)
 		}
 	}
-	return s.owner(r), true
+	return nil
 }
 
 // owner names who a session belongs to: the API key's holder when keys
