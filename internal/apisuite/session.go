@@ -303,10 +303,16 @@ for p in procs:
     try:
         if 'sleep' in open('/proc/%%s/cmdline' %% p).read(): found.append('process')
     except OSError: pass
-try:
-    os.kill(%s, signal.SIGKILL)
-    found.append('signal')
-except OSError: pass
+# PID namespaces differ: the victim's pid may name one of the attacker's
+# own processes here, which the signal must not hit.
+victim_pid = %s
+try: mine = 'sleep' not in open('/proc/%%d/cmdline' %% victim_pid).read()
+except OSError: mine = False
+if not mine:
+    try:
+        os.kill(victim_pid, signal.SIGKILL)
+        found.append('signal')
+    except OSError: pass
 if str(os.getuid()) == '%s': found.append('same uid')
 'secret_value' in globals() and found.append('variable')
 print(','.join(found) or 'none')`, victimPID, victimUID))
