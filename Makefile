@@ -11,7 +11,7 @@ GOTEST := $(GO) test -race -count=1
 # (golang/go#75804), and an unbounded minimization stalls a worker for up to 60 s.
 FUZZ := $(GO) test -run '^$$' -fuzzminimizetime 2000x
 
-.PHONY: all build engine images run test test-unit test-integration test-clients test-telemetry test-hostile \
+.PHONY: all build engine images images-all run test test-unit test-integration test-clients test-telemetry test-hostile \
 	test-faults soak soak-short bench lint fmt fuzz up down clean help kube-build kube-up kube-down test-kube kube-bench
 
 all: build
@@ -26,18 +26,28 @@ build: ## the daemon and the static runner
 engine: ## a Docker engine that answers (installs Debian's docker.io if needed)
 	@deploy/host/engine.sh
 
-images: engine ## runtime images, built offline (FORCE=1 rebuilds)
-	@deploy/host/images.sh
+# LANGS picks languages: make images LANGS="c go", make run LANGS=all.
+# Empty: python, node and bash, the embedded defaults' enabled ones.
+LANGS ?=
+comma := ,
+empty :=
+space := $(empty) $(empty)
 
-run: engine images build ## serve with the embedded defaults (WARMBOX_CONFIG=file.yaml to override)
-	exec $(BIN)/warmbox serve
+images: engine ## runtime images, built offline (LANGS="c go" or LANGS=all; FORCE=1 rebuilds)
+	@deploy/host/images.sh $(LANGS)
 
-test: engine images build test-unit test-integration test-clients test-telemetry test-hostile test-faults soak-short test-kube ## everything
+images-all: engine ## every language's runtime image (make test needs them all)
+	@deploy/host/images.sh all
+
+run: engine images build ## serve with the embedded defaults (WARMBOX_CONFIG=file.yaml to override; LANGS="python go" serves those)
+	$(if $(strip $(LANGS)),WARMBOX_LANGUAGES=$(subst $(space),$(comma),$(strip $(LANGS)))) exec $(BIN)/warmbox serve
+
+test: engine images-all build test-unit test-integration test-clients test-telemetry test-hostile test-faults soak-short test-kube ## everything
 
 test-unit: ## package tests (pool with a fake runtime, runner in real containers, API with a fake service)
 	$(GOTEST) -timeout 20m $(PKGS_UNIT)
 
-test-integration: engine images ## the daemon end to end against the real engine
+test-integration: engine images-all ## the daemon end to end against the real engine, every language
 	$(GOTEST) -timeout 30m -p 1 ./test/e2e/... ./test/benchrun/...
 
 test-clients: engine images ## the real clients: piston-client, the codapi widget, the playground and the original page in Chromium, an OpenAPI validator

@@ -205,7 +205,14 @@ type LanguageConfig struct {
 	// interpreter in prestart mode: python, node or bash. Empty: the
 	// runner spawns the interpreter per job (still no docker exec).
 	// Ignored in exec mode.
-	Bootstrap   string `yaml:"bootstrap"`
+	Bootstrap string `yaml:"bootstrap"`
+	// Compile is a compiled language's compiler command; the entry file
+	// is appended. The program then runs as Command + args, with the
+	// element "{stem}" standing for the entry without its extension.
+	Compile []string `yaml:"compile"`
+	// ExecWorkDir lets programs in the work dir run (a compiler's
+	// output); the work dir is noexec otherwise (docs/SECURITY.md 22).
+	ExecWorkDir bool   `yaml:"exec_work_dir"`
 	Runtime     string `yaml:"runtime"`
 	VersionCode string `yaml:"version_code"`
 	// Pool and Limits start from the top-level pool and limits blocks;
@@ -536,7 +543,29 @@ func (c *Config) applyEnv(env func(string) string) error {
 		set("WARMBOX_ALLOWED_HOSTS", func(v string) error { c.HTTP.AllowedHosts = list(v); return nil }),
 		set("WARMBOX_CORS_ORIGINS", func(v string) error { c.HTTP.CORSOrigins = list(v); return nil }),
 		set("WARMBOX_TRUSTED_PROXIES", func(v string) error { c.HTTP.TrustedProxies = list(v); return nil }),
+		set("WARMBOX_LANGUAGES", c.enableOnly),
 	)
+}
+
+// enableOnly enables exactly the languages of a comma-separated list
+// ("all": every configured one) and disables the others.
+func (c *Config) enableOnly(v string) error {
+	names := list(v)
+	all := slices.Equal(names, []string{"all"})
+	for _, n := range names {
+		if _, ok := c.Languages[n]; !ok && !all {
+			return fmt.Errorf("no language %q is configured (configured: %s)", n,
+				strings.Join(slices.Sorted(maps.Keys(c.Languages)), ", "))
+		}
+	}
+	if len(names) == 0 {
+		return errors.New("must name at least one language, or all")
+	}
+	for name, l := range c.Languages {
+		l.Enabled = all || slices.Contains(names, name)
+		c.Languages[name] = l
+	}
+	return nil
 }
 
 // list splits a comma-separated environment value, dropping blanks.
@@ -664,6 +693,10 @@ func (l LanguageConfig) validate(backend string) error {
 		return fmt.Errorf("pool.max_uses: must be 1 with runtime runsc (gVisor sandboxes cannot be verified clean for reuse: docs/SECURITY.md F5); set pool: {max_uses: 1} for this language, got %d", l.Pool.MaxUses)
 	case l.Pool.MaxUses > runner.UIDBlock-1:
 		return fmt.Errorf("pool.max_uses: must be at most %d (every job of a sandbox gets a uid of its own from a block of %d), got %d", runner.UIDBlock-1, runner.UIDBlock, l.Pool.MaxUses)
+	case len(l.Compile) > 0 && l.Compile[0] == "":
+		return errors.New("compile: must name the compiler, e.g. [gcc, -o, a.out]")
+	case len(l.Compile) > 0 && l.Bootstrap != "":
+		return errors.New("bootstrap: a compiled language has no pre-started interpreter; leave it empty")
 	case l.VersionCode == "":
 		return errors.New("version_code: must be a program that prints the interpreter version")
 	}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,11 +48,11 @@ languages:
   python:
     limits: {timeout: 10s}
     pool: {max_size: 12}
-  ruby:
-    image: example/ruby
-    command: [ruby]
-    file: main.rb
-    version_code: puts RUBY_VERSION
+  tcl:
+    image: example/tcl
+    command: [tclsh]
+    file: main.tcl
+    version_code: puts [info patchlevel]
 `, map[string]string{"WARMBOX_LISTEN": "127.0.0.1:9000", "WARMBOX_POOL_MAX_SIZE": "20", "WARMBOX_SHUTDOWN_DELAY": "5s"})
 	if err != nil {
 		t.Fatal(err)
@@ -66,14 +67,48 @@ languages:
 	if py.Image != "warmbox/python:bookworm" || py.File != "main.py" {
 		t.Errorf("python lost its embedded settings: %+v", py)
 	}
-	if r := cfg.Languages["ruby"]; r.Image != "example/ruby" || r.Limits.MemoryMB != 128 || !r.Enabled {
-		t.Errorf("ruby = %+v", r)
+	if r := cfg.Languages["tcl"]; r.Image != "example/tcl" || r.Limits.MemoryMB != 128 || !r.Enabled {
+		t.Errorf("tcl = %+v: a language the config file adds is enabled and layered", r)
+	}
+	if r := cfg.Languages["ruby"]; r.Enabled || r.Image != "warmbox/ruby:bookworm" {
+		t.Errorf("ruby = %+v: an embedded language beyond python, node and bash is off by default", r)
 	}
 	if cfg.Listen != "127.0.0.1:9000" {
 		t.Errorf("listen = %q, want the environment's", cfg.Listen)
 	}
 	if cfg.Shutdown.Delay != 5*time.Second || cfg.Shutdown.DrainTimeout != 65*time.Second {
 		t.Errorf("shutdown = %+v, want the environment's delay and the default drain", cfg.Shutdown)
+	}
+}
+
+func TestEnableLanguages(t *testing.T) {
+	cfg, err := load(t, "", map[string]string{"WARMBOX_LANGUAGES": "c, go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var on []string
+	for name, l := range cfg.Languages {
+		if l.Enabled {
+			on = append(on, name)
+		}
+	}
+	if slices.Sort(on); !slices.Equal(on, []string{"c", "go"}) {
+		t.Errorf("enabled = %v, want exactly c and go", on)
+	}
+	if c := cfg.Languages["c"]; len(c.Compile) == 0 || !c.ExecWorkDir || c.Limits.CompileTimeout != 30*time.Second {
+		t.Errorf("c = %+v: want a compile stage, an exec work dir and the default compile timeout", c)
+	}
+	cfg, err = load(t, "", map[string]string{"WARMBOX_LANGUAGES": "all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, l := range cfg.Languages {
+		if !l.Enabled {
+			t.Errorf("all: %s stayed off", name)
+		}
+	}
+	if len(cfg.Languages) < 20 {
+		t.Errorf("%d languages embedded, want at least 20", len(cfg.Languages))
 	}
 }
 
@@ -139,6 +174,10 @@ func TestConfigErrors(t *testing.T) {
 		{"bad language name", "languages: {Py/thon: {image: x}}\n", nil, "a language name must match"},
 		{"no language", "languages: {python: {enabled: false}, node: {enabled: false}, bash: {enabled: false}}\n", nil, "at least one language"},
 		{"wrong type", "limits: {memory_mb: lots}\n", nil, "memory_mb"},
+		{"unknown language to enable", "", map[string]string{"WARMBOX_LANGUAGES": "python,cobol"}, `no language "cobol" is configured`},
+		{"no language to enable", "", map[string]string{"WARMBOX_LANGUAGES": " , "}, "must name at least one language"},
+		{"compile with a bootstrap", "languages: {c: {enabled: true, bootstrap: bash}}\n", nil, "languages.c.bootstrap: a compiled language has no pre-started interpreter"},
+		{"compile timeout out of range", "limits: {compile_timeout: 10m}\n", nil, "limits.compile_timeout: must be 1s to 5m"},
 		{"not a mapping", "- a\n- b\n", nil, "must be a YAML mapping"},
 		{"env not a number", "", map[string]string{"WARMBOX_POOL_MIN_IDLE": "many"}, `WARMBOX_POOL_MIN_IDLE="many": must be a whole number`},
 		{"env duration", "", map[string]string{"WARMBOX_RATE_LIMIT_WINDOW": "soon"}, "WARMBOX_RATE_LIMIT_WINDOW"},

@@ -68,6 +68,9 @@ type Language struct {
 	// VersionCode is a program that prints the interpreter's version; it
 	// is run once at start as a self-test.
 	VersionCode string
+	// Compile is a compiled language's compiler command (runner.Job's
+	// Compile); nil for an interpreted one.
+	Compile []string
 }
 
 // Request is one job, validated by the caller.
@@ -78,6 +81,10 @@ type Request struct {
 	Args     []string
 	Stdin    []byte
 	Timeout  time.Duration // resolved, within the language's limits
+	// ReturnFiles are patterns of files the program writes that come
+	// back in the outcome's result (runner.Job.ReturnFiles), within the
+	// language's return limits.
+	ReturnFiles []string
 	// OnOutput, when not nil, receives the program's output while it
 	// runs, from the goroutine that runs the job: it must not block.
 	// The outcome's result still holds the whole output. nil: the job
@@ -230,7 +237,7 @@ func (d *Dispatcher[S]) attempt(ctx context.Context, l *served[S], job runner.Jo
 
 	// The runner enforces the timeout itself; the daemon's own deadline
 	// is the backstop for a runner that cannot answer.
-	runCtx, cancel := context.WithTimeout(ctx, time.Duration(job.Limits.TimeoutMs)*time.Millisecond+killGrace)
+	runCtx, cancel := context.WithTimeout(ctx, job.MaxDuration()+killGrace)
 	defer cancel()
 	runStart := time.Now()
 	res, err := l.rt.Handoff(runCtx, sb, job, onOutput)
@@ -311,7 +318,7 @@ func Job(l Language, req Request) runner.Job {
 	files := make([]runner.File, 0, len(req.Files)+1)
 	files = append(files, runner.File{Name: l.File, Content: []byte(req.Code)})
 	files = append(files, req.Files...)
-	return runner.Job{
+	job := runner.Job{
 		Files:   files,
 		Command: l.Command,
 		Entry:   l.File,
@@ -323,8 +330,15 @@ func Job(l Language, req Request) runner.Job {
 			OutputBytes:   l.Limits.OutputBytes,
 			FileSizeBytes: l.Limits.FileSizeMB << 20,
 			NoFile:        l.Limits.NoFile,
+			ReturnFiles:   l.Limits.MaxReturnFiles,
+			ReturnBytes:   l.Limits.MaxReturnBytes,
 		},
+		ReturnFiles: req.ReturnFiles,
 	}
+	if len(l.Compile) > 0 {
+		job.Compile = &runner.Compile{Command: l.Compile, TimeoutMs: l.Limits.CompileTimeout.Milliseconds()}
+	}
+	return job
 }
 
 func shortID(id string) string {

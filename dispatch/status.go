@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/warmbox/warmbox/pool"
 )
@@ -83,14 +82,35 @@ func (d *Dispatcher[S]) SelfTest(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// selfTestAttempts bounds the runs of a version program that timed out:
+// at start every language warms up at once, and a slow toolchain on a
+// busy host may miss its timeout without being broken.
+const selfTestAttempts = 3
+
 func (d *Dispatcher[S]) selfTest(ctx context.Context, l *served[S]) error {
-	out, err := d.Execute(ctx, Request{Language: l.Name, Code: l.VersionCode, Timeout: 10 * time.Second})
-	msg := ""
-	switch {
-	case err != nil:
-		msg = err.Error()
-	case out.Result.ExitCode != 0 || len(out.Result.Stdout) == 0:
-		msg = fmt.Sprintf("version program exited %d: %s", out.Result.ExitCode, strings.TrimSpace(string(out.Result.Stderr)))
+	var msg, version string
+	for attempt := 1; ; attempt++ {
+		out, err := d.Execute(ctx, Request{Language: l.Name, Code: l.VersionCode, Timeout: l.Limits.Timeout})
+		res := out.Result
+		switch {
+		case err != nil:
+			msg = err.Error()
+		case res.Compile != nil && !res.Compile.OK():
+			msg = fmt.Sprintf("version program did not compile (exit %d, timed out %v): %s",
+				res.Compile.ExitCode, res.Compile.TimedOut, strings.TrimSpace(string(res.Compile.Stderr)))
+		case res.TimedOut:
+			msg = fmt.Sprintf("version program timed out after %s", l.Limits.Timeout)
+		case res.ExitCode != 0 || len(res.Stdout) == 0:
+			msg = fmt.Sprintf("version program exited %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+		default:
+			msg = ""
+		}
+		timedOut := err == nil && (res.TimedOut || res.Compile != nil && res.Compile.TimedOut)
+		if msg == "" || !timedOut || attempt == selfTestAttempts || ctx.Err() != nil {
+			version = strings.TrimSpace(string(res.Stdout))
+			break
+		}
+		d.logger.Warn("self-test timed out; trying again", "language", l.Name, "attempt", attempt)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -98,7 +118,7 @@ func (d *Dispatcher[S]) selfTest(ctx context.Context, l *served[S]) error {
 	if msg != "" {
 		return fmt.Errorf("self-test %s: %s", l.Name, msg)
 	}
-	l.version = strings.TrimSpace(string(out.Result.Stdout))
+	l.version = version
 	return nil
 }
 

@@ -37,6 +37,9 @@ type Spec struct {
 	// Bootstrap names the runner's built-in bootstrap that pre-loads the
 	// interpreter (python, node, bash); empty spawns it per job.
 	Bootstrap string
+	// ExecWorkDir mounts the work dir without noexec, for languages
+	// whose compiler's output must run there.
+	ExecWorkDir bool
 }
 
 // Container is one sandbox container.
@@ -129,15 +132,14 @@ func (r *Runtime) containerConfig(cmd []string) (*container.Config, *container.H
 	// ignores SIGTERM.
 	stopNow := 0
 	cfg := &container.Config{
-		StopTimeout:     &stopNow,
-		Image:           r.spec.Image,
-		User:            "0:0",
-		Entrypoint:      []string{},
-		Cmd:             cmd,
-		WorkingDir:      WorkDir,
-		Hostname:        "sandbox",
-		Env:             []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + WorkDir, "LANG=C.UTF-8"},
-		NetworkDisabled: true,
+		StopTimeout: &stopNow,
+		Image:       r.spec.Image,
+		User:        "0:0",
+		Entrypoint:  []string{},
+		Cmd:         cmd,
+		WorkingDir:  WorkDir,
+		Hostname:    "sandbox",
+		Env:         []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + WorkDir, "LANG=C.UTF-8"},
 		Labels: map[string]string{
 			LabelManagedBy: managedBy,
 			LabelInstance:  r.e.opts.Instance,
@@ -147,7 +149,15 @@ func (r *Runtime) containerConfig(cmd []string) (*container.Config, *container.H
 	}
 	mib := int64(1024 * 1024)
 	host := &container.HostConfig{
+		// Network mode none: a network namespace with only lo. Docker
+		// writes /etc/hosts (the loopback names) for it, so a program can
+		// reach its own server as localhost; NetworkDisabled would leave
+		// the init layer's empty file. The resolver is loopback too: the
+		// host's resolv.conf stays out of the sandbox, and any other
+		// name fails at once (docs/SECURITY.md 19).
 		NetworkMode:    "none",
+		DNS:            []string{"127.0.0.1"},
+		DNSSearch:      []string{"."},
 		ReadonlyRootfs: true,
 		CapDrop:        []string{"ALL"},
 		CapAdd:         sandboxCaps,
@@ -161,7 +171,7 @@ func (r *Runtime) containerConfig(cmd []string) (*container.Config, *container.H
 		ShmSize:      l.ShmMB * mib,
 		LogConfig:    container.LogConfig{Type: "none"},
 		Tmpfs: map[string]string{
-			WorkDir: "rw,nosuid,nodev,noexec,mode=1777,size=" + strconv.FormatInt(l.TmpfsMB, 10) + "m,nr_inodes=" + strconv.FormatInt(l.TmpfsInodes, 10),
+			WorkDir: workDirOptions(r.spec.ExecWorkDir) + ",mode=1777,size=" + strconv.FormatInt(l.TmpfsMB, 10) + "m,nr_inodes=" + strconv.FormatInt(l.TmpfsInodes, 10),
 		},
 		Mounts: []mount.Mount{{
 			Type:     mount.TypeBind,
@@ -182,4 +192,13 @@ func (r *Runtime) containerConfig(cmd []string) (*container.Config, *container.H
 		},
 	}
 	return cfg, host
+}
+
+// workDirOptions are the work dir's mount flags: never setuid binaries
+// or devices, and no programs either unless the language compiles to one.
+func workDirOptions(exec bool) string {
+	if exec {
+		return "rw,nosuid,nodev,exec"
+	}
+	return "rw,nosuid,nodev,noexec"
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/warmbox/warmbox/dispatch"
 	"github.com/warmbox/warmbox/policy"
+	"github.com/warmbox/warmbox/runner"
 )
 
 // executeResponse is the answer to a program that ran, whatever its
@@ -37,6 +39,54 @@ type executeResponse struct {
 	CPUTimeMs    jsonFloat `json:"cpu_time_ms"`
 	MemoryPeakKB int64     `json:"memory_peak_kb"`
 	TraceID      string    `json:"trace_id"`
+	// Compile is a compiled language's compile stage; absent for an
+	// interpreted one. When it failed, the program did not run.
+	Compile *compileStage `json:"compile,omitempty"`
+	// Files are the files return_files selected, in name order; absent
+	// when the request asked for none. FilesTruncated: more matched than
+	// max_return_files or max_return_bytes allowed.
+	Files          []returnedFile `json:"files,omitempty"`
+	FilesTruncated bool           `json:"files_truncated,omitempty"`
+}
+
+// returnedFile is a file the program wrote, base64-encoded.
+type returnedFile struct {
+	Name     string `json:"name"`
+	Size     int    `json:"size"`
+	Encoding string `json:"encoding"` // always base64
+	Content  string `json:"content"`
+}
+
+// compileStage is how the compiler ended.
+type compileStage struct {
+	Stdout    string    `json:"stdout"`
+	Stderr    string    `json:"stderr"`
+	ExitCode  *int      `json:"exit_code"` // null when a signal ended the compiler
+	Signal    *string   `json:"signal"`
+	TimedOut  bool      `json:"timed_out"`
+	Time      jsonFloat `json:"time"` // wall seconds
+	CPUTimeMs jsonFloat `json:"cpu_time_ms"`
+	Truncated truncated `json:"truncated"`
+	// MemoryPeakKB is the compiler's peak resident set size.
+	MemoryPeakKB int64 `json:"memory_peak_kb"`
+}
+
+// newCompileStage is the answer's view of a compile stage.
+func newCompileStage(st *runner.Stage) *compileStage {
+	if st == nil {
+		return nil
+	}
+	c := &compileStage{
+		Stdout:       strings.ToValidUTF8(string(st.Stdout), "\uFFFD"),
+		Stderr:       strings.ToValidUTF8(string(st.Stderr), "\uFFFD"),
+		TimedOut:     st.TimedOut,
+		Time:         round3(st.WallMs / 1000),
+		CPUTimeMs:    round3(st.CPUTimeMs),
+		Truncated:    truncated{Stdout: st.StdoutTruncated, Stderr: st.StderrTruncated},
+		MemoryPeakKB: st.MemoryPeakKB,
+	}
+	c.ExitCode, c.Signal = exitOrSignal(st.ExitCode, st.Signal)
+	return c
 }
 
 type truncated struct {
@@ -265,13 +315,32 @@ func (s *server) response(id string, req dispatch.Request, out dispatch.Outcome,
 		wall = float64(out.Run) / float64(time.Millisecond)
 	}
 	resp.ExecutionTime = round3(wall / 1000)
-	if res.Signal != "" {
-		sig := res.Signal
-		resp.Signal = &sig
-	} else {
-		code := res.ExitCode
-		resp.ExitCode = &code
+	resp.Compile = newCompileStage(res.Compile)
+	resp.FilesTruncated = res.FilesTruncated
+	for _, f := range res.Files {
+		resp.Files = append(resp.Files, returnedFile{Name: f.Name, Size: len(f.Content), Encoding: "base64",
+			Content: base64.StdEncoding.EncodeToString(f.Content)})
 	}
+	if c := resp.Compile; c != nil && !res.Compile.OK() {
+		// The program never started: no exit code, no signal of its own.
+		resp.Status, resp.ExecutionTime = res.Status(), 0
+		why := "compilation failed"
+		switch {
+		case c.TimedOut:
+			why = fmt.Sprintf("compilation timed out after %g seconds", s.compileTimeout(req.Language))
+		case c.Signal != nil:
+			why = "compilation failed: the compiler was killed by signal " + *c.Signal
+		case c.ExitCode != nil:
+			why = fmt.Sprintf("compilation failed (exit status %d)", *c.ExitCode)
+		}
+		text := merge(c.Stderr, c.Truncated.Stderr, c.Stdout, c.Truncated.Stdout)
+		if text != "" {
+			why += "\n" + text
+		}
+		resp.Error = &why
+		return resp
+	}
+	resp.ExitCode, resp.Signal = exitOrSignal(res.ExitCode, res.Signal)
 
 	resp.Status = res.Status()
 	if resp.Status == "success" {
@@ -297,6 +366,21 @@ func (s *server) response(id string, req dispatch.Request, out dispatch.Outcome,
 	}
 	resp.Error = &text
 	return resp
+}
+
+// exitOrSignal is how a process ended, as the answer says it: the signal
+// that ended it, or else its exit status; the other is null.
+func exitOrSignal(code int, signal string) (*int, *string) {
+	if signal != "" {
+		return nil, &signal
+	}
+	return &code, nil
+}
+
+// compileTimeout is a language's compile stage timeout, in seconds.
+func (s *server) compileTimeout(language string) float64 {
+	l, _ := s.svc.Limits(language)
+	return l.Limits.CompileTimeout.Seconds()
 }
 
 // merge joins two streams into the original's single text, marking a

@@ -187,26 +187,32 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 type environmentLimits struct {
-	TimeoutSeconds    int64     `json:"timeout_seconds"`
-	MaxTimeoutSeconds int64     `json:"max_timeout_seconds"`
-	MemoryMB          int64     `json:"memory_mb"`
-	CPUs              jsonFloat `json:"cpus"`
-	Pids              int64     `json:"pids"`
-	OutputBytes       int       `json:"output_bytes"`
-	CodeBytes         int       `json:"code_bytes"`
-	StdinBytes        int       `json:"stdin_bytes"`
-	MaxFiles          int       `json:"max_files"`
-	MaxArgs           int       `json:"max_args"`
+	TimeoutSeconds    int64 `json:"timeout_seconds"`
+	MaxTimeoutSeconds int64 `json:"max_timeout_seconds"`
+	// CompileTimeoutSeconds bounds a compiled language's compile stage.
+	CompileTimeoutSeconds int64     `json:"compile_timeout_seconds"`
+	MemoryMB              int64     `json:"memory_mb"`
+	CPUs                  jsonFloat `json:"cpus"`
+	Pids                  int64     `json:"pids"`
+	OutputBytes           int       `json:"output_bytes"`
+	CodeBytes             int       `json:"code_bytes"`
+	StdinBytes            int       `json:"stdin_bytes"`
+	MaxFiles              int       `json:"max_files"`
+	MaxArgs               int       `json:"max_args"`
 }
 
 type environmentDetail struct {
-	Image         string            `json:"image"`
-	FileExtension string            `json:"file_extension"`
-	EntryFile     string            `json:"entry_file"`
-	Version       string            `json:"version"`
-	Handoff       string            `json:"handoff"`
-	Runtime       string            `json:"runtime"`
-	Limits        environmentLimits `json:"limits"`
+	Image         string `json:"image"`
+	FileExtension string `json:"file_extension"`
+	EntryFile     string `json:"entry_file"`
+	Version       string `json:"version"`
+	Handoff       string `json:"handoff"`
+	Runtime       string `json:"runtime"`
+	// Command runs the program; Compile, null for an interpreted
+	// language, runs first with the entry file appended.
+	Command []string          `json:"command"`
+	Compile []string          `json:"compile"`
+	Limits  environmentLimits `json:"limits"`
 }
 
 // GET /environments
@@ -230,17 +236,20 @@ func (s *server) environments(w http.ResponseWriter, _ *http.Request) {
 			Version:       in.Version,
 			Handoff:       in.Handoff,
 			Runtime:       runtime,
+			Command:       in.Command,
+			Compile:       in.Compile,
 			Limits: environmentLimits{
-				TimeoutSeconds:    int64(l.Timeout / time.Second),
-				MaxTimeoutSeconds: int64(l.MaxTimeout / time.Second),
-				MemoryMB:          l.MemoryMB,
-				CPUs:              jsonFloat(l.CPUs),
-				Pids:              l.Pids,
-				OutputBytes:       l.OutputBytes,
-				CodeBytes:         l.CodeBytes,
-				StdinBytes:        l.StdinBytes,
-				MaxFiles:          l.MaxFiles,
-				MaxArgs:           l.MaxArgs,
+				TimeoutSeconds:        int64(l.Timeout / time.Second),
+				MaxTimeoutSeconds:     int64(l.MaxTimeout / time.Second),
+				CompileTimeoutSeconds: int64(l.CompileTimeout / time.Second),
+				MemoryMB:              l.MemoryMB,
+				CPUs:                  jsonFloat(l.CPUs),
+				Pids:                  l.Pids,
+				OutputBytes:           l.OutputBytes,
+				CodeBytes:             l.CodeBytes,
+				StdinBytes:            l.StdinBytes,
+				MaxFiles:              l.MaxFiles,
+				MaxArgs:               l.MaxArgs,
 			},
 		}
 	}

@@ -39,6 +39,21 @@ var pistonNames = map[string]pistonName{
 	"python": {language: "python", aliases: []string{"py", "py3", "python3"}},
 	"node":   {language: "javascript", runtime: "node", aliases: []string{"node-javascript", "node-js", "javascript", "js", "node"}},
 	"bash":   {language: "bash", aliases: []string{"sh"}},
+
+	"typescript": {language: "typescript", aliases: []string{"ts", "node-ts", "tsc"}},
+	"c":          {language: "c", runtime: "gcc", aliases: []string{"gcc"}},
+	"cpp":        {language: "c++", runtime: "gcc", aliases: []string{"cpp", "g++"}},
+	"d":          {language: "d", runtime: "gcc", aliases: []string{"gdc"}},
+	"fortran":    {language: "fortran", runtime: "gcc", aliases: []string{"fortran", "f90"}},
+	"go":         {language: "go", aliases: []string{"go", "golang"}},
+	"rust":       {language: "rust", aliases: []string{"rs"}},
+	"csharp":     {language: "csharp", runtime: "mono", aliases: []string{"mono", "mono-csharp", "mono-c#", "mono-cs", "c#", "cs"}},
+	"ruby":       {language: "ruby", aliases: []string{"ruby3", "rb"}},
+	"perl":       {language: "perl", aliases: []string{"pl"}},
+	"r":          {language: "rscript", aliases: []string{"r"}},
+	"sqlite":     {language: "sqlite3", aliases: []string{"sqlite", "sql"}},
+	"ocaml":      {language: "ocaml", aliases: []string{"ml"}},
+	"elixir":     {language: "elixir", aliases: []string{"exs"}},
 }
 
 // pistonRuntime is one entry of GET /api/v2/runtimes.
@@ -52,12 +67,14 @@ type pistonRuntime struct {
 }
 
 // pistonResult is the answer to POST /api/v2/execute for a program that
-// ran. Piston adds a "compile" stage of the same shape for compiled
-// languages only; warmbox serves none, so there is never one.
+// ran, and for a compiled language its "compile" stage of the same
+// shape first. When the compiler failed, the program did not run and
+// "run" repeats the compile stage, as Piston's clients read run.
 type pistonResult struct {
-	Run      pistonStage `json:"run"`
-	Language string      `json:"language"`
-	Version  string      `json:"version"`
+	Compile  *pistonStage `json:"compile,omitempty"`
+	Run      pistonStage  `json:"run"`
+	Language string       `json:"language"`
+	Version  string       `json:"version"`
 }
 
 // pistonStage is Piston's result of one stage (job.js, safe_call).
@@ -151,7 +168,7 @@ func (s *server) piston() dialect {
 			return req, asBadRequest(e)
 		},
 		answer: func(w http.ResponseWriter, _ dispatch.Request, resp executeResponse) {
-			writeJSON(w, http.StatusOK, pistonResult{Run: pistonRunStage(resp), Language: rt.Language, Version: rt.Version})
+			writeJSON(w, http.StatusOK, pistonAnswer(resp, rt))
 		},
 		fail: func(w http.ResponseWriter, e *apiError) {
 			writeJSON(w, asBadRequest(e).status, pistonError{Message: e.message})
@@ -433,38 +450,57 @@ func pistonNumber(fields map[string]json.RawMessage, name string) (v float64, gi
 	return v, v != 0, nil
 }
 
-// pistonRunStage is the run stage of a program that ran. Status and
-// message follow Piston's order: output over its cap first (OL, EL),
-// then isolate's TO (wall clock), SG (a signal, also the OOM killer's)
-// and RE (a non-zero exit). Piston kills a program whose output
-// overflows and reports SIGKILL; warmbox cuts the stream and lets the
-// program run on, so code and signal are then the program's own.
-func pistonRunStage(resp executeResponse) pistonStage {
+// pistonAnswer is Piston's answer for a program that ran (or whose
+// compiler failed).
+func pistonAnswer(resp executeResponse, rt pistonRuntime) pistonResult {
+	out := pistonResult{Language: rt.Language, Version: rt.Version}
+	if c := resp.Compile; c != nil {
+		st := pistonStageOf(c.Stdout, c.Stderr, c.Truncated, c.ExitCode, c.Signal, c.TimedOut, false,
+			c.MemoryPeakKB, float64(c.CPUTimeMs), float64(c.Time))
+		out.Compile = &st
+		if resp.ExitCode == nil && resp.Signal == nil {
+			out.Run = st
+			return out
+		}
+	}
+	out.Run = pistonStageOf(resp.Stdout, resp.Stderr, resp.Truncated, resp.ExitCode, resp.Signal,
+		resp.TimedOut, resp.OOMKilled, resp.MemoryPeakKB, float64(resp.CPUTimeMs), float64(resp.ExecutionTime))
+	return out
+}
+
+// pistonStageOf is one stage in Piston's words. Status and message
+// follow Piston's order: output over its cap first (OL, EL), then
+// isolate's TO (wall clock), SG (a signal, also the OOM killer's) and RE
+// (a non-zero exit). Piston kills a program whose output overflows and
+// reports SIGKILL; warmbox cuts the stream and lets the program run on,
+// so code and signal are then the program's own.
+func pistonStageOf(stdout, stderr string, cut truncated, code *int, signal *string, timedOut, oom bool,
+	memoryKB int64, cpuMs, wallSeconds float64) pistonStage {
 	st := pistonStage{
-		Stdout:   resp.Stdout,
-		Stderr:   resp.Stderr,
-		Code:     resp.ExitCode,
-		Signal:   resp.Signal,
-		Output:   resp.Stdout + resp.Stderr,
-		Memory:   resp.MemoryPeakKB * 1024,
-		CPUTime:  float64(resp.CPUTimeMs),
-		WallTime: math.Round(float64(resp.ExecutionTime) * 1000),
+		Stdout:   stdout,
+		Stderr:   stderr,
+		Code:     code,
+		Signal:   signal,
+		Output:   stdout + stderr,
+		Memory:   memoryKB * 1024,
+		CPUTime:  cpuMs,
+		WallTime: math.Round(wallSeconds * 1000),
 	}
 	var status, message string
 	switch {
-	case resp.Truncated.Stdout:
+	case cut.Stdout:
 		status, message = "OL", "stdout length exceeded"
-	case resp.Truncated.Stderr:
+	case cut.Stderr:
 		status, message = "EL", "stderr length exceeded"
-	case resp.TimedOut:
+	case timedOut:
 		status, message = "TO", "Time limit exceeded (wall clock)"
-	case resp.Signal != nil:
-		status, message = "SG", "Caught fatal signal "+signalNumber(*resp.Signal)
-		if resp.OOMKilled {
+	case signal != nil:
+		status, message = "SG", "Caught fatal signal "+signalNumber(*signal)
+		if oom {
 			message += " (out of memory)"
 		}
-	case resp.ExitCode != nil && *resp.ExitCode != 0:
-		status, message = "RE", "Exited with error status "+strconv.Itoa(*resp.ExitCode)
+	case code != nil && *code != 0:
+		status, message = "RE", "Exited with error status "+strconv.Itoa(*code)
 	default:
 		return st
 	}

@@ -85,10 +85,10 @@ func TestPistonRuntimes(t *testing.T) {
 
 	t.Run("a language without Piston names keeps its own", func(t *testing.T) {
 		a := newPistonAPI(t)
-		a.svc.langs = append(a.svc.langs, dispatch.Info{Language: dispatch.Language{Name: "ruby", File: "main.rb", Limits: testLimits()}, Version: "3.1.2"})
+		a.svc.langs = append(a.svc.langs, dispatch.Info{Language: dispatch.Language{Name: "tcl", File: "main.tcl", Limits: testLimits()}, Version: "8.6.13"})
 		w := a.get("/api/v2/runtimes")
-		if !strings.Contains(w.Body.String(), `{"language":"ruby","version":"3.1.2","aliases":[]}`) {
-			t.Errorf("runtimes %s lack ruby with empty aliases", w.Body.String())
+		if !strings.Contains(w.Body.String(), `{"language":"tcl","version":"8.6.13","aliases":[]}`) {
+			t.Errorf("runtimes %s lack tcl with empty aliases", w.Body.String())
 		}
 	})
 }

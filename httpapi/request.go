@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,14 +27,85 @@ type executeRequest struct {
 	// Timeout is an integer number of seconds, parsed by validate so that
 	// every wrong value ("5", 1.5, 1e309, true) gets the same message with
 	// the language's range.
-	Timeout json.RawMessage   `json:"timeout"`
-	Stdin   string            `json:"stdin"`
-	Args    []string          `json:"args"`
-	Files   map[string]string `json:"files"`
+	Timeout json.RawMessage `json:"timeout"`
+	Stdin   string          `json:"stdin"`
+	Args    []string        `json:"args"`
+	Files   fileMap         `json:"files"`
+	// ReturnFiles are patterns of files the program writes that come
+	// back in the answer, base64-encoded.
+	ReturnFiles []string `json:"return_files"`
 }
 
 // requestFields are the accepted keys, spelled exactly.
-var requestFields = []string{"code", "environment", "timeout", "stdin", "args", "files"}
+var requestFields = []string{"code", "environment", "timeout", "stdin", "args", "files", "return_files"}
+
+// fileMap is a request's extra files by name. JSON gives them as an
+// object of name to UTF-8 text, or as an array of {"name", "content",
+// "encoding"} where encoding is "utf8" (the default) or "base64", for
+// binary files. A name given twice is refused either way.
+type fileMap map[string]string
+
+// fileError is a files value that does not decode, for the answer.
+type fileError struct{ field, message string }
+
+func (e *fileError) Error() string { return e.message }
+
+func (m *fileMap) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case string(b) == "null":
+		*m = nil
+		return nil
+	case len(b) > 0 && b[0] == '{':
+		var plain map[string]string
+		if err := json.Unmarshal(b, &plain); err != nil {
+			return &fileError{"files", "files must map file names to strings (or be an array of {name, content, encoding})"}
+		}
+		*m = plain
+		return nil
+	case len(b) == 0 || b[0] != '[':
+		return &fileError{"files", "files must be an object mapping file names to contents, or an array of {name, content, encoding}"}
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(b, &list); err != nil {
+		return &fileError{"files", "files must be an array of {name, content, encoding}"}
+	}
+	out := make(fileMap, len(list))
+	for i, raw := range list {
+		field := fmt.Sprintf("files[%d]", i)
+		var f struct {
+			Name     *string `json:"name"`
+			Content  *string `json:"content"`
+			Encoding string  `json:"encoding"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&f); err != nil {
+			return &fileError{field, field + " must be an object with name, content and encoding (utf8 or base64), all strings"}
+		}
+		if f.Name == nil || f.Content == nil {
+			return &fileError{field, field + " needs a name and a content"}
+		}
+		content := *f.Content
+		switch f.Encoding {
+		case "", "utf8":
+		case "base64":
+			decoded, err := base64.StdEncoding.DecodeString(content)
+			if err != nil {
+				return &fileError{field + ".content", field + ".content is not valid base64 (standard alphabet, padded)"}
+			}
+			content = string(decoded)
+		default:
+			return &fileError{field + ".encoding", fmt.Sprintf("%s.encoding must be utf8 or base64, got %s", field, quote(f.Encoding))}
+		}
+		if _, dup := out[*f.Name]; dup {
+			return &fileError{"files", fmt.Sprintf("file name %s is given more than once", quote(*f.Name))}
+		}
+		out[*f.Name] = content
+	}
+	*m = out
+	return nil
+}
 
 // checkContentType accepts application/json, with no charset or utf-8,
 // and no Content-Encoding: a browser can send text/plain or a form
@@ -124,6 +196,10 @@ func decodeError(err error, fields []string) *apiError {
 		field := shorten(typ.Field)
 		return invalid(field, "%s must be %s, got a JSON %s", field, expectedType(typ.Field), shorten(typ.Value))
 	}
+	var fe *fileError
+	if errors.As(err, &fe) {
+		return invalid(fe.field, "%s", fe.message)
+	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		if n, err := strconv.Unquote(name); err == nil {
 			name = n
@@ -139,6 +215,10 @@ func expectedType(field string) string {
 	case field == "args":
 		return "an array of strings"
 	case strings.HasPrefix(field, "args"):
+		return "a string"
+	case field == "return_files":
+		return "an array of strings"
+	case strings.HasPrefix(field, "return_files"):
 		return "a string"
 	case field == "files":
 		return "an object mapping file names to contents"
@@ -191,6 +271,18 @@ func checkFileKeys(dec *json.Decoder) *apiError {
 	tok, err := dec.Token()
 	if err != nil {
 		return badJSON("malformed JSON")
+	}
+	if tok == json.Delim('[') { // the array form: fileMap checks its names
+		for dec.More() {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return badJSON("malformed JSON")
+			}
+		}
+		if _, err := dec.Token(); err != nil { // the closing bracket
+			return badJSON("malformed JSON")
+		}
+		return nil
 	}
 	if tok != json.Delim('{') {
 		return nil // null; anything else failed to decode already
@@ -279,12 +371,21 @@ func (q executeRequest) validate(l dispatch.Language) (dispatch.Request, *apiErr
 	if err := job.Validate(); err != nil {
 		return dispatch.Request{}, invalid("files", "%s", err.Error())
 	}
+	if len(q.ReturnFiles) > runner.MaxReturnPatterns {
+		return dispatch.Request{}, invalid("return_files", "at most %d return_files patterns are accepted, got %d", runner.MaxReturnPatterns, len(q.ReturnFiles))
+	}
+	for i, p := range q.ReturnFiles {
+		if err := runner.ValidateReturnPattern(p); err != nil {
+			return dispatch.Request{}, invalid(fmt.Sprintf("return_files[%d]", i), "%s", err.Error())
+		}
+	}
 	req := dispatch.Request{
-		Language: l.Name,
-		Code:     q.Code,
-		Files:    files,
-		Args:     q.Args,
-		Timeout:  timeout,
+		Language:    l.Name,
+		Code:        q.Code,
+		Files:       files,
+		Args:        q.Args,
+		Timeout:     timeout,
+		ReturnFiles: q.ReturnFiles,
 	}
 	if q.Stdin != "" {
 		req.Stdin = []byte(q.Stdin)

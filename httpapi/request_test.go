@@ -114,7 +114,19 @@ func TestExecuteBadRequests(t *testing.T) {
 		{"under the entry file", file("main.py/x"), 422, "invalid_request", "files"},
 		{"file and directory", `{"code":"x","environment":"python","files":{"a":"1","a/b":"2"}}`, 422, "invalid_request", "files"},
 		{"file content not a string", `{"code":"x","environment":"python","files":{"a":1}}`, 422, "invalid_request", "files"},
-		{"files not an object", `{"code":"x","environment":"python","files":["a"]}`, 422, "invalid_request", "files"},
+		{"files an array of non-objects", `{"code":"x","environment":"python","files":["a"]}`, 422, "invalid_request", "files[0]"},
+		{"files a string", `{"code":"x","environment":"python","files":"a"}`, 422, "invalid_request", "files"},
+		{"file entry without content", `{"code":"x","environment":"python","files":[{"name":"a"}]}`, 422, "invalid_request", "files[0]"},
+		{"file entry with an unknown key", `{"code":"x","environment":"python","files":[{"name":"a","content":"","mode":"x"}]}`, 422, "invalid_request", "files[0]"},
+		{"bad base64", `{"code":"x","environment":"python","files":[{"name":"a","content":"@@","encoding":"base64"}]}`, 422, "invalid_request", "files[0].content"},
+		{"unknown encoding", `{"code":"x","environment":"python","files":[{"name":"a","content":"x","encoding":"hex"}]}`, 422, "invalid_request", "files[0].encoding"},
+		{"file name twice in the array", `{"code":"x","environment":"python","files":[{"name":"a","content":"1"},{"name":"a","content":"2"}]}`, 422, "invalid_request", "files"},
+		{"bad name in the array", `{"code":"x","environment":"python","files":[{"name":"../a","content":"1"}]}`, 422, "invalid_request", "files"},
+		{"return pattern leaving the work dir", `{"code":"x","environment":"python","return_files":["../*"]}`, 422, "invalid_request", "return_files[0]"},
+		{"return pattern malformed", `{"code":"x","environment":"python","return_files":["[a"]}`, 422, "invalid_request", "return_files[0]"},
+		{"return pattern absolute", `{"code":"x","environment":"python","return_files":["/etc/*"]}`, 422, "invalid_request", "return_files[0]"},
+		{"return_files not strings", `{"code":"x","environment":"python","return_files":[1]}`, 422, "invalid_request", "return_files"},
+		{"too many return patterns", `{"code":"x","environment":"python","return_files":["a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p","q"]}`, 422, "invalid_request", "return_files"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

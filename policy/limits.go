@@ -13,6 +13,9 @@ type Limits struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxTimeout is the largest timeout a request may ask for.
 	MaxTimeout time.Duration `yaml:"max_timeout"`
+	// CompileTimeout is the wall-clock limit of a compiled language's
+	// compile stage, on top of the program's timeout.
+	CompileTimeout time.Duration `yaml:"compile_timeout"`
 	// MemoryMB is the container's memory limit; swap is off.
 	MemoryMB int64 `yaml:"memory_mb"`
 	// CPUs is the container's CPU quota, in cores.
@@ -39,26 +42,33 @@ type Limits struct {
 	MaxFiles int `yaml:"max_files"`
 	// MaxArgs caps the number of program arguments.
 	MaxArgs int `yaml:"max_args"`
+	// MaxReturnFiles and MaxReturnBytes cap the files a request's
+	// return_files brings back: how many, and their bytes in all.
+	MaxReturnFiles int `yaml:"max_return_files"`
+	MaxReturnBytes int `yaml:"max_return_bytes"`
 }
 
 // DefaultLimits are the limits a sandbox gets unless configured otherwise.
 func DefaultLimits() Limits {
 	return Limits{
-		Timeout:     30 * time.Second,
-		MaxTimeout:  60 * time.Second,
-		MemoryMB:    256,
-		CPUs:        0.5,
-		Pids:        50,
-		TmpfsMB:     50,
-		TmpfsInodes: 10000,
-		ShmMB:       16,
-		NoFile:      1024,
-		FileSizeMB:  50,
-		OutputBytes: 10 * 1024,
-		CodeBytes:   64 * 1024,
-		StdinBytes:  512 << 10,
-		MaxFiles:    100,
-		MaxArgs:     100,
+		Timeout:        30 * time.Second,
+		MaxTimeout:     60 * time.Second,
+		CompileTimeout: 30 * time.Second,
+		MemoryMB:       256,
+		CPUs:           0.5,
+		Pids:           50,
+		TmpfsMB:        50,
+		TmpfsInodes:    10000,
+		ShmMB:          16,
+		NoFile:         1024,
+		FileSizeMB:     50,
+		OutputBytes:    10 * 1024,
+		CodeBytes:      64 * 1024,
+		StdinBytes:     512 << 10,
+		MaxFiles:       100,
+		MaxArgs:        100,
+		MaxReturnFiles: 10,
+		MaxReturnBytes: 1 << 20,
 	}
 }
 
@@ -73,6 +83,7 @@ func (l Limits) Validate() error {
 	}{
 		{"timeout", l.Timeout >= time.Second && l.Timeout <= l.MaxTimeout, "1s to max_timeout", l.Timeout},
 		{"max_timeout", l.MaxTimeout >= time.Second && l.MaxTimeout <= 10*time.Minute, "1s to 10m", l.MaxTimeout},
+		{"compile_timeout", l.CompileTimeout >= time.Second && l.CompileTimeout <= 5*time.Minute, "1s to 5m", l.CompileTimeout},
 		{"memory_mb", l.MemoryMB >= 16 && l.MemoryMB <= 64*1024, "16 to 65536", l.MemoryMB},
 		{"cpus", l.CPUs >= 0.01 && l.CPUs <= 64, "0.01 to 64", l.CPUs},
 		{"pids", l.Pids >= 8 && l.Pids <= 4096, "8 to 4096", l.Pids},
@@ -86,6 +97,8 @@ func (l Limits) Validate() error {
 		{"stdin_bytes", l.StdinBytes >= 0 && l.StdinBytes <= 8<<20, "0 to 8388608", l.StdinBytes},
 		{"max_files", l.MaxFiles >= 0 && l.MaxFiles <= 1000, "0 to 1000", l.MaxFiles},
 		{"max_args", l.MaxArgs >= 0 && l.MaxArgs <= 1000, "0 to 1000", l.MaxArgs},
+		{"max_return_files", l.MaxReturnFiles >= 0 && l.MaxReturnFiles <= 100, "0 to 100", l.MaxReturnFiles},
+		{"max_return_bytes", l.MaxReturnBytes >= 0 && l.MaxReturnBytes <= 4<<20, "0 to 4194304", l.MaxReturnBytes},
 	}
 	for _, c := range checks {
 		if !c.ok {

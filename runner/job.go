@@ -100,6 +100,37 @@ func (j Job) Validate() error {
 			return fmt.Errorf("env entry %s: must be KEY=VALUE without NUL", quoteName(e))
 		}
 	}
+	if c := j.Compile; c != nil {
+		if len(c.Command) == 0 || c.Command[0] == "" {
+			return errors.New("compile: command must not be empty")
+		}
+		for _, a := range c.Command {
+			if strings.IndexByte(a, 0) >= 0 {
+				return errors.New("compile: command must not contain NUL")
+			}
+		}
+		if c.TimeoutMs <= 0 || c.TimeoutMs > maxTimeoutMs {
+			return fmt.Errorf("compile: timeout_ms must be between 1 and %d", maxTimeoutMs)
+		}
+		if j.Cell {
+			return errors.New("compile: a session cell has no compile stage")
+		}
+	}
+	if len(j.ReturnFiles) > MaxReturnPatterns {
+		return fmt.Errorf("return_files: at most %d patterns", MaxReturnPatterns)
+	}
+	for _, p := range j.ReturnFiles {
+		if err := ValidateReturnPattern(p); err != nil {
+			return err
+		}
+	}
+	if len(j.ReturnFiles) > 0 && j.Cell {
+		return errors.New("return_files: a session cell returns no files")
+	}
+	if j.Limits.ReturnFiles < 0 || j.Limits.ReturnFiles > MaxReturnFiles ||
+		j.Limits.ReturnBytes < 0 || j.Limits.ReturnBytes > MaxReturnBytes {
+		return fmt.Errorf("limits: return_files must be 0 to %d and return_bytes 0 to %d", MaxReturnFiles, MaxReturnBytes)
+	}
 	if j.Limits.TimeoutMs <= 0 || j.Limits.TimeoutMs > maxTimeoutMs {
 		return fmt.Errorf("limits: timeout_ms must be between 1 and %d", maxTimeoutMs)
 	}

@@ -35,7 +35,7 @@ type jobProcess struct {
 	drained                  chan struct{} // closed when both output pipes hit EOF
 }
 
-// startProcess runs Command + [Entry] + Args in dir as cred (nil: as the
+// startProcess runs the job's command line (Job.argv) in dir as cred (nil: as the
 // runner, in tests), in a session of its own, with exactly job.Env as its
 // environment and three pipes as its only open files. The program is
 // started through the runner's launch step, which lowers the job's
@@ -47,8 +47,7 @@ func startProcess(job Job, dir string, r *reaper, cred *syscall.Credential) (*jo
 	if err != nil {
 		return nil, err
 	}
-	argv := append(append(append([]string{}, job.Command...), job.Entry), job.Args...)
-	path, argv, err = launchCommand(path, argv, job.Limits)
+	path, argv, err := launchCommand(path, job.argv(), job.Limits)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
+	"strings"
+	"time"
 )
 
 // MaxFrameBytes bounds a frame in either direction. A job holds at most
@@ -42,14 +45,18 @@ const OutputChunkBytes = 16 << 10
 const resultOverheadBytes = 64 << 10
 
 // ResultFrameBytes is the longest "result" frame an honest runner writes
-// for a job with these limits: both streams full (OutputBytes each,
+// for a job with these limits: all four streams full (OutputBytes each,
 // base64 in JSON) plus a fixed overhead, never more than MaxFrameBytes.
 // The daemon reads a result with this bound, so a job that got hold of
 // the runner's stdout (gVisor, docs/SECURITY.md F5) cannot make it
 // allocate more than its own output caps allow.
 func (l Limits) ResultFrameBytes() int {
 	out := min(max(l.OutputBytes, 0), MaxOutputBytes)
-	return min(2*base64.StdEncoding.EncodedLen(out)+resultOverheadBytes, MaxFrameBytes)
+	files := min(max(l.ReturnBytes, 0), MaxReturnBytes)
+	// Four streams (the run's and, for a compiled language, the
+	// compiler's) and the returned files, each with its name.
+	return min(4*base64.StdEncoding.EncodedLen(out)+base64.StdEncoding.EncodedLen(files)+
+		min(max(l.ReturnFiles, 0), MaxReturnFiles)*2*MaxFileNameBytes+resultOverheadBytes, MaxFrameBytes)
 }
 
 // Job is what the daemon asks the runner to do.
@@ -84,6 +91,52 @@ type Job struct {
 	// ran a cell takes only cells until its reset, which ends the
 	// session.
 	Cell bool `json:"cell,omitempty"`
+	// Compile, when set, is a stage that runs first, as the job's uid in
+	// the work dir: Compile.Command + [Entry], with its own timeout, no
+	// stdin, the job's Env and output caps. The program starts only if
+	// the compiler exits 0, and it is then Command + Args: the entry is
+	// not appended (the compiler's output is what runs), and "{stem}" in
+	// Command stands for Entry without its extension (Main.java runs as
+	// class Main).
+	Compile *Compile `json:"compile,omitempty"`
+	// ReturnFiles are patterns (path.Match, relative to the work dir) of
+	// files the program writes that come back in Result.Files, read once
+	// every process of the job is gone: at most Limits.ReturnFiles files
+	// and Limits.ReturnBytes bytes in all.
+	ReturnFiles []string `json:"return_files,omitempty"`
+}
+
+// Compile is a job's compile stage.
+type Compile struct {
+	Command   []string `json:"command"`
+	TimeoutMs int64    `json:"timeout_ms"`
+}
+
+// Stem is the token of a compiled job's Command that stands for its
+// entry without the extension.
+const Stem = "{stem}"
+
+// MaxDuration is the longest the job's processes may run: its program's
+// timeout and its compile stage's.
+func (j Job) MaxDuration() time.Duration {
+	d := time.Duration(j.Limits.TimeoutMs) * time.Millisecond
+	if j.Compile != nil {
+		d += time.Duration(j.Compile.TimeoutMs) * time.Millisecond
+	}
+	return d
+}
+
+// argv is the program's command line.
+func (j Job) argv() []string {
+	if j.Compile == nil {
+		return append(append(append([]string{}, j.Command...), j.Entry), j.Args...)
+	}
+	stem := strings.TrimSuffix(j.Entry, path.Ext(j.Entry))
+	argv := make([]string, 0, len(j.Command)+len(j.Args))
+	for _, a := range j.Command {
+		argv = append(argv, strings.ReplaceAll(a, Stem, stem))
+	}
+	return append(argv, j.Args...)
 }
 
 // File is one file of a job.
@@ -103,6 +156,10 @@ type Limits struct {
 	// the job's process; 0 leaves them as the sandbox has them.
 	FileSizeBytes int64 `json:"file_size_bytes,omitempty"`
 	NoFile        int64 `json:"nofile,omitempty"`
+	// ReturnFiles and ReturnBytes cap Job.ReturnFiles' harvest: files,
+	// and bytes of them all.
+	ReturnFiles int `json:"return_files,omitempty"`
+	ReturnBytes int `json:"return_bytes,omitempty"`
 }
 
 // Result is what the runner reports.
@@ -142,12 +199,41 @@ type Result struct {
 	// sandbox takes no more cells.
 	SessionEnded bool `json:"session_ended,omitempty"`
 
+	// Files are the files Job.ReturnFiles selected, in name order;
+	// FilesTruncated says that more matched than the caps allowed (the
+	// ones over them are left out whole, never cut).
+	Files          []File `json:"files,omitempty"`
+	FilesTruncated bool   `json:"files_truncated,omitempty"`
+
+	// Compile is the compile stage's outcome, for a job with one. When
+	// the compiler failed (a non-zero exit, a signal, its timeout) the
+	// program did not start: ExitCode, Signal and the run's streams are
+	// then zero.
+	Compile *Stage `json:"compile,omitempty"`
+
 	// Error is set when the runner could not run the job at all (a bad
 	// file name, the interpreter missing); the other fields are then
 	// meaningless. It is a message for the caller, never a Go error
 	// string from deep inside.
 	Error string `json:"error,omitempty"`
 }
+
+// Stage is how a stage before the program (the compiler) ended.
+type Stage struct {
+	ExitCode        int     `json:"exit_code"`
+	Signal          string  `json:"signal,omitempty"`
+	TimedOut        bool    `json:"timed_out"`
+	Stdout          []byte  `json:"stdout"`
+	Stderr          []byte  `json:"stderr"`
+	StdoutTruncated bool    `json:"stdout_truncated"`
+	StderrTruncated bool    `json:"stderr_truncated"`
+	WallMs          float64 `json:"wall_ms"`
+	CPUTimeMs       float64 `json:"cpu_time_ms"`
+	MemoryPeakKB    int64   `json:"memory_peak_kb"`
+}
+
+// OK reports whether the stage succeeded, so the program may start.
+func (s Stage) OK() bool { return s.ExitCode == 0 && s.Signal == "" && !s.TimedOut }
 
 // WriteFrame writes v as one frame.
 func WriteFrame(w io.Writer, v any) error {
@@ -236,9 +322,12 @@ const (
 
 // Status is the job's outcome in the API's words: "timeout" when the
 // runner killed it at the deadline, "success" when it exited 0 by
-// itself, "error" otherwise (a non-zero exit, a signal, an OOM kill).
+// itself, "error" otherwise (a non-zero exit, a signal, an OOM kill, a
+// compile stage that failed, its own timeout included).
 func (r Result) Status() string {
 	switch {
+	case r.Compile != nil && !r.Compile.OK():
+		return "error"
 	case r.TimedOut:
 		return "timeout"
 	case r.ExitCode == 0 && r.Signal == "" && !r.OOMKilled:

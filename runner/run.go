@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -49,15 +51,25 @@ func runJob(job Job, opt options, uid int, send sendOutput, start func(Job) (*jo
 		return Result{Error: err.Error()}
 	}
 
+	sweepAsJob := func(r *reaper) error {
+		return asJob(uid, func() error { return sweep(r) })
+	}
+	var stage *Stage
+	if job.Compile != nil {
+		s, err := compile(job, start, sweepAsJob, opt.logf)
+		if err != nil {
+			return Result{Error: err.Error()}
+		}
+		if stage = &s; !s.OK() {
+			return Result{Compile: stage}
+		}
+	}
 	p, err := start(job)
 	if err != nil {
 		return Result{Error: err.Error()}
 	}
 	if job.Stream {
 		defer p.stream(send).close()
-	}
-	sweepAsJob := func(r *reaper) error {
-		return asJob(uid, func() error { return sweep(r) })
 	}
 	res := p.finish(time.Duration(job.Limits.TimeoutMs)*time.Millisecond, sweepAsJob, opt.logf)
 
@@ -66,5 +78,43 @@ func runJob(job Job, opt options, uid int, send sendOutput, start func(Job) (*jo
 			res.OOMKilled = true
 		}
 	}
+	res.Compile = stage
+	if res.Error == "" && len(job.ReturnFiles) > 0 {
+		err := asJob(uid, func() error {
+			var err error
+			res.Files, res.FilesTruncated, err = collectFiles(opt.workDir, job.ReturnFiles,
+				job.Limits.ReturnFiles, job.Limits.ReturnBytes)
+			return err
+		})
+		if err != nil {
+			opt.logf("return files: %v", err)
+			res.Files, res.FilesTruncated = nil, true
+		}
+	}
 	return res
+}
+
+// compile runs a job's compile stage to the end, started by start (cold:
+// its command is not the pre-started interpreter's), and sweeps what it
+// left behind. The error is a message for the caller.
+func compile(job Job, start func(Job) (*jobProcess, error), killAll func(*reaper) error, logf func(string, ...any)) (Stage, error) {
+	c := Job{
+		Command: job.Compile.Command,
+		Entry:   job.Entry,
+		Env:     job.Env,
+		Limits: Limits{TimeoutMs: job.Compile.TimeoutMs, OutputBytes: job.Limits.OutputBytes,
+			FileSizeBytes: job.Limits.FileSizeBytes, NoFile: job.Limits.NoFile},
+	}
+	p, err := start(c)
+	if err != nil {
+		return Stage{}, fmt.Errorf("compile: %w", err)
+	}
+	res := p.finish(time.Duration(c.Limits.TimeoutMs)*time.Millisecond, killAll, logf)
+	if res.Error != "" {
+		return Stage{}, errors.New("compile: " + res.Error)
+	}
+	return Stage{ExitCode: res.ExitCode, Signal: res.Signal, TimedOut: res.TimedOut,
+		Stdout: res.Stdout, Stderr: res.Stderr, StdoutTruncated: res.StdoutTruncated,
+		StderrTruncated: res.StderrTruncated, WallMs: res.WallMs, CPUTimeMs: res.CPUTimeMs,
+		MemoryPeakKB: res.MemoryPeakKB}, nil
 }

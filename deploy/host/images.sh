@@ -1,25 +1,80 @@
 #!/usr/bin/env bash
-# images.sh [LANG...]: build warmbox runtime images offline, without a registry.
-# Each image is a Debian bookworm root filesystem made by mmdebstrap from
-# Debian's apt repositories, imported with `docker import`. Images carry the
-# interpreter only; the runner is bind-mounted at run time.
-# Skips images that exist; FORCE=1 rebuilds. Dockerfiles for hosts that can
-# pull official images live in deploy/images/.
+# images.sh [LANG...|all]: build warmbox runtime images offline, without a
+# registry. Each image is a Debian bookworm root filesystem made by
+# mmdebstrap from Debian's apt repositories, imported with `docker import`.
+# Images carry the toolchain only; the runner is bind-mounted at run time.
+# Without arguments it builds the default languages' images (python node
+# bash); `all` builds every language's (docs/LANGUAGES.md lists them with
+# their sizes). Several languages share an image (c, cpp, d and fortran:
+# warmbox/gcc).
+#
+# An image is labelled with the hash of its recipe (its packages and the
+# files written into it): an image whose label matches is kept, any other
+# is rebuilt. FORCE=1 rebuilds regardless. WARMBOX_IMAGE_CACHE=dir keeps
+# each built root filesystem there, keyed by that hash, so a later build
+# (a CI run) imports it instead of downloading again. Dockerfiles for
+# hosts that can pull official images live in deploy/images/.
 set -euo pipefail
 log() { echo "[images] $*" >&2; }
 
 MIRROR=${WARMBOX_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SECURITY=${WARMBOX_DEBIAN_SECURITY:-http://deb.debian.org/debian-security}
 SUITE=bookworm
-langs=("$@"); [ ${#langs[@]} -gt 0 ] || langs=(python node bash)
+DEFAULT_LANGS=(python node bash)
+ALL_LANGS=(python node typescript bash c cpp go rust java csharp ruby php perl lua r sqlite ocaml d fortran elixir nim)
 
+# image LANG: the image (warmbox/<name>:bookworm) a language runs in.
+image() {
+  case $1 in
+    python | node | typescript | bash | go | rust | java | csharp | ruby | php | perl | lua | r | sqlite | ocaml | elixir | nim) echo "$1" ;;
+    c | cpp | d | fortran) echo gcc ;;
+    *) log "unknown language: $1 (known: ${ALL_LANGS[*]})"; return 1 ;;
+  esac
+}
+
+# packages IMAGE: the Debian packages an image holds.
 packages() {
   case $1 in
     python) echo python3-minimal,libpython3.11-stdlib,python3 ;;
     node) echo nodejs ;;
+    typescript) echo nodejs,node-typescript ;;
     bash) echo bash,coreutils ;;
-    *) log "unknown language: $1 (known: python node bash)"; return 1 ;;
+    gcc) echo gcc,g++,gdc,gfortran,libc6-dev ;;
+    go) echo golang-go ;;
+    rust) echo rustc ;;
+    java) echo openjdk-17-jdk-headless ;;
+    csharp) echo mono-mcs,mono-runtime ;;
+    ruby) echo ruby ;;
+    php) echo php-cli ;;
+    perl) echo perl ;;
+    lua) echo lua5.4 ;;
+    r) echo r-base-core ;;
+    sqlite) echo sqlite3 ;;
+    ocaml) echo ocaml-nox ;;
+    elixir) echo elixir ;;
+    nim) echo nim,gcc,libc6-dev ;;
   esac
+}
+
+# files IMAGE: files of deploy/images/files written into an image, as
+# "source target" lines.
+files() {
+  case $1 in
+    typescript) echo "node-globals.d.ts /usr/local/share/warmbox/node-globals.d.ts" ;;
+  esac
+}
+FILES_DIR=$(cd "$(dirname "$0")/../images/files" && pwd)
+
+RECIPE_VERSION=3 # bump when the build itself changes
+
+# base IMAGE: the hash of what mmdebstrap builds (the cache key);
+# recipe IMAGE: the image's label, that and the files written over it.
+base() { printf '%s\n%s\n%s\n' "$RECIPE_VERSION" "$SUITE" "$(packages "$1")" | sha256sum | cut -c1-16; }
+recipe() {
+  {
+    base "$1"
+    files "$1" | while read -r src dst; do echo "$dst"; cat "$FILES_DIR/$src"; done
+  } | sha256sum | cut -c1-16
 }
 
 command -v mmdebstrap >/dev/null || {
@@ -29,26 +84,68 @@ command -v mmdebstrap >/dev/null || {
 }
 
 build() {
-  local lang=$1 ref="warmbox/$1:bookworm" tmp
-  if [ "${FORCE:-0}" != 1 ] && docker image inspect "$ref" >/dev/null 2>&1; then
-    log "$ref present (FORCE=1 rebuilds)"; return 0
+  local name=$1 ref="warmbox/$1:bookworm" hash key tmp tar start src dst
+  hash=$(recipe "$name")
+  key=$(base "$name")
+  if [ "${FORCE:-0}" != 1 ] &&
+    [ "$(docker image inspect -f '{{index .Config.Labels "io.warmbox.recipe"}}' "$ref" 2>/dev/null)" = "$hash" ]; then
+    log "$ref up to date (recipe $hash; FORCE=1 rebuilds)"; return 0
   fi
+  start=$SECONDS
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' RETURN
-  log "building $ref"
-  mmdebstrap --quiet --variant=essential --include="$(packages "$lang")" \
-    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
-    --dpkgopt='path-exclude=/usr/share/locale/*' \
-    --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/*' \
-    "$SUITE" "$tmp/rootfs.tar" "deb $MIRROR $SUITE main" "deb $MIRROR $SUITE-updates main" \
-    "deb $SECURITY $SUITE-security main"
+  tar=$tmp/rootfs.tar
+  if [ -n "${WARMBOX_IMAGE_CACHE:-}" ] && [ -f "$WARMBOX_IMAGE_CACHE/$name-$key.tar" ]; then
+    log "importing $ref from $WARMBOX_IMAGE_CACHE/$name-$key.tar"
+    cp "$WARMBOX_IMAGE_CACHE/$name-$key.tar" "$tar"
+  else
+    log "building $ref ($(packages "$name"))"
+    mmdebstrap --quiet --variant=essential --include="$(packages "$name")" \
+      --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+      --dpkgopt='path-exclude=/usr/share/locale/*' \
+      --essential-hook='mkdir -p "$1"/usr/share/man/man1' \
+      --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/*' \
+      "$SUITE" "$tar" "deb $MIRROR $SUITE main" "deb $MIRROR $SUITE-updates main" \
+      "deb $SECURITY $SUITE-security main"
+    if [ -n "${WARMBOX_IMAGE_CACHE:-}" ]; then
+      mkdir -p "$WARMBOX_IMAGE_CACHE"
+      rm -f "$WARMBOX_IMAGE_CACHE/$name"-*.tar
+      cp "$tar" "$WARMBOX_IMAGE_CACHE/$name-$key.tar"
+    fi
+  fi
+  # Files written over the root filesystem (files IMAGE), replacing the
+  # archive's own entries: the engine refuses duplicates.
+  local over=""
+  while read -r src dst; do
+    [ -n "$src" ] || continue
+    mkdir -p "$tmp/over$(dirname "$dst")"
+    install -m 0644 "$FILES_DIR/$src" "$tmp/over$dst"
+    over+=" .$dst"
+  done < <(files "$name")
+  if [ -n "$over" ]; then
+    for f in $over; do tar --delete -f "$tar" "$f" 2>/dev/null || true; done
+    (cd "$tmp/over" && tar --append -f "$tar" --owner=0 --group=0 --numeric-owner $over)
+  fi
   docker import --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
-    --change "LABEL io.warmbox.runtime=$lang" --change 'CMD ["/bin/sh"]' \
-    "$tmp/rootfs.tar" "$ref" >/dev/null
-  log "built $ref"
+    --change "LABEL io.warmbox.runtime=$name" --change "LABEL io.warmbox.recipe=$hash" \
+    --change 'CMD ["/bin/sh"]' "$tar" "$ref" >/dev/null
+  log "built $ref in $((SECONDS - start)) s ($(docker image inspect -f '{{.Size}}' "$ref" | awk '{printf "%d MB", $1/1e6}'))"
 }
 
+langs=("$@")
+[ ${#langs[@]} -gt 0 ] || langs=("${DEFAULT_LANGS[@]}")
+[ "${langs[*]}" != all ] || langs=("${ALL_LANGS[@]}")
+declare -A images=()
+for l in "${langs[@]}"; do images[$(image "$l")]=1; done
+
+# At most JOBS builds at once: each downloads and unpacks its packages.
+JOBS=${JOBS:-4}
 pids=()
-for l in "${langs[@]}"; do packages "$l" >/dev/null; build "$l" & pids+=($!); done
-rc=0; for p in "${pids[@]}"; do wait "$p" || rc=1; done
+rc=0
+for name in "${!images[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+  build "$name" &
+  pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || rc=1; done
 exit $rc

@@ -29,9 +29,13 @@ rate_limit: {requests: 0}
 pool: {min_idle: 2, max_size: 5, autosize: false, max_waiters: 16, max_wait: 30s}
 `
 
+// hostileLanguages enables every language of the battery (languages).
+const hostileLanguages = "WARMBOX_LANGUAGES=python,node,bash,c,java,go,ruby"
+
 // hostSecrets are put in the daemon's environment: the cases prove that
 // none of them reaches a job (I01, I02, I03, I10).
 var hostSecrets = []string{
+	hostileLanguages,
 	"WARMBOX_TEST_SECRET=wbhsecret-warmbox",
 	"AWS_SECRET_ACCESS_KEY=wbhsecret-aws",
 	"DOCKER_AUTH_CONFIG=wbhsecret-docker",
@@ -48,7 +52,17 @@ var canaries = map[string]string{
 	"python": "print(1)",
 	"node":   "console.log(1)",
 	"bash":   "echo 1",
+	"c":      "#include <stdio.h>\nint main(void) { puts(\"1\"); return 0; }\n",
+	"java":   "public class Main { public static void main(String[] a) { System.out.println(1); } }\n",
+	"go":     "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(1) }\n",
+	"ruby":   "puts 1",
 }
+
+// waves are the lanes that run at the same time: the battery's first
+// three languages, then the others. Seven lanes at once on a 2-core
+// host would starve the CPU-bound cases (a memory bomb by string
+// doubling would time out before the OOM killer fires).
+var waves = [][]string{{"python", "node", "bash"}, {"c", "java", "go", "ruby"}}
 
 func loadCases(t *testing.T) []Case {
 	t.Helper()
@@ -87,6 +101,9 @@ func TestCasesFile(t *testing.T) {
 	for lang := range languages {
 		if perLang[lang] == 0 {
 			t.Errorf("no case in %s", lang)
+		}
+		if canaries[lang] == "" || !slices.ContainsFunc(waves, func(w []string) bool { return slices.Contains(w, lang) }) {
+			t.Errorf("%s has no canary or no wave: its cases would never run", lang)
 		}
 	}
 	for _, cat := range []string{"exhaustion", "time", "output", "outlive", "disclosure", "network",
@@ -143,19 +160,25 @@ func (b *battery) lanes(t *testing.T, cases []Case, mode string) {
 	}
 	// Goroutines rather than t.Parallel: -parallel defaults to GOMAXPROCS,
 	// and a 2-core CI machine would then run two lanes, not three.
-	var wg sync.WaitGroup
-	for lang, list := range lanes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t.Run(lang, func(t *testing.T) {
-				for _, c := range list {
-					t.Run(c.ID, func(t *testing.T) { b.run(t, c, c.Expect, c.Finding) })
-				}
-			})
-		}()
+	for _, wave := range waves {
+		var wg sync.WaitGroup
+		for _, lang := range wave {
+			list := lanes[lang]
+			if len(list) == 0 {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				t.Run(lang, func(t *testing.T) {
+					for _, c := range list {
+						t.Run(c.ID, func(t *testing.T) { b.run(t, c, c.Expect, c.Finding) })
+					}
+				})
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	b.report(t, n, time.Since(start))
 }
 
