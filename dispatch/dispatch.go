@@ -81,6 +81,9 @@ type Request struct {
 	Args     []string
 	Stdin    []byte
 	Timeout  time.Duration // resolved, within the language's limits
+	// Lowered are limits the request lowered, checked by the caller
+	// (policy.Limits.CheckLowered); zero fields keep the language's.
+	Lowered policy.Lowered
 	// ReturnFiles are patterns of files the program writes that come
 	// back in the outcome's result (runner.Job.ReturnFiles), within the
 	// language's return limits.
@@ -338,6 +341,13 @@ func Job(l Language, req Request) runner.Job {
 	if len(l.Compile) > 0 {
 		job.Compile = &runner.Compile{Command: l.Compile, TimeoutMs: l.Limits.CompileTimeout.Milliseconds()}
 	}
+	low := req.Lowered
+	if low.OutputBytes > 0 {
+		job.Limits.OutputBytes = min(low.OutputBytes, job.Limits.OutputBytes)
+	}
+	job.Limits.DataBytes = low.MemoryMB << 20
+	job.Limits.CPUSeconds = int64((low.CPUTime + time.Second - 1) / time.Second)
+	job.Limits.Processes = low.Processes
 	return job
 }
 

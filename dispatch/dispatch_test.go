@@ -298,6 +298,24 @@ func TestJobCarriesLanguageSettings(t *testing.T) {
 	}
 }
 
+func TestJobLoweredLimitsAndCompile(t *testing.T) {
+	l := Language{Name: "c", Command: []string{"/tmp/a.out"}, File: "main.c", Limits: policy.DefaultLimits(),
+		Compile: []string{"gcc", "-o", "a.out"}}
+	job := Job(l, Request{Code: "x", Timeout: 3 * time.Second, ReturnFiles: []string{"*.png"},
+		Lowered: policy.Lowered{MemoryMB: 64, CPUTime: 1500 * time.Millisecond, Processes: 10, OutputBytes: 100}})
+	lim := job.Limits
+	if lim.DataBytes != 64<<20 || lim.CPUSeconds != 2 || lim.Processes != 10 || lim.OutputBytes != 100 {
+		t.Errorf("lowered limits = %+v: want 64 MiB of data, 2 CPU seconds (rounded up), 10 processes, 100 output bytes", lim)
+	}
+	if job.Compile == nil || job.Compile.TimeoutMs != l.Limits.CompileTimeout.Milliseconds() || len(job.ReturnFiles) != 1 ||
+		lim.ReturnFiles != l.Limits.MaxReturnFiles || lim.ReturnBytes != l.Limits.MaxReturnBytes {
+		t.Errorf("job = %+v: want the compile stage with the language's compile timeout and the return caps", job)
+	}
+	if got := Job(l, Request{Code: "x", Timeout: time.Second, Lowered: policy.Lowered{OutputBytes: 1 << 30}}); got.Limits.OutputBytes != l.Limits.OutputBytes {
+		t.Errorf("output_bytes raised to %d: a request only lowers", got.Limits.OutputBytes)
+	}
+}
+
 // A request's OnOutput is what the backend's hand-off streams to, and a
 // request without one is handed off unstreamed.
 func TestOnOutputReachesHandoff(t *testing.T) {

@@ -75,6 +75,7 @@ func TestSandboxSettings(t *testing.T) {
 			ShmSize        int64
 			IpcMode        string
 			CgroupnsMode   string
+			DNS            []string `json:"Dns"`
 			Ulimits        []struct {
 				Name       string
 				Soft, Hard int64
@@ -84,7 +85,9 @@ func TestSandboxSettings(t *testing.T) {
 				ReadOnly       bool
 			}
 		}
-		NetworkSettings struct{ Networks map[string]any }
+		NetworkSettings struct {
+			Networks map[string]struct{ IPAddress, GlobalIPv6Address, Gateway string }
+		}
 	}
 	if err := json.Unmarshal(out, &insp); err != nil || len(insp) != 1 {
 		t.Fatalf("inspect: %v", err)
@@ -96,7 +99,8 @@ func TestSandboxSettings(t *testing.T) {
 		got  any
 	}{
 		{"network none", h.NetworkMode == "none", h.NetworkMode},
-		{"attached to no network", len(insp[0].NetworkSettings.Networks) == 0, insp[0].NetworkSettings.Networks},
+		{"attached to no network but none (lo only, no address)", onlyNone(insp[0].NetworkSettings.Networks), insp[0].NetworkSettings.Networks},
+		{"resolver on loopback, the host's resolv.conf kept out", slices.Equal(h.DNS, []string{"127.0.0.1"}), h.DNS},
 		{"read-only root", h.ReadonlyRootfs, h.ReadonlyRootfs},
 		{"all capabilities dropped but the runner's three", len(h.CapDrop) == 1 && h.CapDrop[0] == "ALL" && slices.Equal(slices.Sorted(slices.Values(h.CapAdd)), []string{"CAP_KILL", "CAP_SETGID", "CAP_SETUID"}), [][]string{h.CapDrop, h.CapAdd}},
 		{"no-new-privileges, default seccomp", len(h.SecurityOpt) == 1 && h.SecurityOpt[0] == "no-new-privileges", h.SecurityOpt},
@@ -336,4 +340,15 @@ func TestReconcile(t *testing.T) {
 	if err := rt.Destroy(ctx, held); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// onlyNone reports whether a container's networks are at most Docker's
+// "none" network, which gives it no interface but lo and no address.
+func onlyNone(networks map[string]struct{ IPAddress, GlobalIPv6Address, Gateway string }) bool {
+	for name, ep := range networks {
+		if name != "none" || ep.IPAddress != "" || ep.GlobalIPv6Address != "" || ep.Gateway != "" {
+			return false
+		}
+	}
+	return true
 }

@@ -34,10 +34,34 @@ type executeRequest struct {
 	// ReturnFiles are patterns of files the program writes that come
 	// back in the answer, base64-encoded.
 	ReturnFiles []string `json:"return_files"`
+	// Limits lowers the language's limits for this run; never raises.
+	Limits *requestLimits `json:"limits"`
 }
 
 // requestFields are the accepted keys, spelled exactly.
-var requestFields = []string{"code", "environment", "timeout", "stdin", "args", "files", "return_files"}
+var requestFields = []string{"code", "environment", "timeout", "stdin", "args", "files", "return_files", "limits"}
+
+// requestLimits are the limits a request may lower (policy.Lowered);
+// absent or 0 keeps the language's.
+type requestLimits struct {
+	MemoryMB    int64 `json:"memory_mb"`
+	CPUTime     int64 `json:"cpu_time"` // seconds
+	Processes   int64 `json:"processes"`
+	OutputBytes int   `json:"output_bytes"`
+}
+
+// UnmarshalJSON refuses unknown keys, as the request itself does.
+func (l *requestLimits) UnmarshalJSON(b []byte) error {
+	type plain requestLimits
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var v plain
+	if err := dec.Decode(&v); err != nil {
+		return &fieldError{"limits", "limits must be an object with any of memory_mb, cpu_time (seconds), processes and output_bytes, each a whole number"}
+	}
+	*l = requestLimits(v)
+	return nil
+}
 
 // fileMap is a request's extra files by name. JSON gives them as an
 // object of name to UTF-8 text, or as an array of {"name", "content",
@@ -45,10 +69,10 @@ var requestFields = []string{"code", "environment", "timeout", "stdin", "args", 
 // binary files. A name given twice is refused either way.
 type fileMap map[string]string
 
-// fileError is a files value that does not decode, for the answer.
-type fileError struct{ field, message string }
+// fieldError is a value that does not decode (files, limits), for the answer.
+type fieldError struct{ field, message string }
 
-func (e *fileError) Error() string { return e.message }
+func (e *fieldError) Error() string { return e.message }
 
 func (m *fileMap) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
@@ -59,16 +83,16 @@ func (m *fileMap) UnmarshalJSON(b []byte) error {
 	case len(b) > 0 && b[0] == '{':
 		var plain map[string]string
 		if err := json.Unmarshal(b, &plain); err != nil {
-			return &fileError{"files", "files must map file names to strings (or be an array of {name, content, encoding})"}
+			return &fieldError{"files", "files must map file names to strings (or be an array of {name, content, encoding})"}
 		}
 		*m = plain
 		return nil
 	case len(b) == 0 || b[0] != '[':
-		return &fileError{"files", "files must be an object mapping file names to contents, or an array of {name, content, encoding}"}
+		return &fieldError{"files", "files must be an object mapping file names to contents, or an array of {name, content, encoding}"}
 	}
 	var list []json.RawMessage
 	if err := json.Unmarshal(b, &list); err != nil {
-		return &fileError{"files", "files must be an array of {name, content, encoding}"}
+		return &fieldError{"files", "files must be an array of {name, content, encoding}"}
 	}
 	out := make(fileMap, len(list))
 	for i, raw := range list {
@@ -81,10 +105,10 @@ func (m *fileMap) UnmarshalJSON(b []byte) error {
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&f); err != nil {
-			return &fileError{field, field + " must be an object with name, content and encoding (utf8 or base64), all strings"}
+			return &fieldError{field, field + " must be an object with name, content and encoding (utf8 or base64), all strings"}
 		}
 		if f.Name == nil || f.Content == nil {
-			return &fileError{field, field + " needs a name and a content"}
+			return &fieldError{field, field + " needs a name and a content"}
 		}
 		content := *f.Content
 		switch f.Encoding {
@@ -92,14 +116,14 @@ func (m *fileMap) UnmarshalJSON(b []byte) error {
 		case "base64":
 			decoded, err := base64.StdEncoding.DecodeString(content)
 			if err != nil {
-				return &fileError{field + ".content", field + ".content is not valid base64 (standard alphabet, padded)"}
+				return &fieldError{field + ".content", field + ".content is not valid base64 (standard alphabet, padded)"}
 			}
 			content = string(decoded)
 		default:
-			return &fileError{field + ".encoding", fmt.Sprintf("%s.encoding must be utf8 or base64, got %s", field, quote(f.Encoding))}
+			return &fieldError{field + ".encoding", fmt.Sprintf("%s.encoding must be utf8 or base64, got %s", field, quote(f.Encoding))}
 		}
 		if _, dup := out[*f.Name]; dup {
-			return &fileError{"files", fmt.Sprintf("file name %s is given more than once", quote(*f.Name))}
+			return &fieldError{"files", fmt.Sprintf("file name %s is given more than once", quote(*f.Name))}
 		}
 		out[*f.Name] = content
 	}
@@ -196,7 +220,7 @@ func decodeError(err error, fields []string) *apiError {
 		field := shorten(typ.Field)
 		return invalid(field, "%s must be %s, got a JSON %s", field, expectedType(typ.Field), shorten(typ.Value))
 	}
-	var fe *fileError
+	var fe *fieldError
 	if errors.As(err, &fe) {
 		return invalid(fe.field, "%s", fe.message)
 	}
@@ -379,7 +403,19 @@ func (q executeRequest) validate(l dispatch.Language) (dispatch.Request, *apiErr
 			return dispatch.Request{}, invalid(fmt.Sprintf("return_files[%d]", i), "%s", err.Error())
 		}
 	}
+	var lowered policy.Lowered
+	if q.Limits != nil {
+		lowered = policy.Lowered{MemoryMB: q.Limits.MemoryMB, CPUTime: time.Duration(q.Limits.CPUTime) * time.Second,
+			Processes: q.Limits.Processes, OutputBytes: q.Limits.OutputBytes}
+		if q.Limits.CPUTime < 0 || q.Limits.CPUTime > int64(lim.MaxTimeout/time.Second) {
+			lowered.CPUTime = -1 // out of range either way; CheckLowered says so
+		}
+		if field, err := lim.CheckLowered(lowered); err != nil {
+			return dispatch.Request{}, invalid("limits."+field, "%s", err.Error())
+		}
+	}
 	req := dispatch.Request{
+		Lowered:     lowered,
 		Language:    l.Name,
 		Code:        q.Code,
 		Files:       files,

@@ -120,3 +120,41 @@ func (l Limits) RequestTimeout(asked time.Duration) (time.Duration, error) {
 	}
 	return asked, nil
 }
+
+// Lowered are the limits one request lowered; a zero field keeps the
+// language's.
+type Lowered struct {
+	// MemoryMB bounds each process's heap and private writable memory
+	// (the sandbox's memory limit still bounds them all together).
+	MemoryMB int64
+	// CPUTime bounds each process's CPU time, in whole seconds.
+	CPUTime time.Duration
+	// Processes bounds the job's processes and threads together.
+	Processes int64
+	// OutputBytes caps stdout and stderr, each.
+	OutputBytes int
+}
+
+// Lowest values a request may ask for: below them an interpreter cannot
+// start at all, which would read as a broken sandbox.
+const (
+	MinLoweredMemoryMB  = 16
+	MinLoweredProcesses = 8
+)
+
+// CheckLowered reports the first limit of asked that is not a lowering of
+// l: its field name (as the API spells it) and why. A request can lower
+// limits, never raise them.
+func (l Limits) CheckLowered(asked Lowered) (field string, err error) {
+	switch {
+	case asked.MemoryMB != 0 && (asked.MemoryMB < MinLoweredMemoryMB || asked.MemoryMB > l.MemoryMB):
+		return "memory_mb", fmt.Errorf("limits.memory_mb must be %d to %d (the language's); a request can only lower a limit", MinLoweredMemoryMB, l.MemoryMB)
+	case asked.CPUTime != 0 && (asked.CPUTime < time.Second || asked.CPUTime > l.MaxTimeout):
+		return "cpu_time", fmt.Errorf("limits.cpu_time must be 1 to %d seconds (max_timeout); a request can only lower a limit", int(l.MaxTimeout/time.Second))
+	case asked.Processes != 0 && (asked.Processes < MinLoweredProcesses || asked.Processes > l.Pids):
+		return "processes", fmt.Errorf("limits.processes must be %d to %d (the language's pids); a request can only lower a limit", MinLoweredProcesses, l.Pids)
+	case asked.OutputBytes != 0 && (asked.OutputBytes < 1 || asked.OutputBytes > l.OutputBytes):
+		return "output_bytes", fmt.Errorf("limits.output_bytes must be 1 to %d (the language's); a request can only lower a limit", l.OutputBytes)
+	}
+	return "", nil
+}

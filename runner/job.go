@@ -131,6 +131,9 @@ func (j Job) Validate() error {
 		j.Limits.ReturnBytes < 0 || j.Limits.ReturnBytes > MaxReturnBytes {
 		return fmt.Errorf("limits: return_files must be 0 to %d and return_bytes 0 to %d", MaxReturnFiles, MaxReturnBytes)
 	}
+	if j.Limits.DataBytes < 0 || j.Limits.CPUSeconds < 0 || j.Limits.Processes < 0 {
+		return errors.New("limits: data_bytes, cpu_seconds and processes must not be negative")
+	}
 	if j.Limits.TimeoutMs <= 0 || j.Limits.TimeoutMs > maxTimeoutMs {
 		return fmt.Errorf("limits: timeout_ms must be between 1 and %d", maxTimeoutMs)
 	}

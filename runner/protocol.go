@@ -156,6 +156,16 @@ type Limits struct {
 	// the job's process; 0 leaves them as the sandbox has them.
 	FileSizeBytes int64 `json:"file_size_bytes,omitempty"`
 	NoFile        int64 `json:"nofile,omitempty"`
+	// Limits a request lowered, set on the job's process (and so on
+	// everything it starts) as rlimits; 0 leaves them as the sandbox
+	// has them. DataBytes (RLIMIT_DATA) bounds each process's heap and
+	// private writable memory (an allocation past it fails, ENOMEM);
+	// CPUSeconds (RLIMIT_CPU) each process's CPU time (SIGXCPU, then
+	// SIGKILL); Processes (RLIMIT_NPROC) the processes and threads of
+	// the job's uid, which is the job's alone.
+	DataBytes  int64 `json:"data_bytes,omitempty"`
+	CPUSeconds int64 `json:"cpu_seconds,omitempty"`
+	Processes  int64 `json:"processes,omitempty"`
 	// ReturnFiles and ReturnBytes cap Job.ReturnFiles' harvest: files,
 	// and bytes of them all.
 	ReturnFiles int `json:"return_files,omitempty"`

@@ -11,10 +11,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A job's file-size and open-file limits. Docker sets them for the whole
-// container (ulimits); Kubernetes has no such setting, so the runner sets
-// them on the job itself, the same on both backends: no file a job can
-// write grows past FileSizeBytes. Limits are only ever lowered.
+// A job's rlimits. File size and open files: Docker sets them for the
+// whole container (ulimits); Kubernetes has no such setting, so the
+// runner sets them on the job itself, the same on both backends: no file
+// a job can write grows past FileSizeBytes. Data, CPU time and processes
+// are what a request may lower (Limits). Limits are only ever lowered.
 
 // launchCommand returns what to start instead of path with argv so that
 // the job's limits are lowered in the new process itself, after it left
@@ -38,8 +39,8 @@ func launchCommand(path string, argv []string, l Limits) (string, []string, erro
 	return self, args, nil
 }
 
-// launch is the launch step: `launch [--fsize N] [--nofile N] -- PATH
-// ARGV...` lowers its own limits and executes PATH with ARGV (ARGV[0]
+// launch is the launch step: `launch [--fsize N] [--nofile N] [--data N]
+// [--cpu N] [--nproc N] -- PATH ARGV...` lowers its own limits and executes PATH with ARGV (ARGV[0]
 // included) and its environment as it is. It returns only on failure.
 func launch(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("launch", flag.ContinueOnError)
@@ -47,8 +48,11 @@ func launch(args []string, stderr io.Writer) int {
 	var l Limits
 	fs.Int64Var(&l.FileSizeBytes, "fsize", 0, "")
 	fs.Int64Var(&l.NoFile, "nofile", 0, "")
+	fs.Int64Var(&l.DataBytes, "data", 0, "")
+	fs.Int64Var(&l.CPUSeconds, "cpu", 0, "")
+	fs.Int64Var(&l.Processes, "nproc", 0, "")
 	if err := fs.Parse(args); err != nil || fs.NArg() < 2 {
-		fmt.Fprintf(stderr, "warmbox-runner launch: want [--fsize N] [--nofile N] -- PATH ARGV...\n")
+		fmt.Fprintf(stderr, "warmbox-runner launch: want [--fsize N] [--nofile N] [--data N] [--cpu N] [--nproc N] -- PATH ARGV...\n")
 		return 2
 	}
 	for _, r := range jobRlimits(l) {
@@ -100,11 +104,16 @@ type rlimit struct {
 
 func jobRlimits(l Limits) []rlimit {
 	var out []rlimit
-	if l.FileSizeBytes > 0 {
-		out = append(out, rlimit{"RLIMIT_FSIZE", "fsize", unix.RLIMIT_FSIZE, l.FileSizeBytes})
-	}
-	if l.NoFile > 0 {
-		out = append(out, rlimit{"RLIMIT_NOFILE", "nofile", unix.RLIMIT_NOFILE, l.NoFile})
+	for _, r := range []rlimit{
+		{"RLIMIT_FSIZE", "fsize", unix.RLIMIT_FSIZE, l.FileSizeBytes},
+		{"RLIMIT_NOFILE", "nofile", unix.RLIMIT_NOFILE, l.NoFile},
+		{"RLIMIT_DATA", "data", unix.RLIMIT_DATA, l.DataBytes},
+		{"RLIMIT_CPU", "cpu", unix.RLIMIT_CPU, l.CPUSeconds},
+		{"RLIMIT_NPROC", "nproc", unix.RLIMIT_NPROC, l.Processes},
+	} {
+		if r.value > 0 {
+			out = append(out, r)
+		}
 	}
 	return out
 }

@@ -35,7 +35,9 @@ image() {
 # packages IMAGE: the Debian packages an image holds.
 packages() {
   case $1 in
-    python) echo python3-minimal,libpython3.11-stdlib,python3 ;;
+    # numpy, pandas, matplotlib (Agg: no display), scipy and sympy come
+    # with it: the most asked-for imports of data and agent users.
+    python) echo python3-minimal,libpython3.11-stdlib,python3,python3-numpy,python3-pandas,python3-matplotlib,python3-scipy,python3-sympy ;;
     node) echo nodejs ;;
     typescript) echo nodejs,node-typescript ;;
     bash) echo bash,coreutils ;;

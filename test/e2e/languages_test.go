@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"image/png"
 	"net/http"
 	"strings"
 	"sync"
@@ -351,5 +353,85 @@ open("ignored.bin", "wb").write(b"x")`,
 	}
 	if r.Body["files_truncated"] != nil {
 		t.Errorf("files_truncated %v for two small files", r.Body["files_truncated"])
+	}
+}
+
+// TestLoweredLimits: limits a request lowers take effect in the program
+// (memory, processes, CPU time, output), and raising one is refused.
+func TestLoweredLimits(t *testing.T) {
+	d := testdaemon.Start(t, testdaemon.Options{Config: config})
+	run := func(code string, limits map[string]any) testdaemon.Response {
+		t.Helper()
+		return d.Post(t, "/execute", map[string]any{"environment": "python", "code": code, "limits": limits})
+	}
+	r := run("x = bytearray(64 << 20)\nprint('allocated')", map[string]any{"memory_mb": 32})
+	if r.Status != http.StatusOK || r.Body["exit_code"] != 1.0 || !strings.Contains(fmt.Sprint(r.Body["stderr"]), "MemoryError") {
+		t.Errorf("memory_mb 32, 64 MiB allocated: want exit 1 with MemoryError, got HTTP %d %v", r.Status, r.Body)
+	}
+	if r := run("x = bytearray(64 << 20)\nprint('allocated')", nil); r.Body["stdout"] != "allocated\n" {
+		t.Errorf("without a lowered limit the same allocation must succeed: %v", r.Body)
+	}
+	r = run(`import os
+failed = 0
+for _ in range(20):
+    try:
+        if os.fork() == 0:
+            import time; time.sleep(5); os._exit(0)
+    except BlockingIOError:
+        failed += 1
+print("failed", failed > 0)`, map[string]any{"processes": 8})
+	if r.Body["stdout"] != "failed True\n" {
+		t.Errorf("processes 8, 20 forks: want some to fail, got %v", r.Body)
+	}
+	r = run("while True: pass", map[string]any{"cpu_time": 1})
+	if r.Body["signal"] != "SIGXCPU" && r.Body["signal"] != "SIGKILL" || r.Body["timed_out"] != false {
+		t.Errorf("cpu_time 1, a busy loop: want SIGXCPU (or SIGKILL) before the timeout, got %v", r.Body)
+	}
+	r = run("print('x' * 1000)", map[string]any{"output_bytes": 100})
+	if out, _ := r.Body["stdout"].(string); len(out) != 100 || r.Body["truncated"].(map[string]any)["stdout"] != true {
+		t.Errorf("output_bytes 100: stdout of %d bytes, truncated %v", len(out), r.Body["truncated"])
+	}
+	r = run("print(1)", map[string]any{"memory_mb": 1 << 20})
+	if e, _ := r.Body["error"].(map[string]any); r.Status != http.StatusUnprocessableEntity || e["field"] != "limits.memory_mb" {
+		t.Errorf("raising memory_mb: want 422 naming limits.memory_mb, got HTTP %d %s", r.Status, r.Raw)
+	}
+}
+
+// TestPlotReturned: the python image's data packages work without a
+// display, and a matplotlib plot comes back as a valid PNG.
+func TestPlotReturned(t *testing.T) {
+	d := testdaemon.Start(t, testdaemon.Options{Config: config})
+	r := d.Post(t, "/execute", map[string]any{
+		"environment": "python",
+		"timeout":     60,
+		"code": `import os
+import numpy as np, pandas as pd, scipy, sympy
+import matplotlib
+import matplotlib.pyplot as plt
+x = np.linspace(0, 2 * np.pi, 50)
+df = pd.DataFrame({"x": x, "y": np.sin(x)})
+os.makedirs("out", exist_ok=True)
+df.plot(x="x", y="y", figsize=(4, 3))
+plt.savefig("out/plot.png", dpi=50)
+print(matplotlib.get_backend(), round(float(df.y.max()), 3), sympy.integrate(sympy.Symbol("t") ** 2))`,
+		"return_files": []string{"out/*.png"},
+	})
+	if r.Status != http.StatusOK || r.Body["stdout"] != "agg 1.0 t**3/3\n" {
+		t.Fatalf("HTTP %d stdout %q, want the Agg backend, 1.0 and t**3/3 (stderr %q)", r.Status, r.Body["stdout"], r.Body["stderr"])
+	}
+	files, _ := r.Body["files"].([]any)
+	if len(files) != 1 {
+		t.Fatalf("files %v, want out/plot.png", r.Body["files"])
+	}
+	b, err := base64.StdEncoding.DecodeString(files[0].(map[string]any)["content"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("the returned plot is not a PNG: %v", err)
+	}
+	if size := img.Bounds().Size(); size.X != 200 || size.Y != 150 {
+		t.Errorf("plot is %v pixels, want 200x150 (4x3 inches at 50 dpi)", size)
 	}
 }

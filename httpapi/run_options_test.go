@@ -2,10 +2,13 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/warmbox/warmbox/dispatch"
+	"github.com/warmbox/warmbox/policy"
 	"github.com/warmbox/warmbox/runner"
 )
 
@@ -88,5 +91,43 @@ func TestBinaryFilesInAndOut(t *testing.T) {
 	}
 	if plain := decode(t, newAPI(t).post(`{"environment":"python","code":"x"}`)); plain["files"] != nil || plain["files_truncated"] != nil {
 		t.Errorf("an answer to a request without return_files has files: %v", plain)
+	}
+}
+
+func TestLoweredLimits(t *testing.T) {
+	a := newAPI(t)
+	var got dispatch.Request
+	a.svc.run = func(_ context.Context, req dispatch.Request) (dispatch.Outcome, error) {
+		got = req
+		return dispatch.Outcome{}, nil
+	}
+	if w := a.post(`{"environment":"python","code":"x","limits":{"memory_mb":64,"cpu_time":2,"processes":10,"output_bytes":100}}`); w.Code != 200 {
+		t.Fatalf("HTTP %d: %s", w.Code, w.Body)
+	}
+	want := policy.Lowered{MemoryMB: 64, CPUTime: 2 * time.Second, Processes: 10, OutputBytes: 100}
+	if got.Lowered != want {
+		t.Errorf("lowered %+v, want %+v", got.Lowered, want)
+	}
+	lim := testLimits()
+	for _, tc := range []struct{ body, field string }{
+		{fmt.Sprintf(`{"memory_mb":%d}`, lim.MemoryMB+1), "limits.memory_mb"},
+		{`{"memory_mb":8}`, "limits.memory_mb"},
+		{`{"cpu_time":61}`, "limits.cpu_time"},
+		{`{"cpu_time":-1}`, "limits.cpu_time"},
+		{`{"cpu_time":9223372036854775807}`, "limits.cpu_time"},
+		{fmt.Sprintf(`{"processes":%d}`, lim.Pids+1), "limits.processes"},
+		{fmt.Sprintf(`{"output_bytes":%d}`, lim.OutputBytes+1), "limits.output_bytes"},
+		{`{"memory":64}`, "limits"},
+		{`{"memory_mb":"64"}`, "limits"},
+		{`[64]`, "limits"},
+	} {
+		w := a.post(`{"environment":"python","code":"x","limits":` + tc.body + `}`)
+		if w.Code != 422 {
+			t.Errorf("limits %s: HTTP %d, want 422: %s", tc.body, w.Code, w.Body)
+			continue
+		}
+		if e := decode(t, w)["error"].(map[string]any); e["field"] != tc.field {
+			t.Errorf("limits %s: field %v, want %s (%v)", tc.body, e["field"], tc.field, e["message"])
+		}
 	}
 }
