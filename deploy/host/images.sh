@@ -36,7 +36,9 @@ image() {
 packages() {
   case $1 in
     # numpy, pandas, matplotlib (Agg: no display), scipy and sympy come
-    # with it: the most asked-for imports of data and agent users.
+    # with it: the most asked-for imports of data and agent users. Debian's
+    # scipy depends on pythran, which depends on a C++ toolchain and
+    # Boost: 1 GB of the image's 1.16.
     python) echo python3-minimal,libpython3.11-stdlib,python3,python3-numpy,python3-pandas,python3-matplotlib,python3-scipy,python3-sympy ;;
     node) echo nodejs ;;
     typescript) echo nodejs,node-typescript ;;

@@ -413,7 +413,7 @@ df = pd.DataFrame({"x": x, "y": np.sin(x)})
 os.makedirs("out", exist_ok=True)
 df.plot(x="x", y="y", figsize=(4, 3))
 plt.savefig("out/plot.png", dpi=50)
-print(matplotlib.get_backend(), round(float(df.y.max()), 3), sympy.integrate(sympy.Symbol("t") ** 2))`,
+print(matplotlib.get_backend(), round(float(df.y.max()), 2), sympy.integrate(sympy.Symbol("t") ** 2))`,
 		"return_files": []string{"out/*.png"},
 	})
 	if r.Status != http.StatusOK || r.Body["stdout"] != "agg 1.0 t**3/3\n" {
