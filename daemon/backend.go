@@ -67,7 +67,7 @@ func (l LanguageConfig) EngineSpec(name string) engine.Spec {
 	return engine.Spec{
 		Language: name, Image: l.Image, Runtime: l.Runtime, Limits: l.Limits,
 		Handoff: l.Handoff, Command: l.Command, Env: l.Env, Bootstrap: l.Bootstrap,
-		ExecWorkDir: l.ExecWorkDir,
+		Preload: l.Preload, ExecWorkDir: l.ExecWorkDir,
 	}
 }
 
@@ -76,7 +76,7 @@ func (l LanguageConfig) DispatchLanguage(name string) dispatch.Language {
 	return dispatch.Language{
 		Name: name, Image: l.Image, Runtime: l.Runtime, Handoff: l.Handoff, Command: l.Command,
 		File: l.File, Env: l.Env, Limits: l.Limits, Pool: l.Pool, VersionCode: l.VersionCode,
-		Compile: l.Compile,
+		Compile: l.Compile, Preload: l.Preload,
 	}
 }
 
@@ -146,6 +146,7 @@ func (b kubeBackend) Runtime(name string, l LanguageConfig) dispatch.Runtime[*ku
 	return b.Sandboxes(kube.Spec{
 		Language: name, Image: l.Image, RuntimeClass: l.Runtime, Limits: l.Limits,
 		Handoff: l.Handoff, Command: l.Command, Env: l.Env, Bootstrap: l.Bootstrap,
+		Preload: l.Preload,
 	})
 }
 

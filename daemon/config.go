@@ -206,6 +206,9 @@ type LanguageConfig struct {
 	// runner spawns the interpreter per job (still no docker exec).
 	// Ignored in exec mode.
 	Bootstrap string `yaml:"bootstrap"`
+	// Preload are modules the bootstrap imports before each job, so a
+	// job's import of them costs nothing (python only).
+	Preload []string `yaml:"preload"`
 	// Compile is a compiled language's compiler command; the entry file
 	// is appended. The program then runs as Command + args, with the
 	// element "{stem}" standing for the entry without its extension.
@@ -695,6 +698,8 @@ func (l LanguageConfig) validate(backend string) error {
 		return fmt.Errorf("pool.max_uses: must be at most %d (every job of a sandbox gets a uid of its own from a block of %d), got %d", runner.UIDBlock-1, runner.UIDBlock, l.Pool.MaxUses)
 	case len(l.Compile) > 0 && l.Compile[0] == "":
 		return errors.New("compile: must name the compiler, e.g. [gcc, -o, a.out]")
+	case len(l.Preload) > 0 && l.Bootstrap != "python":
+		return fmt.Errorf("preload: only the python bootstrap preloads modules; this language's bootstrap is %q", l.Bootstrap)
 	case len(l.Compile) > 0 && l.Bootstrap != "":
 		return errors.New("bootstrap: a compiled language has no pre-started interpreter; leave it empty")
 	case l.VersionCode == "":

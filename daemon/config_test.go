@@ -176,6 +176,7 @@ func TestConfigErrors(t *testing.T) {
 		{"wrong type", "limits: {memory_mb: lots}\n", nil, "memory_mb"},
 		{"unknown language to enable", "", map[string]string{"WARMBOX_LANGUAGES": "python,cobol"}, `no language "cobol" is configured`},
 		{"no language to enable", "", map[string]string{"WARMBOX_LANGUAGES": " , "}, "must name at least one language"},
+		{"preload without the python bootstrap", "languages: {node: {preload: [fs]}}\n", nil, "languages.node.preload: only the python bootstrap preloads modules"},
 		{"compile with a bootstrap", "languages: {c: {enabled: true, bootstrap: bash}}\n", nil, "languages.c.bootstrap: a compiled language has no pre-started interpreter"},
 		{"compile timeout out of range", "limits: {compile_timeout: 10m}\n", nil, "limits.compile_timeout: must be 1s to 5m"},
 		{"not a mapping", "- a\n- b\n", nil, "must be a YAML mapping"},

@@ -71,6 +71,8 @@ type Language struct {
 	// Compile is a compiled language's compiler command (runner.Job's
 	// Compile); nil for an interpreted one.
 	Compile []string
+	// Preload are the modules its pre-started interpreter imports ahead.
+	Preload []string
 }
 
 // Request is one job, validated by the caller.

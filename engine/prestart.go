@@ -25,7 +25,7 @@ const (
 // container's stdio before starting it (so no frame is missed), starts
 // it, and waits for the runner's "ready" frame.
 func (r *Runtime) createAttached(ctx context.Context, uid int) (*Container, error) {
-	serve := runner.Serve{RunnerUID: uid, Bootstrap: r.spec.Bootstrap, Env: r.spec.Env, Command: r.spec.Command}
+	serve := runner.Serve{RunnerUID: uid, Bootstrap: r.spec.Bootstrap, Preload: r.spec.Preload, Env: r.spec.Env, Command: r.spec.Command}
 	cfg, host := r.containerConfig(serve.Args())
 	cfg.OpenStdin, cfg.AttachStdin, cfg.AttachStdout, cfg.AttachStderr = true, true, true, true
 	resp, err := r.e.cli.ContainerCreate(ctx, cfg, host, nil, nil, "")

@@ -37,6 +37,8 @@ type Spec struct {
 	// Bootstrap names the runner's built-in bootstrap that pre-loads the
 	// interpreter (python, node, bash); empty spawns it per job.
 	Bootstrap string
+	// Preload are modules the bootstrap imports before each job.
+	Preload []string
 	// ExecWorkDir mounts the work dir without noexec, for languages
 	// whose compiler's output must run there.
 	ExecWorkDir bool

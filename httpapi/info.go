@@ -210,8 +210,11 @@ type environmentDetail struct {
 	Runtime       string `json:"runtime"`
 	// Command runs the program; Compile, null for an interpreted
 	// language, runs first with the entry file appended.
-	Command []string          `json:"command"`
-	Compile []string          `json:"compile"`
+	Command []string `json:"command"`
+	Compile []string `json:"compile"`
+	// Preload are the modules imported ahead in the pre-started
+	// interpreter; empty when none.
+	Preload []string          `json:"preload"`
 	Limits  environmentLimits `json:"limits"`
 }
 
@@ -238,6 +241,7 @@ func (s *server) environments(w http.ResponseWriter, _ *http.Request) {
 			Runtime:       runtime,
 			Command:       in.Command,
 			Compile:       in.Compile,
+			Preload:       append([]string{}, in.Preload...),
 			Limits: environmentLimits{
 				TimeoutSeconds:        int64(l.Timeout / time.Second),
 				MaxTimeoutSeconds:     int64(l.MaxTimeout / time.Second),

@@ -63,6 +63,8 @@ type Spec struct {
 	Command      []string
 	Env          []string
 	Bootstrap    string
+	// Preload are modules the bootstrap imports before each job.
+	Preload []string
 }
 
 // Pod is one sandbox Pod.
@@ -349,7 +351,7 @@ func (r *Runtime) command(runnerUID int) []string {
 	if r.spec.Handoff != HandoffPrestart {
 		return runner.IdleCommand(runnerUID)
 	}
-	return runner.Serve{RunnerUID: runnerUID, Bootstrap: r.spec.Bootstrap, ReadyOnHello: true,
+	return runner.Serve{RunnerUID: runnerUID, Bootstrap: r.spec.Bootstrap, Preload: r.spec.Preload, ReadyOnHello: true,
 		Env: r.spec.Env, Command: r.spec.Command}.Args()
 }
 

@@ -3,6 +3,8 @@ package runner
 import (
 	_ "embed"
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -38,10 +40,15 @@ type bootstrap struct {
 	// withCommand: the go signal carries the command too (the bootstrap
 	// execs the whole command line), not only the entry and args.
 	withCommand bool
+	// preloads: the bootstrap can import modules before its ready
+	// signal (python); preload lists them, after the script on its
+	// command line.
+	preloads bool
+	preload  []string
 }
 
 var bootstraps = map[string]*bootstrap{
-	"python": {name: "python", flag: "-c", script: pythonBootstrap},
+	"python": {name: "python", flag: "-c", script: pythonBootstrap, preloads: true},
 	"node":   {name: "node", flag: "-e", script: nodeBootstrap},
 	"bash":   {name: "bash", flag: "-c", script: bashBootstrap, withCommand: true},
 }
@@ -54,9 +61,33 @@ func lookupBootstrap(name string) (*bootstrap, error) {
 	return b, nil
 }
 
-// argv is the pre-started interpreter's command line.
+// preloadName is a module name a bootstrap may import ahead: dotted
+// identifiers (matplotlib.pyplot), nothing an interpreter would read as
+// an option or a path.
+var preloadName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
+
+// withPreload is b importing modules before its ready signal.
+func (b *bootstrap) withPreload(modules []string) (*bootstrap, error) {
+	if len(modules) == 0 {
+		return b, nil
+	}
+	if !b.preloads {
+		return nil, fmt.Errorf("the %s bootstrap cannot preload modules (python can)", b.name)
+	}
+	for _, m := range modules {
+		if !preloadName.MatchString(m) {
+			return nil, fmt.Errorf("preload %s: not a module name", quoteName(m))
+		}
+	}
+	c := *b
+	c.preload = slices.Clone(modules)
+	return &c, nil
+}
+
+// argv is the pre-started interpreter's command line: the modules to
+// preload follow the script, where the bootstrap reads them.
 func (b *bootstrap) argv(command []string) []string {
-	return append(append([]string{}, command...), b.flag, b.script)
+	return append(append(append([]string{}, command...), b.flag, b.script), b.preload...)
 }
 
 // message is the go signal for job: its command line as the bootstrap

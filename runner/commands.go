@@ -1,6 +1,9 @@
 package runner
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // MountPath is where the runner binary appears inside every sandbox, on
 // every backend.
@@ -32,6 +35,8 @@ type Serve struct {
 	// Bootstrap names the built-in bootstrap (python, node, bash); empty
 	// starts every job cold.
 	Bootstrap string
+	// Preload are modules the bootstrap imports before the job (python).
+	Preload []string
 	// ReadyOnHello: the ready frame waits for a "hello" request (a
 	// backend whose attach stream connects after the start).
 	ReadyOnHello bool
@@ -47,6 +52,9 @@ func (s Serve) Args() []string {
 	}
 	if s.Bootstrap != "" {
 		cmd = append(cmd, "--bootstrap", s.Bootstrap)
+	}
+	if len(s.Preload) > 0 {
+		cmd = append(cmd, "--preload", strings.Join(s.Preload, ","))
 	}
 	for _, e := range s.Env {
 		cmd = append(cmd, "--env", e)

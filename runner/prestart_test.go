@@ -99,3 +99,51 @@ func TestBootstrapMessage(t *testing.T) {
 		t.Errorf("node argv: got %q", argv[:3])
 	}
 }
+
+// A python bootstrap with modules to preload imports them before its
+// ready signal, prints nothing of theirs on the job's streams, leaves a
+// module that fails to import to the job, and still runs the job exactly
+// as `python3 main.py ARGS` (sys.argv, sys.orig_argv).
+func TestPrestartPreload(t *testing.T) {
+	boot, err := bootstraps["python"].withPreload([]string{"json", "this", "no_such_module_x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	job := Job{
+		Files: []File{{Name: "main.py", Content: []byte(`import sys
+print(sorted(m for m in ("json", "this", "no_such_module_x") if m in sys.modules))
+print(sys.argv, sys.orig_argv[1:])`)}},
+		Command: []string{"python3"},
+		Entry:   "main.py",
+		Args:    []string{"a"},
+		Env:     []string{"PATH=/usr/bin:/bin"},
+		Limits:  Limits{TimeoutMs: 10000, OutputBytes: 4096},
+	}
+	r := newReaper()
+	defer r.stop()
+	in, err := prestart(boot, job.Command, job.Env, dir, 0, r, t.Logf)
+	if err != nil {
+		t.Fatalf("prestart: %v", err)
+	}
+	if err := writeFiles(dir, job.Files); err != nil {
+		t.Fatal(err)
+	}
+	p, err := in.hand(job, r)
+	if err != nil {
+		t.Fatalf("hand: %v", err)
+	}
+	res := p.finish(10*time.Second, killSession, t.Logf)
+	// "this" prints the Zen of Python when imported: not on the job's stdout.
+	want(t, "stdout", string(res.Stdout), "['json', 'this']\n['main.py', 'a'] ['main.py', 'a']\n")
+	want(t, "stderr", string(res.Stderr), "")
+
+	for _, bad := range [][]string{{"-c"}, {"os;print(1)"}, {"../x"}, {""}} {
+		if _, err := bootstraps["python"].withPreload(bad); err == nil {
+			t.Errorf("preload %q accepted", bad)
+		}
+	}
+	if _, err := bootstraps["node"].withPreload([]string{"fs"}); err == nil {
+		t.Error("the node bootstrap accepted modules to preload")
+	}
+}

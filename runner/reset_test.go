@@ -157,6 +157,10 @@ func TestParseServe(t *testing.T) {
 		{args: []string{"--nope", "--", "bash"}, err: "not defined"},
 		{args: []string{"--runner-uid", "0", "--", "bash"}, err: "runner uid 0: must be 20000 to 65280"},
 		{args: []string{"--runner-uid", "65535", "--", "bash"}, err: "must be 20000 to 65280"},
+		{args: []string{"--bootstrap", "python", "--preload", "numpy, pandas", "--", "python3"}, boot: "python", command: []string{"python3"}},
+		{args: []string{"--bootstrap", "node", "--preload", "fs", "--", "node"}, err: "cannot preload"},
+		{args: []string{"--preload", "numpy", "--", "python3"}, err: "--preload needs --bootstrap"},
+		{args: []string{"--bootstrap", "python", "--preload", "os;x", "--", "python3"}, err: "not a module name"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -175,6 +179,9 @@ func TestParseServe(t *testing.T) {
 				boot = cfg.boot.name
 			}
 			want(t, "bootstrap", boot, tc.boot)
+			if tc.boot == "python" && slices.Contains(tc.args, "--preload") {
+				want(t, "argv", strings.Join(cfg.boot.argv([]string{"python3"}), " ")[len("python3 -c "):][len(pythonBootstrap):], " numpy pandas")
+			}
 			if cfg.readyOnHello != tc.hello {
 				t.Errorf("readyOnHello: got %v, want %v", cfg.readyOnHello, tc.hello)
 			}

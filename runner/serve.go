@@ -40,7 +40,7 @@ func (e *envFlags) Set(v string) error {
 
 // parseServe parses serve's arguments:
 //
-//	--runner-uid UID [--bootstrap python|node|bash] [--ready-on-hello] [--env KEY=VALUE]... -- COMMAND...
+//	--runner-uid UID [--bootstrap python|node|bash] [--preload MODULE,...] [--ready-on-hello] [--env KEY=VALUE]... -- COMMAND...
 //
 // The interpreter's environment is exactly the --env entries, in order
 // (none: empty), as Job.Env is the program's whole environment: a job
@@ -49,6 +49,7 @@ func parseServe(args []string) (serveConfig, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	boot := fs.String("bootstrap", "", "")
+	preload := fs.String("preload", "", "")
 	readyOnHello := fs.Bool("ready-on-hello", false, "")
 	runnerUID := fs.Int("runner-uid", 0, "")
 	var env envFlags
@@ -73,7 +74,11 @@ func parseServe(args []string) (serveConfig, error) {
 		if err != nil {
 			return serveConfig{}, err
 		}
-		cfg.boot = b
+		if cfg.boot, err = b.withPreload(list(*preload)); err != nil {
+			return serveConfig{}, fmt.Errorf("--preload: %w", err)
+		}
+	} else if *preload != "" {
+		return serveConfig{}, errors.New("--preload needs --bootstrap")
 	}
 	return cfg, nil
 }
@@ -354,4 +359,15 @@ func (f *frameWriter) Write(p []byte) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.w.Write(p)
+}
+
+// list splits a comma-separated flag value, dropping blanks.
+func list(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -9,6 +9,13 @@
 # without this file's frames, then exit status 1. An entry that Python
 # would not run as source is handed to a fresh interpreter (execv).
 #
+# With modules to preload (languages.NAME.preload, after THIS on the
+# command line), they are imported before the ready signal: the job finds
+# them in sys.modules (an `import numpy` costs nothing), along with what
+# they imported, and their import-time side effects have happened (a
+# matplotlib backend chosen, warnings filters set, numpy's threads
+# started).
+#
 # What differs from a cold start: this function's frame and the -c
 # module's sit below the program's module frame, where inspect.stack(),
 # traceback.print_stack(), sys._getframe(n) and a warning whose
@@ -32,6 +39,27 @@ def _warmbox_bootstrap():
     # and classes: alive until exit anyway) for about as long again.
     # Frozen, those objects are left out of every collection.
     compile("pass", "<warmbox>", "exec", dont_inherit=True)
+    # The modules to preload (languages.NAME.preload) follow this script
+    # on the command line. Nothing they print may reach the job's
+    # streams (fds 1 and 2 are the job's pipes already), and one that
+    # fails to import is left for the job to import (and fail) itself.
+    preload = sys.argv[1:]
+    if preload:
+        saved = os.dup(1), os.dup(2)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        for name in preload:
+            try:
+                __import__(name)
+            except Exception:
+                pass
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (null, *saved):
+            os.close(fd)
     import gc
 
     del sys.modules["gc"]  # a cold start has not imported it
@@ -54,7 +82,7 @@ def _warmbox_bootstrap():
     # config->run_filename is made absolute, not resolved; sys.path[0] is
     # the resolved directory of the script.
     path = entry if os.path.isabs(entry) else os.path.join(os.getcwd(), entry)
-    cold = sys.orig_argv[:-2] + argv  # drop "-c", THIS
+    cold = sys.orig_argv[: len(sys.orig_argv) - 2 - len(preload)] + argv  # drop "-c", THIS, the preloads
     external = sys.modules["_frozen_importlib_external"]
     with open(path, "rb") as f:
         source = f.read()

@@ -435,3 +435,26 @@ print(matplotlib.get_backend(), round(float(df.y.max()), 2), sympy.integrate(sym
 		t.Errorf("plot is %v pixels, want 200x150 (4x3 inches at 50 dpi)", size)
 	}
 }
+
+// TestPreload: modules a language preloads are in sys.modules before the
+// job imports them, /environments says so, and a job's output carries
+// nothing of their import.
+func TestPreload(t *testing.T) {
+	d := testdaemon.Start(t, testdaemon.Options{Config: config + "languages: {python: {preload: [numpy, pandas]}}\n"})
+	env := d.Get(t, "/environments").Body["details"].(map[string]any)["python"].(map[string]any)
+	if fmt.Sprint(env["preload"]) != "[numpy pandas]" {
+		t.Errorf("/environments preload = %v, want [numpy pandas]", env["preload"])
+	}
+	code := `import sys, time
+ahead = [m for m in ("numpy", "pandas", "scipy") if m in sys.modules]
+start = time.perf_counter()
+import numpy, pandas
+print(ahead, time.perf_counter() - start < 0.01, pandas.DataFrame({"a": numpy.arange(4)}).a.sum())`
+	for range 3 { // the first job and the ones after a reset
+		r := d.Post(t, "/execute", map[string]any{"environment": "python", "code": code})
+		if r.Status != http.StatusOK || r.Body["stdout"] != "['numpy', 'pandas'] True 6\n" || r.Body["stderr"] != "" {
+			t.Fatalf("HTTP %d stdout %q stderr %q: want numpy and pandas imported ahead (not scipy), at no cost, and no output of theirs",
+				r.Status, r.Body["stdout"], r.Body["stderr"])
+		}
+	}
+}
