@@ -76,7 +76,7 @@ func (l LanguageConfig) DispatchLanguage(name string) dispatch.Language {
 	return dispatch.Language{
 		Name: name, Image: l.Image, Runtime: l.Runtime, Handoff: l.Handoff, Command: l.Command,
 		File: l.File, Env: l.Env, Limits: l.Limits, Pool: l.Pool, VersionCode: l.VersionCode,
-		Compile: l.Compile, Preload: l.Preload,
+		Compile: l.Compile, Preload: l.Preload, Bootstrap: l.Bootstrap,
 	}
 }
 

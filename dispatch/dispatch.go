@@ -73,6 +73,9 @@ type Language struct {
 	Compile []string
 	// Preload are the modules its pre-started interpreter imports ahead.
 	Preload []string
+	// Bootstrap names its pre-started interpreter (python, node, bash),
+	// which also runs its sessions; "" when it has none.
+	Bootstrap string
 }
 
 // Request is one job, validated by the caller.

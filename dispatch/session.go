@@ -115,6 +115,9 @@ func (d *Dispatcher[S]) OpenSession(ctx context.Context, language, owner string,
 	if l.Handoff != "prestart" {
 		return SessionInfo{}, fmt.Errorf("%w: %s is not pre-started (handoff: %s)", ErrSessionsOff, language, l.Handoff)
 	}
+	if l.Bootstrap == "" {
+		return SessionInfo{}, fmt.Errorf("%w: %s has no session interpreter (python, node and bash have one)", ErrSessionsOff, language)
+	}
 	cfg, err := d.reserveSession(owner)
 	if err != nil {
 		return SessionInfo{}, err

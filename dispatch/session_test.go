@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ func sessionDispatcher(t *testing.T, rt *fakeRuntime, cfg SessionConfig) *Dispat
 	t.Helper()
 	pc := smallPool()
 	pc.MaxSize = 4
-	lang := Language{Name: "python", Handoff: "prestart", Command: []string{"python3"}, File: "main.py",
+	lang := Language{Name: "python", Handoff: "prestart", Bootstrap: "python", Command: []string{"python3"}, File: "main.py",
 		Limits: policy.DefaultLimits(), Pool: pc, VersionCode: "v"}
 	d, err := New([]Language{lang}, map[string]Runtime[*sandbox]{"python": rt}, Options{NotStarted: errNotStarted})
 	if err != nil {
@@ -146,6 +147,13 @@ func TestSessionsOff(t *testing.T) {
 	}
 	if _, err := d.OpenSession(context.Background(), "ruby", "c", 0, 0); !errors.Is(err, ErrUnknownLanguage) {
 		t.Fatalf("an unknown language: %v, want ErrUnknownLanguage", err)
+	}
+	// Pre-started but with no bootstrap (ruby, a compiled language): no
+	// session interpreter, refused before a sandbox is leased.
+	on := sessionDispatcher(t, cellRuntime(), sessionBounds())
+	on.langs["python"].Bootstrap = ""
+	if _, err := on.OpenSession(context.Background(), "python", "c", 0, 0); !errors.Is(err, ErrSessionsOff) || !strings.Contains(err.Error(), "no session interpreter") {
+		t.Fatalf("a language without a bootstrap: %v, want ErrSessionsOff", err)
 	}
 }
 
