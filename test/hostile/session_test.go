@@ -21,6 +21,10 @@ import (
 // or args are left out: a session's runs have neither. What each case
 // does to its own session is not judged here (TestHostile does that for
 // jobs); that it reaches no other session is.
+// sessionLanguages are the battery's languages that have a session
+// interpreter; the others' cases (c, java, go, ruby) run as jobs only.
+var sessionLanguages = map[string]bool{"python": true, "node": true, "bash": true}
+
 func TestBatteryInSession(t *testing.T) {
 	d := testdaemon.Start(t, testdaemon.Options{Config: `
 rate_limit: {requests: 0}
@@ -45,7 +49,7 @@ print(canary_proc.pid)`, 10)
 
 	ran := 0
 	for _, c := range loadCases(t) {
-		if c.Stdin != "" || c.StdinFill > 0 || len(c.Args) > 0 || c.Mode != "single" {
+		if c.Stdin != "" || c.StdinFill > 0 || len(c.Args) > 0 || c.Mode != "single" || !sessionLanguages[c.Language] {
 			continue
 		}
 		ran++
