@@ -196,6 +196,9 @@ func TestLanguages(t *testing.T) {
 	}
 	var mu sync.Mutex // one language's subtests at a time may fail loudly; runs overlap
 	var wg sync.WaitGroup
+	// Three languages at a time: all 21 at once on a 2-core host starved
+	// tsc (4 s of CPU) past its 30 s compile timeout in CI.
+	slots := make(chan struct{}, 3)
 	for name, p := range programs {
 		env, ok := served[name]
 		if !ok {
@@ -205,6 +208,8 @@ func TestLanguages(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
 			errs := checkLanguage(t, d, name, env, p)
 			mu.Lock()
 			defer mu.Unlock()
