@@ -29,11 +29,17 @@ type backend[S pool.Sandbox] interface {
 	Watch(ctx context.Context, died func(id string))
 	// Runtime is one language's runtime.
 	Runtime(name string, l LanguageConfig) dispatch.Runtime[S]
+	// Packages lists what image holds ("name=version"), when the backend
+	// can tell; nil otherwise.
+	Packages(image string) []string
 	Close() error
 }
 
 // dockerBackend runs sandboxes as containers of one Docker engine.
-type dockerBackend struct{ *engine.Engine }
+type dockerBackend struct {
+	*engine.Engine
+	images map[string]engine.Image // by reference, inspected at start
+}
 
 func newDockerBackend(ctx context.Context, cfg Config, instance string, logger *slog.Logger) (dockerBackend, error) {
 	runnerPath, err := ResolveRunner(cfg.Engine.RunnerPath)
@@ -50,12 +56,15 @@ func newDockerBackend(ctx context.Context, cfg Config, instance string, logger *
 		eng.Close()
 		return dockerBackend{}, fmt.Errorf("no Docker engine answers (%w); start one, e.g. with deploy/host/engine.sh", err)
 	}
-	if err := checkEngine(ctx, eng, cfg, logger); err != nil {
+	images, err := checkEngine(ctx, eng, cfg, logger)
+	if err != nil {
 		eng.Close()
 		return dockerBackend{}, err
 	}
-	return dockerBackend{eng}, nil
+	return dockerBackend{eng, images}, nil
 }
+
+func (b dockerBackend) Packages(image string) []string { return b.images[image].Packages }
 
 func (b dockerBackend) Runtime(name string, l LanguageConfig) dispatch.Runtime[*engine.Container] {
 	return b.Sandboxes(l.EngineSpec(name))
@@ -83,33 +92,37 @@ func (l LanguageConfig) DispatchLanguage(name string) dispatch.Language {
 // checkEngine fails closed on what the configuration needs but the
 // engine lacks: an image (warmbox never pulls) or a runtime such as runsc
 // (never a silent fallback to runc).
-func checkEngine(ctx context.Context, eng *engine.Engine, cfg Config, logger *slog.Logger) error {
+// It returns what it learnt of each image.
+func checkEngine(ctx context.Context, eng *engine.Engine, cfg Config, logger *slog.Logger) (map[string]engine.Image, error) {
 	info, err := eng.Info(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Admission: every sandbox of every pool at its memory limit must fit
 	// in the host, or one tenant's memory bomb becomes everyone's OOM.
 	var worst int64
 	for _, name := range sortedLanguages(cfg) {
 		l := cfg.Languages[name]
-		worst += int64(l.Pool.MaxSize) * (l.Limits.MemoryMB + l.Limits.ShmMB + int64(cfg.Pools.SandboxMemoryMB)) << 20
+		worst += int64(l.Pool.MaxSize) * (l.Limits.SandboxMemoryMB() + l.Limits.ShmMB + int64(cfg.Pools.SandboxMemoryMB)) << 20
 	}
 	if info.MemTotal > 0 && worst > info.MemTotal {
 		logger.Warn("the pools at max_size could use more memory than the host has; lower max_size or memory_mb",
 			"worst_case_mb", worst>>20, "host_mb", info.MemTotal>>20)
 	}
 	var errs []error
+	images := map[string]engine.Image{}
 	for _, name := range sortedLanguages(cfg) {
 		l := cfg.Languages[name]
-		if err := eng.HasImage(ctx, l.Image); err != nil {
+		img, err := eng.Image(ctx, l.Image)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("languages.%s: %w", name, err))
 		}
+		images[l.Image] = img
 		if l.Runtime != "" && !slices.Contains(info.Runtimes, l.Runtime) {
 			errs = append(errs, fmt.Errorf("languages.%s.runtime: the engine has no %q runtime (it has %v); install it or remove the setting", name, l.Runtime, info.Runtimes))
 		}
 	}
-	return errors.Join(errs...)
+	return images, errors.Join(errs...)
 }
 
 // kubeBackend runs sandboxes as Pods of a Kubernetes cluster.
@@ -141,6 +154,9 @@ func tolerations(ts []TolerationConfig) []corev1.Toleration {
 	}
 	return out
 }
+
+// Packages: a Pod's image cannot be inspected through the API server.
+func (b kubeBackend) Packages(string) []string { return nil }
 
 func (b kubeBackend) Runtime(name string, l LanguageConfig) dispatch.Runtime[*kube.Pod] {
 	return b.Sandboxes(kube.Spec{

@@ -207,7 +207,9 @@ func languages[S pool.Sandbox](cfg Config, b backend[S]) ([]dispatch.Language, m
 	rts := map[string]dispatch.Runtime[S]{}
 	for _, name := range sortedLanguages(cfg) {
 		l := cfg.Languages[name]
-		langs = append(langs, l.DispatchLanguage(name))
+		lang := l.DispatchLanguage(name)
+		lang.Packages = b.Packages(l.Image)
+		langs = append(langs, lang)
 		rts[name] = b.Runtime(name, l)
 	}
 	return langs, rts

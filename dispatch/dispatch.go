@@ -76,6 +76,9 @@ type Language struct {
 	// Bootstrap names its pre-started interpreter (python, node, bash),
 	// which also runs its sessions; "" when it has none.
 	Bootstrap string
+	// Packages are what its image holds ("name=version"), as the backend
+	// reports them; nil when it cannot tell.
+	Packages []string
 }
 
 // Request is one job, validated by the caller.
@@ -343,17 +346,55 @@ func Job(l Language, req Request) runner.Job {
 		},
 		ReturnFiles: req.ReturnFiles,
 	}
-	if len(l.Compile) > 0 {
-		job.Compile = &runner.Compile{Command: l.Compile, TimeoutMs: l.Limits.CompileTimeout.Milliseconds()}
-	}
 	low := req.Lowered
+	if len(l.Compile) > 0 {
+		job.Compile = compileStage(l, low)
+	}
 	if low.OutputBytes > 0 {
 		job.Limits.OutputBytes = min(low.OutputBytes, job.Limits.OutputBytes)
 	}
-	job.Limits.DataBytes = low.MemoryMB << 20
-	job.Limits.CPUSeconds = int64((low.CPUTime + time.Second - 1) / time.Second)
+	job.Limits.DataBytes = dataBytes(low.MemoryMB, l.Limits.MemoryMB, l.Limits.SandboxMemoryMB())
+	job.Limits.CPUSeconds = wholeSeconds(low.CPUTime)
 	job.Limits.Processes = low.Processes
 	return job
+}
+
+// compileStage is a compiled language's compile stage with the
+// language's compile limits, as the request lowered them.
+func compileStage(l Language, low policy.Lowered) *runner.Compile {
+	timeout := l.Limits.CompileTimeout
+	if low.CompileTimeout > 0 {
+		timeout = min(timeout, low.CompileTimeout)
+	}
+	cpu := l.Limits.CompileCPUTime
+	if low.CompileCPUTime > 0 {
+		cpu = low.CompileCPUTime
+	}
+	return &runner.Compile{
+		Command:    l.Compile,
+		TimeoutMs:  timeout.Milliseconds(),
+		DataBytes:  dataBytes(low.CompileMemoryMB, l.Limits.CompilerMemoryMB(), l.Limits.SandboxMemoryMB()),
+		CPUSeconds: wholeSeconds(cpu),
+	}
+}
+
+// dataBytes is a stage's RLIMIT_DATA: what the request asked for, else
+// the stage's own memory when the sandbox holds more than that (its
+// memory cgroup is sized for the hungrier stage), else none (the
+// cgroup is the bound).
+func dataBytes(askedMB, stageMB, sandboxMB int64) int64 {
+	switch {
+	case askedMB > 0:
+		return min(askedMB, stageMB) << 20
+	case stageMB < sandboxMB:
+		return stageMB << 20
+	}
+	return 0
+}
+
+// wholeSeconds rounds a CPU time up to RLIMIT_CPU's whole seconds.
+func wholeSeconds(d time.Duration) int64 {
+	return int64((d + time.Second - 1) / time.Second)
 }
 
 func shortID(id string) string {

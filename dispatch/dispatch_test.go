@@ -316,6 +316,31 @@ func TestJobLoweredLimitsAndCompile(t *testing.T) {
 	}
 }
 
+// A compiler given more memory than its program: the sandbox is sized
+// for the compiler, so each stage is held to its own by RLIMIT_DATA.
+func TestJobCompileLimits(t *testing.T) {
+	lim := policy.DefaultLimits()
+	lim.CompileMemoryMB, lim.CompileCPUTime = 768, 20*time.Second
+	l := Language{Name: "rust", Command: []string{"./a.out"}, File: "main.rs", Limits: lim, Compile: []string{"rustc"}}
+	job := Job(l, Request{Code: "x", Timeout: time.Second})
+	want := runner.Compile{Command: []string{"rustc"}, TimeoutMs: 30000, DataBytes: 768 << 20, CPUSeconds: 20}
+	if c := job.Compile; c == nil || c.TimeoutMs != want.TimeoutMs || c.DataBytes != 0 || c.CPUSeconds != want.CPUSeconds {
+		t.Errorf("compile stage %+v: want the language's timeout and CPU time, and no data limit (the sandbox is the compiler's size)", c)
+	}
+	if job.Limits.DataBytes != lim.MemoryMB<<20 {
+		t.Errorf("program data limit %d, want memory_mb (%d MiB): the sandbox holds the compiler's 768", job.Limits.DataBytes, lim.MemoryMB)
+	}
+	low := Job(l, Request{Code: "x", Timeout: time.Second, Lowered: policy.Lowered{
+		CompileTimeout: 2500 * time.Millisecond, CompileMemoryMB: 300, CompileCPUTime: 1500 * time.Millisecond, MemoryMB: 64}})
+	if c := low.Compile; c.TimeoutMs != 2500 || c.DataBytes != 300<<20 || c.CPUSeconds != 2 || low.Limits.DataBytes != 64<<20 {
+		t.Errorf("lowered: compile %+v, program data %d", c, low.Limits.DataBytes)
+	}
+	l.Limits.CompileMemoryMB = 0
+	if j := Job(l, Request{Code: "x", Timeout: time.Second}); j.Compile.DataBytes != 0 || j.Limits.DataBytes != 0 {
+		t.Errorf("compiler and program of the same size: data limits %d and %d, want none (the memory cgroup bounds both)", j.Compile.DataBytes, j.Limits.DataBytes)
+	}
+}
+
 // A request's OnOutput is what the backend's hand-off streams to, and a
 // request without one is handed off unstreamed.
 func TestOnOutputReachesHandoff(t *testing.T) {

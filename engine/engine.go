@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -141,18 +142,34 @@ func (e *Engine) Info(ctx context.Context) (Info, error) {
 	return out, nil
 }
 
-// HasImage reports whether the engine holds ref. The daemon never pulls:
-// images are built by `make images`.
-func (e *Engine) HasImage(ctx context.Context, ref string) error {
+// LabelPackages is the image label deploy/host/images.sh writes: the
+// Debian packages an image was built from, as "name=version" words.
+const LabelPackages = "io.warmbox.packages"
+
+// Image is what the daemon learns of a runtime image.
+type Image struct {
+	// Packages are its LabelPackages words; none for an image built
+	// otherwise.
+	Packages []string
+}
+
+// Image inspects ref, which the engine must hold. The daemon never
+// pulls: images are built by `make images`.
+func (e *Engine) Image(ctx context.Context, ref string) (Image, error) {
 	ctx, cancel := context.WithTimeout(ctx, inspectTimeout)
 	defer cancel()
-	if _, err := e.cli.ImageInspect(ctx, ref); err != nil {
+	img, err := e.cli.ImageInspect(ctx, ref)
+	if err != nil {
 		if client.IsErrNotFound(err) {
-			return fmt.Errorf("image %s is not on this engine (build it with `make images`; warmbox never pulls)", ref)
+			return Image{}, fmt.Errorf("image %s is not on this engine (build it with `make images`; warmbox never pulls)", ref)
 		}
-		return fmt.Errorf("image inspect %s: %w", ref, err)
+		return Image{}, fmt.Errorf("image inspect %s: %w", ref, err)
 	}
-	return nil
+	var out Image
+	if img.Config != nil {
+		out.Packages = strings.Fields(img.Config.Labels[LabelPackages])
+	}
+	return out, nil
 }
 
 // Reap force-removes every warmbox sandbox of this scope except those

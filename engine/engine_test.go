@@ -289,11 +289,24 @@ func TestReapAndWatch(t *testing.T) {
 	}
 }
 
-func TestMissingImageIsClear(t *testing.T) {
+func TestImage(t *testing.T) {
 	e := newEngine(t)
-	err := e.HasImage(context.Background(), "warmbox/absent:nope")
+	_, err := e.Image(context.Background(), "warmbox/absent:nope")
 	if err == nil || !strings.Contains(err.Error(), "make images") {
 		t.Errorf("err = %v, want a hint to build images", err)
+	}
+	// images.sh labels each image with its packages and their versions.
+	img, err := e.Image(context.Background(), "warmbox/python:bookworm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range img.Packages {
+		name, version, ok := strings.Cut(p, "=")
+		found = found || name == "python3-numpy" && ok && version != ""
+	}
+	if !found {
+		t.Errorf("packages %q: want python3-numpy=VERSION (label %s, written by deploy/host/images.sh)", img.Packages, LabelPackages)
 	}
 }
 

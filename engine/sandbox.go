@@ -182,8 +182,8 @@ func (r *Runtime) containerConfig(cmd []string) (*container.Config, *container.H
 			ReadOnly: true,
 		}},
 		Resources: container.Resources{
-			Memory:     l.MemoryMB * mib,
-			MemorySwap: l.MemoryMB * mib,
+			Memory:     l.SandboxMemoryMB() * mib,
+			MemorySwap: l.SandboxMemoryMB() * mib,
 			NanoCPUs:   int64(l.CPUs * 1e9),
 			PidsLimit:  &pids,
 			Ulimits: []*container.Ulimit{

@@ -190,7 +190,11 @@ type environmentLimits struct {
 	TimeoutSeconds    int64 `json:"timeout_seconds"`
 	MaxTimeoutSeconds int64 `json:"max_timeout_seconds"`
 	// CompileTimeoutSeconds bounds a compiled language's compile stage.
-	CompileTimeoutSeconds int64     `json:"compile_timeout_seconds"`
+	CompileTimeoutSeconds int64 `json:"compile_timeout_seconds"`
+	// CompileMemoryMB and CompileCPUTimeSeconds are the compile stage's
+	// memory and CPU time (0: no CPU limit but its timeout).
+	CompileMemoryMB       int64     `json:"compile_memory_mb"`
+	CompileCPUTimeSeconds int64     `json:"compile_cpu_time_seconds"`
 	MemoryMB              int64     `json:"memory_mb"`
 	CPUs                  jsonFloat `json:"cpus"`
 	Pids                  int64     `json:"pids"`
@@ -214,8 +218,11 @@ type environmentDetail struct {
 	Compile []string `json:"compile"`
 	// Preload are the modules imported ahead in the pre-started
 	// interpreter; empty when none.
-	Preload []string          `json:"preload"`
-	Limits  environmentLimits `json:"limits"`
+	Preload []string `json:"preload"`
+	// Packages are the Debian packages its image was built from, as
+	// "name=version"; empty when the backend cannot tell (Kubernetes).
+	Packages []string          `json:"packages"`
+	Limits   environmentLimits `json:"limits"`
 }
 
 // GET /environments
@@ -242,10 +249,13 @@ func (s *server) environments(w http.ResponseWriter, _ *http.Request) {
 			Command:       in.Command,
 			Compile:       in.Compile,
 			Preload:       append([]string{}, in.Preload...),
+			Packages:      append([]string{}, in.Packages...),
 			Limits: environmentLimits{
 				TimeoutSeconds:        int64(l.Timeout / time.Second),
 				MaxTimeoutSeconds:     int64(l.MaxTimeout / time.Second),
 				CompileTimeoutSeconds: int64(l.CompileTimeout / time.Second),
+				CompileMemoryMB:       l.CompilerMemoryMB(),
+				CompileCPUTimeSeconds: int64(l.CompileCPUTime / time.Second),
 				MemoryMB:              l.MemoryMB,
 				CPUs:                  jsonFloat(l.CPUs),
 				Pids:                  l.Pids,

@@ -220,7 +220,7 @@ func (s *server) parsePiston(body []byte) (pistonRuntime, dispatch.Request, *api
 	if entry < 0 {
 		return rt, named, invalid("files", "files must include at least one utf8 encoded file")
 	}
-	timeout, e := pistonLimits(fields, lang.Limits)
+	timeout, lowered, e := pistonLimits(fields, lang)
 	if e != nil {
 		return rt, named, e
 	}
@@ -244,7 +244,7 @@ func (s *server) parsePiston(body []byte) (pistonRuntime, dispatch.Request, *api
 	if e != nil {
 		return rt, req, e
 	}
-	req.Timeout = timeout
+	req.Timeout, req.Lowered = timeout, lowered
 	// Piston ends stdin with a newline when it lacks one (job.js).
 	if !strings.HasSuffix(stdin, "\n") {
 		stdin += "\n"
@@ -393,45 +393,81 @@ func pistonArgs(raw json.RawMessage) ([]string, *apiError) {
 }
 
 // pistonLimits checks Piston's six optional limits as v2.js does (absent,
-// null and 0 mean "not given"; each must be a number) and returns the
-// run's timeout. What is honoured:
+// null and 0 mean "not given"; each must be a number, at most the
+// configured limit and not negative) and returns the run's timeout and
+// the limits the request lowered. Each is a lowering of the language's
+// own, applied as on /execute (policy.Lowered):
 //
 //   - run_timeout (ms) is the program's wall-clock limit, at most the
-//     language's max_timeout, as Piston caps it at its configured limit;
-//     under a second is allowed (the runner counts milliseconds; a
-//     fraction is rounded up to a whole one). Not given: the language's
-//     default timeout.
-//   - run_memory_limit (bytes) is not applied per job: memory is the
-//     sandbox's memory_mb for every job, as Piston's default
-//     configuration (-1) has no per-job limit either; any number is
-//     accepted, which piston-client's -1 needs.
-//   - run_cpu_time (ms) is not applied separately: the CPU a program
-//     gets is bounded by its wall-clock limit and the sandbox's CPU
-//     quota.
-//   - compile_timeout, compile_cpu_time and compile_memory_limit apply to
-//     a compile stage, which no served language has.
-func pistonLimits(fields map[string]json.RawMessage, lim policy.Limits) (time.Duration, *apiError) {
-	for _, name := range []string{"compile_timeout", "compile_cpu_time", "compile_memory_limit", "run_cpu_time", "run_memory_limit"} {
-		if _, _, e := pistonNumber(fields, name); e != nil {
-			return 0, e
+//     language's max_timeout; under a second is allowed (the runner
+//     counts milliseconds; a fraction is rounded up). Not given: the
+//     language's default timeout.
+//   - run_memory_limit and compile_memory_limit (bytes) are the
+//     program's and the compiler's memory, at most the language's
+//     memory_mb and compile_memory_mb, rounded up to whole MiB, at least
+//     16 MiB. A negative one is "no limit of the request's own", as
+//     piston-client's default -1 means against Piston's default
+//     configuration: the language's limit holds.
+//   - run_cpu_time and compile_cpu_time (ms) become whole seconds of
+//     RLIMIT_CPU, rounded up; the run's is at most max_timeout, the
+//     compiler's at most its compile_cpu_time (else compile_timeout).
+//   - compile_timeout (ms) is the compile stage's wall-clock limit, at
+//     most the language's compile_timeout.
+//
+// The compile limits are checked for every language, as Piston does,
+// and apply only to one with a compile stage.
+func pistonLimits(fields map[string]json.RawMessage, lang dispatch.Language) (time.Duration, policy.Lowered, *apiError) {
+	lim := lang.Limits
+	var low policy.Lowered
+	timeout := lim.Timeout
+	ms := func(d time.Duration) float64 { return float64(d.Milliseconds()) }
+	type unit int
+	const (
+		millis  unit = iota // a wall-clock limit, kept to the millisecond
+		seconds             // a CPU time, rounded up to RLIMIT_CPU's seconds
+		bytes               // a memory limit, rounded up to MiB
+	)
+	// In v2.js's order: memory, timeout, CPU time; compile, then run.
+	checks := []struct {
+		name     string
+		limit    float64 // the configured limit, in the field's unit
+		unit     unit
+		duration *time.Duration
+		mb       *int64
+	}{
+		{"compile_memory_limit", float64(lim.CompilerMemoryMB() << 20), bytes, nil, &low.CompileMemoryMB},
+		{"run_memory_limit", float64(lim.MemoryMB << 20), bytes, nil, &low.MemoryMB},
+		{"compile_timeout", ms(lim.CompileTimeout), millis, &low.CompileTimeout, nil},
+		{"run_timeout", ms(lim.MaxTimeout), millis, &timeout, nil},
+		{"compile_cpu_time", ms(lim.CompilerCPUTime()), seconds, &low.CompileCPUTime, nil},
+		{"run_cpu_time", ms(lim.MaxTimeout), seconds, &low.CPUTime, nil},
+	}
+	for _, c := range checks {
+		v, given, e := pistonNumber(fields, c.name)
+		switch {
+		case e != nil:
+			return 0, policy.Lowered{}, e
+		case !given || c.unit == bytes && v < 0:
+			continue
+		case v > c.limit:
+			return 0, policy.Lowered{}, invalid(c.name, "%s cannot exceed the configured limit of %.0f", c.name, c.limit)
+		case v < 0:
+			return 0, policy.Lowered{}, invalid(c.name, "%s must be non-negative", c.name)
+		case c.unit == bytes && v < policy.MinLoweredMemoryMB<<20:
+			return 0, policy.Lowered{}, invalid(c.name, "%s must be at least %d (%d MiB): below it no program starts",
+				c.name, policy.MinLoweredMemoryMB<<20, policy.MinLoweredMemoryMB)
+		case c.unit == bytes:
+			*c.mb = int64(math.Ceil(v / (1 << 20)))
+		case c.unit == millis:
+			*c.duration = time.Duration(math.Ceil(v)) * time.Millisecond
+		default:
+			*c.duration = time.Duration(math.Ceil(v/1000)) * time.Second
 		}
 	}
-	ms, given, e := pistonNumber(fields, "run_timeout")
-	switch {
-	case e != nil:
-		return 0, e
-	case !given:
-		d, err := lim.RequestTimeout(0)
-		if err != nil {
-			return 0, invalid("run_timeout", "%s", err.Error())
-		}
-		return d, nil
-	case ms > float64(lim.MaxTimeout.Milliseconds()):
-		return 0, invalid("run_timeout", "run_timeout cannot exceed the configured limit of %d", lim.MaxTimeout.Milliseconds())
-	case ms < 0:
-		return 0, invalid("run_timeout", "run_timeout must be non-negative")
+	if len(lang.Compile) == 0 {
+		low.CompileTimeout, low.CompileCPUTime, low.CompileMemoryMB = 0, 0, 0
 	}
-	return time.Duration(math.Ceil(ms)) * time.Millisecond, nil
+	return timeout, low, nil
 }
 
 // pistonNumber reads one optional numeric field; given is false when it

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"slices"
@@ -48,6 +49,10 @@ type requestLimits struct {
 	CPUTime     int64 `json:"cpu_time"` // seconds
 	Processes   int64 `json:"processes"`
 	OutputBytes int   `json:"output_bytes"`
+	// The compile stage's, for a compiled language only.
+	CompileTimeout  int64 `json:"compile_timeout"` // seconds
+	CompileMemoryMB int64 `json:"compile_memory_mb"`
+	CompileCPUTime  int64 `json:"compile_cpu_time"` // seconds
 }
 
 // UnmarshalJSON refuses unknown keys, as the request itself does.
@@ -57,7 +62,7 @@ func (l *requestLimits) UnmarshalJSON(b []byte) error {
 	dec.DisallowUnknownFields()
 	var v plain
 	if err := dec.Decode(&v); err != nil {
-		return &fieldError{"limits", "limits must be an object with any of memory_mb, cpu_time (seconds), processes and output_bytes, each a whole number"}
+		return &fieldError{"limits", "limits must be an object with any of memory_mb, cpu_time (seconds), processes, output_bytes, compile_timeout (seconds), compile_memory_mb and compile_cpu_time (seconds), each a whole number"}
 	}
 	*l = requestLimits(v)
 	return nil
@@ -404,11 +409,19 @@ func (q executeRequest) validate(l dispatch.Language) (dispatch.Request, *apiErr
 		}
 	}
 	var lowered policy.Lowered
-	if q.Limits != nil {
-		lowered = policy.Lowered{MemoryMB: q.Limits.MemoryMB, CPUTime: time.Duration(q.Limits.CPUTime) * time.Second,
-			Processes: q.Limits.Processes, OutputBytes: q.Limits.OutputBytes}
-		if q.Limits.CPUTime < 0 || q.Limits.CPUTime > int64(lim.MaxTimeout/time.Second) {
-			lowered.CPUTime = -1 // out of range either way; CheckLowered says so
+	if ql := q.Limits; ql != nil {
+		lowered = policy.Lowered{MemoryMB: ql.MemoryMB, CPUTime: seconds(ql.CPUTime),
+			Processes: ql.Processes, OutputBytes: ql.OutputBytes,
+			CompileTimeout: seconds(ql.CompileTimeout), CompileMemoryMB: ql.CompileMemoryMB, CompileCPUTime: seconds(ql.CompileCPUTime)}
+		if len(l.Compile) == 0 {
+			for _, c := range []struct {
+				field string
+				v     int64
+			}{{"compile_timeout", ql.CompileTimeout}, {"compile_memory_mb", ql.CompileMemoryMB}, {"compile_cpu_time", ql.CompileCPUTime}} {
+				if c.v != 0 {
+					return dispatch.Request{}, invalid("limits."+c.field, "limits.%s: %s has no compile stage", c.field, l.Name)
+				}
+			}
 		}
 		if field, err := lim.CheckLowered(lowered); err != nil {
 			return dispatch.Request{}, invalid("limits."+field, "%s", err.Error())
@@ -452,4 +465,14 @@ func requestTimeout(raw json.RawMessage, lim policy.Limits) (time.Duration, *api
 		return 0, invalid("timeout", "%s", err.Error())
 	}
 	return d, nil
+}
+
+// seconds is a request's whole number of seconds as a duration; a number
+// no limit accepts (negative, or too large to be a duration) becomes -1,
+// which CheckLowered refuses with the field's range.
+func seconds(n int64) time.Duration {
+	if n < 0 || n > int64(math.MaxInt64/time.Second) {
+		return -1
+	}
+	return time.Duration(n) * time.Second
 }

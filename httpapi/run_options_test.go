@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,101 @@ func TestLoweredLimits(t *testing.T) {
 		}
 		if e := decode(t, w)["error"].(map[string]any); e["field"] != tc.field {
 			t.Errorf("limits %s: field %v, want %s (%v)", tc.body, e["field"], tc.field, e["message"])
+		}
+	}
+}
+
+// withCompiled adds a compiled language "c" (compile_memory_mb 512 over
+// the program's testLimits memory) to a test API.
+func withCompiled(a *testAPI) {
+	lim := testLimits()
+	lim.CompileMemoryMB = 512
+	lim.CompileCPUTime = 20 * time.Second
+	a.svc.langs = append(a.svc.langs, dispatch.Info{Language: dispatch.Language{
+		Name: "c", Image: "warmbox/gcc:test", Handoff: "exec", Command: []string{"./a.out"}, File: "main.c",
+		Compile: []string{"gcc", "-o", "a.out"}, Limits: lim,
+	}, Version: "12.2.0"})
+}
+
+func TestLoweredCompileLimits(t *testing.T) {
+	a := newAPI(t)
+	withCompiled(a)
+	var got dispatch.Request
+	a.svc.run = func(_ context.Context, req dispatch.Request) (dispatch.Outcome, error) {
+		got = req
+		return dispatch.Outcome{}, nil
+	}
+	if w := a.post(`{"environment":"c","code":"x","limits":{"compile_timeout":5,"compile_memory_mb":300,"compile_cpu_time":3}}`); w.Code != 200 {
+		t.Fatalf("HTTP %d: %s", w.Code, w.Body)
+	}
+	want := policy.Lowered{CompileTimeout: 5 * time.Second, CompileMemoryMB: 300, CompileCPUTime: 3 * time.Second}
+	if got.Lowered != want {
+		t.Errorf("lowered %+v, want %+v", got.Lowered, want)
+	}
+	for _, tc := range []struct{ env, body, field string }{
+		{"c", `{"compile_timeout":31}`, "limits.compile_timeout"},
+		{"c", `{"compile_timeout":-1}`, "limits.compile_timeout"},
+		{"c", `{"compile_memory_mb":513}`, "limits.compile_memory_mb"},
+		{"c", `{"compile_memory_mb":15}`, "limits.compile_memory_mb"},
+		{"c", `{"compile_cpu_time":21}`, "limits.compile_cpu_time"},
+		// The program's memory is still the language's memory_mb, not the
+		// larger sandbox the compiler needs.
+		{"c", fmt.Sprintf(`{"memory_mb":%d}`, testLimits().MemoryMB+1), "limits.memory_mb"},
+		{"python", `{"compile_timeout":5}`, "limits.compile_timeout"},
+		{"python", `{"compile_cpu_time":1}`, "limits.compile_cpu_time"},
+	} {
+		w := a.post(`{"environment":"` + tc.env + `","code":"x","limits":` + tc.body + `}`)
+		if w.Code != 422 {
+			t.Errorf("%s limits %s: HTTP %d, want 422: %s", tc.env, tc.body, w.Code, w.Body)
+			continue
+		}
+		if e := decode(t, w)["error"].(map[string]any); e["field"] != tc.field {
+			t.Errorf("%s limits %s: field %v, want %s (%v)", tc.env, tc.body, e["field"], tc.field, e["message"])
+		}
+	}
+}
+
+func TestPistonLoweredLimits(t *testing.T) {
+	mib := float64(1 << 20)
+	for _, tc := range []struct {
+		name, lang, fields string
+		want               policy.Lowered
+	}{
+		{"piston-client's defaults", "c", `,"compile_timeout":10000,"compile_memory_limit":-1,"run_memory_limit":-1`,
+			policy.Lowered{CompileTimeout: 10 * time.Second}},
+		{"everything lowered", "c", fmt.Sprintf(`,"compile_timeout":2500,"compile_cpu_time":1500,"compile_memory_limit":%.0f,"run_cpu_time":999,"run_memory_limit":%.0f`, 300*mib, 64*mib+1),
+			policy.Lowered{CompileTimeout: 2500 * time.Millisecond, CompileCPUTime: 2 * time.Second, CompileMemoryMB: 300, CPUTime: time.Second, MemoryMB: 65}},
+		{"compile limits of an interpreted language are checked, not applied", "python", `,"compile_timeout":5000,"compile_memory_limit":50000000,"run_memory_limit":50000000`,
+			policy.Lowered{MemoryMB: 48}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newPistonAPI(t)
+			withCompiled(a)
+			w := a.piston(`{"language":"` + tc.lang + `","version":"*","files":[{"content":"x"}]` + tc.fields + `}`)
+			if w.Code != http.StatusOK {
+				t.Fatalf("status %d: %s", w.Code, w.Body.String())
+			}
+			if got := a.svc.calls()[0].Lowered; got != tc.want {
+				t.Errorf("lowered %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct{ fields, want string }{
+		{`,"compile_memory_limit":600000000`, "compile_memory_limit cannot exceed the configured limit of 536870912"},
+		{`,"run_memory_limit":1e12`, "run_memory_limit cannot exceed the configured limit of 268435456"},
+		{`,"run_memory_limit":1000`, "run_memory_limit must be at least 16777216 (16 MiB): below it no program starts"},
+		{`,"compile_cpu_time":-5`, "compile_cpu_time must be non-negative"},
+		{`,"compile_cpu_time":20001`, "compile_cpu_time cannot exceed the configured limit of 20000"},
+		{`,"compile_timeout":30001`, "compile_timeout cannot exceed the configured limit of 30000"},
+		{`,"run_cpu_time":60001`, "run_cpu_time cannot exceed the configured limit of 60000"},
+		// v2.js's order: memory limits before timeouts.
+		{`,"run_timeout":-1,"run_memory_limit":1e12`, "run_memory_limit cannot exceed the configured limit of 268435456"},
+	} {
+		a := newPistonAPI(t)
+		withCompiled(a)
+		w := a.piston(`{"language":"c","version":"*","files":[{"content":"x"}]` + tc.fields + `}`)
+		if got := pistonMessage(t, w, http.StatusBadRequest); got != tc.want {
+			t.Errorf("%s: message %q, want %q", tc.fields, got, tc.want)
 		}
 	}
 }

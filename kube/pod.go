@@ -254,7 +254,7 @@ func (r *Runtime) podSpec(runnerUID int) *corev1.Pod {
 	// cannot take the CPU a job was promised.
 	res := corev1.ResourceList{
 		corev1.ResourceCPU:    *resource.NewMilliQuantity(int64(l.CPUs*1000), resource.DecimalSI),
-		corev1.ResourceMemory: *resource.NewQuantity(l.MemoryMB<<20, resource.BinarySI),
+		corev1.ResourceMemory: *resource.NewQuantity(l.SandboxMemoryMB()<<20, resource.BinarySI),
 	}
 	resources := corev1.ResourceRequirements{Limits: res, Requests: res}
 	locked := &corev1.SecurityContext{

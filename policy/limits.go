@@ -16,7 +16,16 @@ type Limits struct {
 	// CompileTimeout is the wall-clock limit of a compiled language's
 	// compile stage, on top of the program's timeout.
 	CompileTimeout time.Duration `yaml:"compile_timeout"`
-	// MemoryMB is the container's memory limit; swap is off.
+	// CompileMemoryMB is the compile stage's memory, when a compiler
+	// needs more than the program: the sandbox then gets this much
+	// (SandboxMemoryMB) and each process of the program is held to
+	// MemoryMB by RLIMIT_DATA. 0: the compiler gets MemoryMB too.
+	CompileMemoryMB int64 `yaml:"compile_memory_mb"`
+	// CompileCPUTime bounds each compiler process's CPU time
+	// (RLIMIT_CPU, whole seconds); 0: only CompileTimeout bounds it.
+	CompileCPUTime time.Duration `yaml:"compile_cpu_time"`
+	// MemoryMB is the program's memory: the container's memory limit
+	// (swap off), unless CompileMemoryMB asks for a larger sandbox.
 	MemoryMB int64 `yaml:"memory_mb"`
 	// CPUs is the container's CPU quota, in cores.
 	CPUs float64 `yaml:"cpus"`
@@ -84,6 +93,9 @@ func (l Limits) Validate() error {
 		{"timeout", l.Timeout >= time.Second && l.Timeout <= l.MaxTimeout, "1s to max_timeout", l.Timeout},
 		{"max_timeout", l.MaxTimeout >= time.Second && l.MaxTimeout <= 10*time.Minute, "1s to 10m", l.MaxTimeout},
 		{"compile_timeout", l.CompileTimeout >= time.Second && l.CompileTimeout <= 5*time.Minute, "1s to 5m", l.CompileTimeout},
+		{"compile_memory_mb", l.CompileMemoryMB == 0 || l.CompileMemoryMB >= 16 && l.CompileMemoryMB <= 64*1024, "0 (memory_mb) or 16 to 65536", l.CompileMemoryMB},
+		{"compile_cpu_time", l.CompileCPUTime == 0 || l.CompileCPUTime >= time.Second && l.CompileCPUTime <= l.CompileTimeout && l.CompileCPUTime%time.Second == 0,
+			"0 (none) or whole seconds from 1s to compile_timeout", l.CompileCPUTime},
 		{"memory_mb", l.MemoryMB >= 16 && l.MemoryMB <= 64*1024, "16 to 65536", l.MemoryMB},
 		{"cpus", l.CPUs >= 0.01 && l.CPUs <= 64, "0.01 to 64", l.CPUs},
 		{"pids", l.Pids >= 8 && l.Pids <= 4096, "8 to 4096", l.Pids},
@@ -106,6 +118,20 @@ func (l Limits) Validate() error {
 		}
 	}
 	return nil
+}
+
+// SandboxMemoryMB is the sandbox's memory limit: the larger of the
+// program's and the compiler's.
+func (l Limits) SandboxMemoryMB() int64 {
+	return max(l.MemoryMB, l.CompileMemoryMB)
+}
+
+// CompilerMemoryMB is the compile stage's memory.
+func (l Limits) CompilerMemoryMB() int64 {
+	if l.CompileMemoryMB > 0 {
+		return l.CompileMemoryMB
+	}
+	return l.MemoryMB
 }
 
 // RequestTimeout resolves the timeout a request asked for: zero means the
@@ -133,6 +159,11 @@ type Lowered struct {
 	Processes int64
 	// OutputBytes caps stdout and stderr, each.
 	OutputBytes int
+	// CompileTimeout, CompileMemoryMB and CompileCPUTime lower a compiled
+	// language's compile stage as the fields above lower its program.
+	CompileTimeout  time.Duration
+	CompileMemoryMB int64
+	CompileCPUTime  time.Duration
 }
 
 // Lowest values a request may ask for: below them an interpreter cannot
@@ -155,6 +186,21 @@ func (l Limits) CheckLowered(asked Lowered) (field string, err error) {
 		return "processes", fmt.Errorf("limits.processes must be %d to %d (the language's pids); a request can only lower a limit", MinLoweredProcesses, l.Pids)
 	case asked.OutputBytes != 0 && (asked.OutputBytes < 1 || asked.OutputBytes > l.OutputBytes):
 		return "output_bytes", fmt.Errorf("limits.output_bytes must be 1 to %d (the language's); a request can only lower a limit", l.OutputBytes)
+	case asked.CompileTimeout != 0 && (asked.CompileTimeout < time.Second || asked.CompileTimeout > l.CompileTimeout):
+		return "compile_timeout", fmt.Errorf("limits.compile_timeout must be 1 to %d seconds (the language's); a request can only lower a limit", int(l.CompileTimeout/time.Second))
+	case asked.CompileMemoryMB != 0 && (asked.CompileMemoryMB < MinLoweredMemoryMB || asked.CompileMemoryMB > l.CompilerMemoryMB()):
+		return "compile_memory_mb", fmt.Errorf("limits.compile_memory_mb must be %d to %d (the language's); a request can only lower a limit", MinLoweredMemoryMB, l.CompilerMemoryMB())
+	case asked.CompileCPUTime != 0 && (asked.CompileCPUTime < time.Second || asked.CompileCPUTime > l.CompilerCPUTime()):
+		return "compile_cpu_time", fmt.Errorf("limits.compile_cpu_time must be 1 to %d seconds (the language's); a request can only lower a limit", int(l.CompilerCPUTime()/time.Second))
 	}
 	return "", nil
+}
+
+// CompilerCPUTime is the most CPU time a compile stage may have: its
+// CPU limit, or its wall-clock limit when it has none.
+func (l Limits) CompilerCPUTime() time.Duration {
+	if l.CompileCPUTime > 0 {
+		return l.CompileCPUTime
+	}
+	return l.CompileTimeout
 }

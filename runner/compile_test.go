@@ -43,6 +43,8 @@ func TestCompileValidate(t *testing.T) {
 		{"empty compiler", func(j *Job) { j.Compile.Command = nil }, "compile: command must not be empty"},
 		{"NUL", func(j *Job) { j.Compile.Command = []string{"cc\x00"} }, "must not contain NUL"},
 		{"no timeout", func(j *Job) { j.Compile.TimeoutMs = 0 }, "compile: timeout_ms"},
+		{"negative memory", func(j *Job) { j.Compile.DataBytes = -1 }, "compile: data_bytes"},
+		{"negative cpu", func(j *Job) { j.Compile.CPUSeconds = -1 }, "compile: data_bytes and cpu_seconds"},
 		{"a cell", func(j *Job) { j.Cell = true }, "a session cell has no compile stage"},
 	} {
 		j := compiledJob()

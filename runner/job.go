@@ -112,6 +112,9 @@ func (j Job) Validate() error {
 		if c.TimeoutMs <= 0 || c.TimeoutMs > maxTimeoutMs {
 			return fmt.Errorf("compile: timeout_ms must be between 1 and %d", maxTimeoutMs)
 		}
+		if c.DataBytes < 0 || c.CPUSeconds < 0 {
+			return errors.New("compile: data_bytes and cpu_seconds must not be negative")
+		}
 		if j.Cell {
 			return errors.New("compile: a session cell has no compile stage")
 		}

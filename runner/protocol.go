@@ -106,10 +106,15 @@ type Job struct {
 	ReturnFiles []string `json:"return_files,omitempty"`
 }
 
-// Compile is a job's compile stage.
+// Compile is a job's compile stage. DataBytes (RLIMIT_DATA) and
+// CPUSeconds (RLIMIT_CPU) are set on the compiler's process as the
+// program's are (Limits), never on the program: a compiler may be given
+// more than the program it builds. 0 leaves them as the sandbox has them.
 type Compile struct {
-	Command   []string `json:"command"`
-	TimeoutMs int64    `json:"timeout_ms"`
+	Command    []string `json:"command"`
+	TimeoutMs  int64    `json:"timeout_ms"`
+	DataBytes  int64    `json:"data_bytes,omitempty"`
+	CPUSeconds int64    `json:"cpu_seconds,omitempty"`
 }
 
 // Stem is the token of a compiled job's Command that stands for its

@@ -103,7 +103,8 @@ func compile(job Job, start func(Job) (*jobProcess, error), killAll func(*reaper
 		Entry:   job.Entry,
 		Env:     job.Env,
 		Limits: Limits{TimeoutMs: job.Compile.TimeoutMs, OutputBytes: job.Limits.OutputBytes,
-			FileSizeBytes: job.Limits.FileSizeBytes, NoFile: job.Limits.NoFile},
+			FileSizeBytes: job.Limits.FileSizeBytes, NoFile: job.Limits.NoFile,
+			DataBytes: job.Compile.DataBytes, CPUSeconds: job.Compile.CPUSeconds},
 	}
 	p, err := start(c)
 	if err != nil {

@@ -73,7 +73,7 @@ func openBenchEngine(ctx context.Context, cfgPath, handoff string, langs []strin
 			closeEng()
 			return nil, nil, fmt.Errorf("language %q is not configured (see warmbox config)", name)
 		}
-		if err := eng.HasImage(ctx, l.Image); err != nil {
+		if _, err := eng.Image(ctx, l.Image); err != nil {
 			closeEng()
 			return nil, nil, err
 		}

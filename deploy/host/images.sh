@@ -69,7 +69,8 @@ files() {
 }
 FILES_DIR=$(cd "$(dirname "$0")/../images/files" && pwd)
 
-RECIPE_VERSION=3 # bump when the build itself changes
+RECIPE_VERSION=3 # bump when what mmdebstrap builds changes
+IMPORT_VERSION=2 # bump when the import (labels, files written over) changes
 
 # base IMAGE: the hash of what mmdebstrap builds (the cache key);
 # recipe IMAGE: the image's label, that and the files written over it.
@@ -77,6 +78,7 @@ base() { printf '%s\n%s\n%s\n' "$RECIPE_VERSION" "$SUITE" "$(packages "$1")" | s
 recipe() {
   {
     base "$1"
+    echo "$IMPORT_VERSION"
     files "$1" | while read -r src dst; do echo "$dst"; cat "$FILES_DIR/$src"; done
   } | sha256sum | cut -c1-16
 }
@@ -130,9 +132,19 @@ build() {
     for f in $over; do tar --delete -f "$tar" "$f" 2>/dev/null || true; done
     (cd "$tmp/over" && tar --append -f "$tar" --owner=0 --group=0 --numeric-owner $over)
   fi
+  # The packages asked for, with the versions dpkg installed: the
+  # daemon's /environments reports them (label io.warmbox.packages).
+  local versions
+  versions=$(tar -xOf "$tar" ./var/lib/dpkg/status | awk -v want=",$(packages "$name")," '
+    /^Package: / { p = $2 } /^Version: / { if (index(want, "," p ",")) { printf "%s%s=%s", sep, p, $2; sep = " " } }')
+  local old
+  old=$(docker image inspect -f '{{.Id}}' "$ref" 2>/dev/null || true)
   docker import --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
     --change "LABEL io.warmbox.runtime=$name" --change "LABEL io.warmbox.recipe=$hash" \
+    --change "LABEL io.warmbox.packages=\"$versions\"" \
     --change 'CMD ["/bin/sh"]' "$tar" "$ref" >/dev/null
+  # The image it replaced, unless a container still uses it.
+  [ -z "$old" ] || [ "$old" = "$(docker image inspect -f '{{.Id}}' "$ref")" ] || docker image rm "$old" >/dev/null 2>&1 || true
   log "built $ref in $((SECONDS - start)) s ($(docker image inspect -f '{{.Size}}' "$ref" | awk '{printf "%d MB", $1/1e6}'))"
 }
 

@@ -189,9 +189,13 @@ func TestLanguages(t *testing.T) {
 	if len(served) < 20 {
 		t.Errorf("%d languages served, want at least 20", len(served))
 	}
-	for name := range served {
+	for name, detail := range served {
 		if _, ok := programs[name]; !ok {
 			t.Errorf("language %s is served but has no test programs", name)
+		}
+		// images.sh labels every image with its packages' versions.
+		if pk, _ := detail["packages"].([]any); len(pk) == 0 || !strings.Contains(fmt.Sprint(pk[0]), "=") {
+			t.Errorf("language %s: packages %v, want its image's Debian packages as name=version", name, detail["packages"])
 		}
 	}
 	var mu sync.Mutex // one language's subtests at a time may fail loudly; runs overlap
@@ -399,6 +403,81 @@ print("failed", failed > 0)`, map[string]any{"processes": 8})
 	r = run("print(1)", map[string]any{"memory_mb": 1 << 20})
 	if e, _ := r.Body["error"].(map[string]any); r.Status != http.StatusUnprocessableEntity || e["field"] != "limits.memory_mb" {
 		t.Errorf("raising memory_mb: want 422 naming limits.memory_mb, got HTTP %d %s", r.Status, r.Raw)
+	}
+}
+
+// TestCompileLimits: a compile stage's own limits. rust's compiler has
+// a larger sandbox than its programs, which are held to their own
+// memory; a request lowers the compiler's CPU time and memory.
+func TestCompileLimits(t *testing.T) {
+	d := testdaemon.Start(t, testdaemon.Options{
+		Config: "rate_limit: {requests: 0}\npool: {min_idle: 1, max_size: 2}\n",
+		Env:    []string{"WARMBOX_LANGUAGES=c,cpp,rust"},
+	})
+	run := func(env, code string, limits map[string]any) testdaemon.Response {
+		t.Helper()
+		body := map[string]any{"environment": env, "code": code}
+		if limits != nil {
+			body["limits"] = limits
+		}
+		return d.Post(t, "/execute", body)
+	}
+	envs := d.Get(t, "/environments").Body["details"].(map[string]any)
+	rust := envs["rust"].(map[string]any)["limits"].(map[string]any)
+	if rust["memory_mb"] != 256.0 || rust["compile_memory_mb"] != 512.0 {
+		t.Fatalf("rust limits %v: want 256 MiB for programs, 512 for rustc", rust)
+	}
+
+	// A rust program cannot have the 512 MiB its compiler had: 300 MiB
+	// fails to allocate (the sandbox's memory cgroup would allow it).
+	r := run("rust", "fn main() { let v = vec![1u8; 300 << 20]; println!(\"{}\", v[v.len() - 1]); }", nil)
+	if c, _ := r.Body["compile"].(map[string]any); c == nil || c["exit_code"] != 0.0 {
+		t.Fatalf("rustc failed: HTTP %d %v", r.Status, r.Body)
+	}
+	if r.Body["stdout"] != "" || !strings.Contains(fmt.Sprint(r.Body["stderr"]), "memory allocation of 314572800 bytes failed") {
+		t.Errorf("rust, 300 MiB: want the allocation to fail at the program's 256 MiB, got %v", r.Body)
+	}
+	if r := run("rust", "fn main() { let v = vec![1u8; 200 << 20]; println!(\"{}\", v[v.len() - 1]); }", nil); r.Body["stdout"] != "1\n" {
+		t.Errorf("rust, 200 MiB: want it allocated, got %v", r.Body)
+	}
+
+	// compile_cpu_time: g++ evaluating a constant for minutes is stopped
+	// after a CPU second (SIGXCPU, or SIGKILL at the same hard limit),
+	// long before its compile_timeout.
+	burn := "constexpr long f() { long s = 0; for (long i = 0; i < 200000; i++) for (long j = 0; j < 200000; j++) s += i ^ j; return s; }\n" +
+		"constexpr long v = f();\nint main() { return v & 1; }\n"
+	r = run("cpp", burn, map[string]any{"compile_cpu_time": 1, "compile_timeout": 20})
+	c, _ := r.Body["compile"].(map[string]any)
+	if r.Body["status"] != "error" || c == nil || c["timed_out"] != false || !strings.Contains(fmt.Sprint(c["stderr"]), "signal terminated program cc1plus") {
+		t.Errorf("compile_cpu_time 1: want the compiler stopped by RLIMIT_CPU before its timeout, got %v", r.Body)
+	}
+
+	// compile_memory_mb: cc1 reading a million-element initializer runs
+	// out of 32 MiB, and builds it with the language's memory.
+	explode := "#define A 1,1,1,1,1,1,1,1,1,1\n#define B A,A,A,A,A,A,A,A,A,A\n#define C B,B,B,B,B,B,B,B,B,B\n" +
+		"#define D C,C,C,C,C,C,C,C,C,C\n#define E D,D,D,D,D,D,D,D,D,D\n#define F E,E,E,E,E,E,E,E,E,E\n" +
+		"int a[] = {F};\nint main(void) { return a[999999] - 1; }\n"
+	r = run("c", explode, map[string]any{"compile_memory_mb": 32})
+	c, _ = r.Body["compile"].(map[string]any)
+	if r.Body["status"] != "error" || c == nil || !strings.Contains(fmt.Sprint(c["stderr"]), "memory exhausted") {
+		t.Errorf("compile_memory_mb 32: want cc1 out of memory, got %v", r.Body)
+	}
+	if r := run("c", explode, nil); r.Body["status"] != "success" {
+		t.Errorf("the same program with the language's compile memory: want it built and run, got %v", r.Body)
+	}
+
+	for _, tc := range []struct {
+		env    string
+		limits map[string]any
+		field  string
+	}{
+		{"rust", map[string]any{"compile_memory_mb": 513}, "limits.compile_memory_mb"},
+		{"c", map[string]any{"compile_timeout": 31}, "limits.compile_timeout"},
+	} {
+		r := run(tc.env, "x", tc.limits)
+		if e, _ := r.Body["error"].(map[string]any); r.Status != http.StatusUnprocessableEntity || e["field"] != tc.field {
+			t.Errorf("%s %v: want 422 naming %s, got HTTP %d %s", tc.env, tc.limits, tc.field, r.Status, r.Raw)
+		}
 	}
 }
 
