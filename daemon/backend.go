@@ -143,7 +143,34 @@ func newKubeBackend(ctx context.Context, cfg Config, instance string, logger *sl
 		return kubeBackend{}, fmt.Errorf("no Kubernetes API server answers (%w); check kubernetes.kubeconfig or the in-cluster service account", err)
 	}
 	logger.Info("kubernetes backend", "server", v, "namespace", k.Namespace, "owner_pod", k.OwnerPod)
+	if err := checkRuntimeClasses(ctx, c, cfg); err != nil {
+		return kubeBackend{}, err
+	}
 	return kubeBackend{c}, nil
+}
+
+// checkRuntimeClasses applies the gVisor rules to every language with a
+// RuntimeClass whose handler is runsc, whatever the class is called, and
+// fails closed on a class it cannot read.
+func checkRuntimeClasses(ctx context.Context, c *kube.Cluster, cfg Config) error {
+	var errs []error
+	for _, name := range sortedLanguages(cfg) {
+		l := cfg.Languages[name]
+		if l.Runtime == "" {
+			continue
+		}
+		handler, err := c.RuntimeHandler(ctx, l.Runtime)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("languages.%s.runtime: %w (the daemon reads the class to learn its handler: create it, and grant get on runtimeclasses.node.k8s.io as deploy/kubernetes/rbac.yaml does)", name, err))
+			continue
+		}
+		if handler == "runsc" {
+			if err := l.checkGVisorReuse(fmt.Sprintf("RuntimeClass %s (handler runsc)", l.Runtime)); err != nil {
+				errs = append(errs, fmt.Errorf("languages.%s.%w", name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func tolerations(ts []TolerationConfig) []corev1.Toleration {

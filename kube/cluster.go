@@ -169,6 +169,20 @@ func (c *Cluster) Version(ctx context.Context) (string, error) {
 	return v.GitVersion, nil
 }
 
+// RuntimeHandler is the handler of RuntimeClass name: the runtime its
+// Pods run under on the nodes ("runsc" for gVisor), whatever the class
+// is called. Reading it needs get on runtimeclasses.node.k8s.io
+// (deploy/kubernetes/rbac.yaml).
+func (c *Cluster) RuntimeHandler(ctx context.Context, name string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	rc, err := c.cs.NodeV1().RuntimeClasses().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("RuntimeClass %s: %w", name, err)
+	}
+	return rc.Handler, nil
+}
+
 func (c *Cluster) pods() typedcorev1.PodInterface { return c.cs.CoreV1().Pods(c.opts.Namespace) }
 
 func (c *Cluster) selector(extra map[string]string) string {

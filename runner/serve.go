@@ -74,7 +74,7 @@ func parseServe(args []string) (serveConfig, error) {
 		if err != nil {
 			return serveConfig{}, err
 		}
-		if cfg.boot, err = b.withPreload(list(*preload)); err != nil {
+		if cfg.boot, err = b.withPreload(strings.FieldsFunc(*preload, func(r rune) bool { return r == ',' || r == ' ' })); err != nil {
 			return serveConfig{}, fmt.Errorf("--preload: %w", err)
 		}
 	} else if *preload != "" {
@@ -359,15 +359,4 @@ func (f *frameWriter) Write(p []byte) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.w.Write(p)
-}
-
-// list splits a comma-separated flag value, dropping blanks.
-func list(v string) []string {
-	var out []string
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
 }

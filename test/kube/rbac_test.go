@@ -24,6 +24,7 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		{"create", "pods/attach", namespace, true},
 		{"get", "pods/exec", namespace, true},
 		{"get", "pods/attach", namespace, true},
+		{"get", "runtimeclasses.node.k8s.io", "", true},
 
 		{"update", "pods", namespace, false},
 		{"patch", "pods", namespace, false},
@@ -44,6 +45,8 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		{"create", "pods/exec", "default", false},
 		{"list", "pods", "kube-system", false},
 		{"get", "nodes", "", false},
+		{"list", "runtimeclasses.node.k8s.io", "", false},
+		{"create", "runtimeclasses.node.k8s.io", "", false},
 		{"delete", "namespaces", "", false},
 		{"*", "*", namespace, false},
 	}
