@@ -72,8 +72,8 @@ soak: engine images ## 10 minutes at concurrency 32
 	WARMBOX_SOAK=10m $(GO) test -count=1 -timeout 30m -v -run TestSoak ./test/soak/...
 
 fuzz: ## each fuzz target for a bounded number of executions
-	$(FUZZ) -fuzz FuzzReadFrame -fuzztime 150000x ./runner/
-	$(FUZZ) -fuzz FuzzValidateFileName -fuzztime 300000x ./runner/
+	$(FUZZ) -fuzz FuzzReadFrame -fuzztime 150000x ./runner/wire/
+	$(FUZZ) -fuzz FuzzValidateFileName -fuzztime 300000x ./runner/wire/
 	$(FUZZ) -fuzz FuzzDecodeExecute -fuzztime 100000x ./httpapi/
 	$(FUZZ) -fuzz FuzzParseDaemons -fuzztime 150000x ./bench/
 	$(FUZZ) -fuzz FuzzParseRates -fuzztime 150000x ./bench/
@@ -86,6 +86,7 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) test -count=1 ./internal/layers/  # docs/DESIGN.md's import rules
+	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/warmbox  # the daemon links no Linux-only agent code
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -13,6 +13,7 @@ import (
 	"github.com/warmbox/warmbox/engine"
 	"github.com/warmbox/warmbox/kube"
 	"github.com/warmbox/warmbox/pool"
+	"github.com/warmbox/warmbox/sandbox"
 )
 
 // backend is what the daemon needs of the place sandboxes run: the
@@ -67,13 +68,13 @@ func newDockerBackend(ctx context.Context, cfg Config, instance string, logger *
 func (b dockerBackend) Packages(image string) []string { return b.images[image].Packages }
 
 func (b dockerBackend) Runtime(name string, l LanguageConfig) dispatch.Runtime[*engine.Container] {
-	return b.Sandboxes(l.EngineSpec(name))
+	return b.Sandboxes(l.Spec(name))
 }
 
-// EngineSpec is the Docker sandbox spec of language name: the one
+// Spec is the sandbox spec of language name, on either backend: the one
 // definition the daemon and the bench's baselines build sandboxes from.
-func (l LanguageConfig) EngineSpec(name string) engine.Spec {
-	return engine.Spec{
+func (l LanguageConfig) Spec(name string) sandbox.Spec {
+	return sandbox.Spec{
 		Language: name, Image: l.Image, Runtime: l.Runtime, Limits: l.Limits,
 		Handoff: l.Handoff, Command: l.Command, Env: l.Env, Bootstrap: l.Bootstrap,
 		Preload: l.Preload, ExecWorkDir: l.ExecWorkDir,
@@ -186,11 +187,7 @@ func tolerations(ts []TolerationConfig) []corev1.Toleration {
 func (b kubeBackend) Packages(string) []string { return nil }
 
 func (b kubeBackend) Runtime(name string, l LanguageConfig) dispatch.Runtime[*kube.Pod] {
-	return b.Sandboxes(kube.Spec{
-		Language: name, Image: l.Image, RuntimeClass: l.Runtime, Limits: l.Limits,
-		Handoff: l.Handoff, Command: l.Command, Env: l.Env, Bootstrap: l.Bootstrap,
-		Preload: l.Preload,
-	})
+	return b.Sandboxes(l.Spec(name))
 }
 
 func (kubeBackend) Close() error { return nil }

@@ -21,7 +21,7 @@ import (
 	"github.com/warmbox/warmbox/httpapi"
 	"github.com/warmbox/warmbox/policy"
 	"github.com/warmbox/warmbox/pool"
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 	"github.com/warmbox/warmbox/telemetry"
 )
 
@@ -79,7 +79,7 @@ func serve[S pool.Sandbox](ctx context.Context, cfg Config, b backend[S], versio
 	metrics := telemetry.NewMetrics(version, func() []pool.Stats { return disp.Stats() })
 	langs, rts := languages(cfg, b)
 	disp, err := dispatch.New(langs, rts, dispatch.Options{
-		NotStarted: runner.ErrNotStarted, Logger: logger, PoolObs: metrics, Obs: metrics,
+		NotStarted: wire.ErrNotStarted, Logger: logger, PoolObs: metrics, Obs: metrics,
 		Host: pool.NewHost(cfg.Pools.Host()),
 	})
 	if err != nil {

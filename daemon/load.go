@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/warmbox/warmbox/sandbox"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -80,7 +81,7 @@ func parseConfig(user []byte) (Config, error) {
 		if node.Kind != yaml.MappingNode {
 			return Config{}, fmt.Errorf("config: %s: must be a mapping", prefix)
 		}
-		lc := LanguageConfig{Enabled: true, Env: defaultEnv, Handoff: "exec", Pool: cfg.Pool, Limits: cfg.Limits}
+		lc := LanguageConfig{Enabled: true, Env: defaultEnv, Handoff: sandbox.HandoffExec, Pool: cfg.Pool, Limits: cfg.Limits}
 		// lc starts from the top-level limits and pool blocks; the
 		// language's own blocks override them key by key.
 		if err := strictDecode(node, &lc, prefix); err != nil {

@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"github.com/warmbox/warmbox/policy"
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
+	"github.com/warmbox/warmbox/sandbox"
 )
 
 func (p PoolsConfig) validate() error {
@@ -159,7 +160,7 @@ func (l LanguageConfig) validate(backend string) error {
 		return errors.New("command: must name the interpreter, e.g. [python3]")
 	case l.File == "" || strings.ContainsAny(l.File, "/\x00") || l.File == "." || l.File == "..":
 		return fmt.Errorf("file: must be a plain file name like main.py, got %q", l.File)
-	case l.Handoff != "exec" && l.Handoff != "prestart":
+	case l.Handoff != sandbox.HandoffExec && l.Handoff != sandbox.HandoffPrestart:
 		return fmt.Errorf("handoff: must be exec or prestart, got %q", l.Handoff)
 	case !slices.Contains([]string{"", "python", "node", "bash"}, l.Bootstrap):
 		return fmt.Errorf("bootstrap: must be empty, python, node or bash, got %q", l.Bootstrap)
@@ -170,8 +171,8 @@ func (l LanguageConfig) validate(backend string) error {
 	case backend == "docker" && l.Runtime == "runsc" && l.Pool.MaxUses > 1:
 		// On Kubernetes the RuntimeClass's handler tells (checkRuntimeClasses).
 		return l.checkGVisorReuse("runtime runsc")
-	case l.Pool.MaxUses > runner.UIDBlock-1:
-		return fmt.Errorf("pool.max_uses: must be at most %d (every job of a sandbox gets a uid of its own from a block of %d), got %d", runner.UIDBlock-1, runner.UIDBlock, l.Pool.MaxUses)
+	case l.Pool.MaxUses > wire.UIDBlock-1:
+		return fmt.Errorf("pool.max_uses: must be at most %d (every job of a sandbox gets a uid of its own from a block of %d), got %d", wire.UIDBlock-1, wire.UIDBlock, l.Pool.MaxUses)
 	case len(l.Compile) > 0 && l.Compile[0] == "":
 		return errors.New("compile: must name the compiler, e.g. [gcc, -o, a.out]")
 	case len(l.Preload) > 0 && l.Bootstrap != "python":

@@ -16,7 +16,7 @@ import (
 
 	"github.com/warmbox/warmbox/policy"
 	"github.com/warmbox/warmbox/pool"
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // Errors callers map to responses.
@@ -48,10 +48,10 @@ const killGrace = 2 * time.Second
 type Runtime[S pool.Sandbox] interface {
 	pool.Runtime[S]
 	// Handoff runs one job in s, streamed to onOutput when it is not nil
-	// (runner.Conn's Run and RunOnce say how). An error wrapping a
+	// (wire.Conn's Run and RunOnce say how). An error wrapping a
 	// not-started sentinel (see Options.NotStarted) means no user code
 	// ran.
-	Handoff(ctx context.Context, s S, job runner.Job, onOutput runner.OutputFunc) (runner.Result, error)
+	Handoff(ctx context.Context, s S, job wire.Job, onOutput wire.OutputFunc) (wire.Result, error)
 }
 
 // Language describes one served language.
@@ -68,7 +68,7 @@ type Language struct {
 	// VersionCode is a program that prints the interpreter's version; it
 	// is run once at start as a self-test.
 	VersionCode string
-	// Compile is a compiled language's compiler command (runner.Job's
+	// Compile is a compiled language's compiler command (wire.Job's
 	// Compile); nil for an interpreted one.
 	Compile []string
 	// Preload are the modules its pre-started interpreter imports ahead.
@@ -85,7 +85,7 @@ type Language struct {
 type Request struct {
 	Language string
 	Code     string
-	Files    []runner.File // extra files besides the entry file
+	Files    []wire.File // extra files besides the entry file
 	Args     []string
 	Stdin    []byte
 	Timeout  time.Duration // resolved, within the language's limits
@@ -93,19 +93,19 @@ type Request struct {
 	// (policy.Limits.CheckLowered); zero fields keep the language's.
 	Lowered policy.Lowered
 	// ReturnFiles are patterns of files the program writes that come
-	// back in the outcome's result (runner.Job.ReturnFiles), within the
+	// back in the outcome's result (wire.Job.ReturnFiles), within the
 	// language's return limits.
 	ReturnFiles []string
 	// OnOutput, when not nil, receives the program's output while it
 	// runs, from the goroutine that runs the job: it must not block.
 	// The outcome's result still holds the whole output. nil: the job
 	// is not streamed.
-	OnOutput runner.OutputFunc
+	OnOutput wire.OutputFunc
 }
 
 // Outcome is a finished job.
 type Outcome struct {
-	Result    runner.Result
+	Result    wire.Result
 	SandboxID string
 	Waited    bool
 	Acquire   time.Duration
@@ -221,7 +221,7 @@ func (d *Dispatcher[S]) Execute(ctx context.Context, req Request) (Outcome, erro
 // attempt acquires one sandbox and hands the job to it, streamed to
 // onOutput if not nil. retry reports that the hand-off failed before any
 // user code ran (so before any output).
-func (d *Dispatcher[S]) attempt(ctx context.Context, l *served[S], job runner.Job, onOutput runner.OutputFunc, out *Outcome) (runner.Result, bool, error) {
+func (d *Dispatcher[S]) attempt(ctx context.Context, l *served[S], job wire.Job, onOutput wire.OutputFunc, out *Outcome) (wire.Result, bool, error) {
 	// The pool bounds the wait (pool.max_wait): a saturated pool answers
 	// at once rather than after seconds in a queue.
 	start := time.Now()
@@ -232,7 +232,7 @@ func (d *Dispatcher[S]) attempt(ctx context.Context, l *served[S], job runner.Jo
 		d.obs.AcquireWait(l.Name, waited)
 	}
 	if err != nil {
-		return runner.Result{}, false, err
+		return wire.Result{}, false, err
 	}
 	out.Waited = out.Waited || lease.Waited() > 0
 	sb := lease.Sandbox()
@@ -261,7 +261,7 @@ func (d *Dispatcher[S]) attempt(ctx context.Context, l *served[S], job runner.Jo
 	case err == nil && res.Error != "":
 		lease.Release()
 		span.SetStatus(codes.Error, res.Error)
-		return runner.Result{}, false, fmt.Errorf("%w: %s", ErrRejected, res.Error)
+		return wire.Result{}, false, fmt.Errorf("%w: %s", ErrRejected, res.Error)
 	case err == nil:
 		if clamped := clampOutput(&res, job.Limits.OutputBytes); clamped {
 			// The runner caps both streams itself: one that did not is
@@ -286,29 +286,29 @@ func (d *Dispatcher[S]) attempt(ctx context.Context, l *served[S], job runner.Jo
 		// deadline badly enough that the sandbox had to be destroyed.
 		span.SetAttributes(attribute.Int("warmbox.exit_code", -1), attribute.Bool("warmbox.timed_out", true),
 			attribute.Bool("warmbox.truncated", false))
-		return runner.Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true, WallMs: float64(run.Milliseconds())}, false, nil
+		return wire.Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true, WallMs: float64(run.Milliseconds())}, false, nil
 	}
 	if ctx.Err() != nil {
-		return runner.Result{}, false, fmt.Errorf("hand-off: %w", ctx.Err())
+		return wire.Result{}, false, fmt.Errorf("hand-off: %w", ctx.Err())
 	}
-	if errors.Is(err, runner.ErrForged) || errors.Is(err, runner.ErrFrameTooLarge) {
+	if errors.Is(err, wire.ErrForged) || errors.Is(err, wire.ErrFrameTooLarge) {
 		// A frame the runner did not write for this request, or longer
 		// than it writes: the job may have reached the runner's stdout
 		// (docs/SECURITY.md F5). Never retried: the job may have run.
 		d.logger.Warn("sandbox sent a frame that is not the runner's answer; sandbox destroyed",
 			"language", l.Name, "sandbox", shortID(sb.ID()), "err", err)
-		return runner.Result{}, false, fmt.Errorf("%w: %w", ErrSandboxLost, err)
+		return wire.Result{}, false, fmt.Errorf("%w: %w", ErrSandboxLost, err)
 	}
 	if d.notStarted != nil && errors.Is(err, d.notStarted) {
-		return runner.Result{}, true, fmt.Errorf("%w: %w", ErrSandboxLost, err)
+		return wire.Result{}, true, fmt.Errorf("%w: %w", ErrSandboxLost, err)
 	}
-	return runner.Result{}, false, fmt.Errorf("%w: %w", ErrSandboxLost, err)
+	return wire.Result{}, false, fmt.Errorf("%w: %w", ErrSandboxLost, err)
 }
 
 // clampOutput cuts each of res's streams to limit bytes and flags the
 // ones it cut; it reports whether it cut any. The runner caps them
 // already: this bounds what reaches the caller whatever a runner sends.
-func clampOutput(res *runner.Result, limit int) bool {
+func clampOutput(res *wire.Result, limit int) bool {
 	clamped := false
 	for _, s := range []struct {
 		out       *[]byte
@@ -325,18 +325,18 @@ func clampOutput(res *runner.Result, limit int) bool {
 
 // Job builds the runner's job for a request in language l. The cold
 // benchmark baseline uses it too, so both paths run the same job.
-func Job(l Language, req Request) runner.Job {
-	files := make([]runner.File, 0, len(req.Files)+1)
-	files = append(files, runner.File{Name: l.File, Content: []byte(req.Code)})
+func Job(l Language, req Request) wire.Job {
+	files := make([]wire.File, 0, len(req.Files)+1)
+	files = append(files, wire.File{Name: l.File, Content: []byte(req.Code)})
 	files = append(files, req.Files...)
-	job := runner.Job{
+	job := wire.Job{
 		Files:   files,
 		Command: l.Command,
 		Entry:   l.File,
 		Args:    req.Args,
 		Stdin:   req.Stdin,
 		Env:     l.Env,
-		Limits: runner.Limits{
+		Limits: wire.Limits{
 			TimeoutMs:     req.Timeout.Milliseconds(),
 			OutputBytes:   l.Limits.OutputBytes,
 			FileSizeBytes: l.Limits.FileSizeMB << 20,
@@ -361,7 +361,7 @@ func Job(l Language, req Request) runner.Job {
 
 // compileStage is a compiled language's compile stage with the
 // language's compile limits, as the request lowered them.
-func compileStage(l Language, low policy.Lowered) *runner.Compile {
+func compileStage(l Language, low policy.Lowered) *wire.Compile {
 	timeout := l.Limits.CompileTimeout
 	if low.CompileTimeout > 0 {
 		timeout = min(timeout, low.CompileTimeout)
@@ -370,7 +370,7 @@ func compileStage(l Language, low policy.Lowered) *runner.Compile {
 	if low.CompileCPUTime > 0 {
 		cpu = low.CompileCPUTime
 	}
-	return &runner.Compile{
+	return &wire.Compile{
 		Command:    l.Compile,
 		TimeoutMs:  timeout.Milliseconds(),
 		DataBytes:  dataBytes(low.CompileMemoryMB, l.Limits.CompilerMemoryMB(), l.Limits.SandboxMemoryMB()),

@@ -15,47 +15,47 @@ import (
 
 	"github.com/warmbox/warmbox/policy"
 	"github.com/warmbox/warmbox/pool"
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var errNotStarted = errors.New("fake: not started")
 
-type sandbox struct{ id string }
+type fakeSandbox struct{ id string }
 
-func (s *sandbox) ID() string { return s.id }
+func (s *fakeSandbox) ID() string { return s.id }
 
 // fakeRuntime creates numbered sandboxes and hands jobs to a function.
 type fakeRuntime struct {
 	mu        sync.Mutex
 	n         int
 	destroyed []string
-	handoff   func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error)
-	stream    func(onOutput runner.OutputFunc) // if set, sees each hand-off's output callback first
+	handoff   func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error)
+	stream    func(onOutput wire.OutputFunc) // if set, sees each hand-off's output callback first
 	createErr error
 }
 
-func (f *fakeRuntime) Create(ctx context.Context) (*sandbox, error) {
+func (f *fakeRuntime) Create(ctx context.Context) (*fakeSandbox, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.createErr != nil {
 		return nil, f.createErr
 	}
 	f.n++
-	return &sandbox{id: fmt.Sprintf("sb%d", f.n)}, nil
+	return &fakeSandbox{id: fmt.Sprintf("sb%d", f.n)}, nil
 }
 
-func (f *fakeRuntime) Reset(ctx context.Context, s *sandbox) error { return nil }
+func (f *fakeRuntime) Reset(ctx context.Context, s *fakeSandbox) error { return nil }
 
-func (f *fakeRuntime) Destroy(ctx context.Context, s *sandbox) error {
+func (f *fakeRuntime) Destroy(ctx context.Context, s *fakeSandbox) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.destroyed = append(f.destroyed, s.id)
 	return nil
 }
 
-func (f *fakeRuntime) Handoff(ctx context.Context, s *sandbox, job runner.Job, onOutput runner.OutputFunc) (runner.Result, error) {
+func (f *fakeRuntime) Handoff(ctx context.Context, s *fakeSandbox, job wire.Job, onOutput wire.OutputFunc) (wire.Result, error) {
 	if f.stream != nil {
 		f.stream(onOutput)
 	}
@@ -68,10 +68,10 @@ func (f *fakeRuntime) destroyedCount() int {
 	return len(f.destroyed)
 }
 
-func newDispatcher(t *testing.T, rt *fakeRuntime, pc pool.Config) *Dispatcher[*sandbox] {
+func newDispatcher(t *testing.T, rt *fakeRuntime, pc pool.Config) *Dispatcher[*fakeSandbox] {
 	t.Helper()
 	lang := Language{Name: "python", Command: []string{"python3"}, File: "main.py", Limits: policy.DefaultLimits(), Pool: pc, VersionCode: "v"}
-	d, err := New([]Language{lang}, map[string]Runtime[*sandbox]{"python": rt}, Options{NotStarted: errNotStarted})
+	d, err := New([]Language{lang}, map[string]Runtime[*fakeSandbox]{"python": rt}, Options{NotStarted: errNotStarted})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,50 +101,50 @@ func request(timeout time.Duration) Request {
 func TestExecuteOutcomes(t *testing.T) {
 	cases := []struct {
 		name      string
-		handoff   func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error)
+		handoff   func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error)
 		wantErr   error
-		wantRes   runner.Result
+		wantRes   wire.Result
 		attempts  int32
 		destroyed int // sandboxes destroyed by the time Execute returns and the pool settles
 	}{
 		{
 			name: "success releases the sandbox",
-			handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
-				return runner.Result{Stdout: []byte("1\n")}, nil
+			handoff: func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
+				return wire.Result{Stdout: []byte("1\n")}, nil
 			},
-			wantRes: runner.Result{Stdout: []byte("1\n")}, attempts: 1,
+			wantRes: wire.Result{Stdout: []byte("1\n")}, attempts: 1,
 		},
 		{
 			name: "runner refusal is a rejected job",
-			handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
-				return runner.Result{Error: "bad file name"}, nil
+			handoff: func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
+				return wire.Result{Error: "bad file name"}, nil
 			},
 			wantErr: ErrRejected, attempts: 1,
 		},
 		{
 			name: "failure before the job started is retried once",
-			handoff: func() func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+			handoff: func() func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
 				var n atomic.Int32
-				return func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+				return func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
 					if n.Add(1) == 1 {
-						return runner.Result{}, fmt.Errorf("exec create: %w", errNotStarted)
+						return wire.Result{}, fmt.Errorf("exec create: %w", errNotStarted)
 					}
-					return runner.Result{Stdout: []byte("ok")}, nil
+					return wire.Result{Stdout: []byte("ok")}, nil
 				}
 			}(),
-			wantRes: runner.Result{Stdout: []byte("ok")}, attempts: 2,
+			wantRes: wire.Result{Stdout: []byte("ok")}, attempts: 2,
 		},
 		{
 			name: "a second failure before start is a lost sandbox",
-			handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
-				return runner.Result{}, fmt.Errorf("exec create: %w", errNotStarted)
+			handoff: func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
+				return wire.Result{}, fmt.Errorf("exec create: %w", errNotStarted)
 			},
 			wantErr: ErrSandboxLost, attempts: 2,
 		},
 		{
 			name: "a failure mid-job is a lost sandbox, not retried",
-			handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
-				return runner.Result{}, errors.New("stream reset")
+			handoff: func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
+				return wire.Result{}, errors.New("stream reset")
 			},
 			wantErr: ErrSandboxLost, attempts: 1,
 		},
@@ -152,7 +152,7 @@ func TestExecuteOutcomes(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var calls atomic.Int32
-			rt := &fakeRuntime{handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+			rt := &fakeRuntime{handoff: func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
 				calls.Add(1)
 				return tc.handoff(ctx, s, job)
 			}}
@@ -175,9 +175,9 @@ func TestExecuteOutcomes(t *testing.T) {
 // a timeout, and its sandbox destroyed.
 func TestRunnerSilentPastDeadlineIsTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rt := &fakeRuntime{handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+		rt := &fakeRuntime{handoff: func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
 			<-ctx.Done()
-			return runner.Result{}, ctx.Err()
+			return wire.Result{}, ctx.Err()
 		}}
 		d := newDispatcher(t, rt, smallPool())
 		start := time.Now()
@@ -203,12 +203,12 @@ func TestRunnerSilentPastDeadlineIsTimeout(t *testing.T) {
 func TestAcquireBoundedByMaxWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
-		rt := &fakeRuntime{handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+		rt := &fakeRuntime{handoff: func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
 			select {
 			case <-release:
 			case <-ctx.Done():
 			}
-			return runner.Result{}, nil
+			return wire.Result{}, nil
 		}}
 		pc := smallPool()
 		pc.MaxSize = 1
@@ -233,8 +233,8 @@ func TestAcquireBoundedByMaxWait(t *testing.T) {
 
 func TestDegradedPoolFailsFast(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rt := &fakeRuntime{handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
-			return runner.Result{}, nil
+		rt := &fakeRuntime{handoff: func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
+			return wire.Result{}, nil
 		}}
 		d := newDispatcher(t, rt, smallPool())
 		rt.mu.Lock()
@@ -268,11 +268,11 @@ func TestUnknownLanguage(t *testing.T) {
 }
 
 func TestSelfTestRecordsVersion(t *testing.T) {
-	rt := &fakeRuntime{handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+	rt := &fakeRuntime{handoff: func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
 		if string(job.Files[0].Content) != "v" || job.Entry != "main.py" {
-			return runner.Result{ExitCode: 1}, nil
+			return wire.Result{ExitCode: 1}, nil
 		}
-		return runner.Result{Stdout: []byte("3.11.2\n")}, nil
+		return wire.Result{Stdout: []byte("3.11.2\n")}, nil
 	}}
 	d := newDispatcher(t, rt, smallPool())
 	if h := d.Health(); h[0].Ready {
@@ -291,7 +291,7 @@ func TestSelfTestRecordsVersion(t *testing.T) {
 
 func TestJobCarriesLanguageSettings(t *testing.T) {
 	l := Language{Name: "python", Command: []string{"python3"}, File: "main.py", Env: []string{"A=1"}, Limits: policy.DefaultLimits()}
-	job := Job(l, Request{Code: "x", Files: []runner.File{{Name: "b.py", Content: []byte("y")}}, Args: []string{"a"}, Stdin: []byte("in"), Timeout: 3 * time.Second})
+	job := Job(l, Request{Code: "x", Files: []wire.File{{Name: "b.py", Content: []byte("y")}}, Args: []string{"a"}, Stdin: []byte("in"), Timeout: 3 * time.Second})
 	if job.Entry != "main.py" || job.Files[0].Name != "main.py" || job.Files[1].Name != "b.py" || job.Limits.TimeoutMs != 3000 ||
 		job.Limits.OutputBytes != l.Limits.OutputBytes || job.Env[0] != "A=1" || job.Args[0] != "a" || string(job.Stdin) != "in" {
 		t.Errorf("job = %+v", job)
@@ -323,7 +323,7 @@ func TestJobCompileLimits(t *testing.T) {
 	lim.CompileMemoryMB, lim.CompileCPUTime = 768, 20*time.Second
 	l := Language{Name: "rust", Command: []string{"./a.out"}, File: "main.rs", Limits: lim, Compile: []string{"rustc"}}
 	job := Job(l, Request{Code: "x", Timeout: time.Second})
-	want := runner.Compile{Command: []string{"rustc"}, TimeoutMs: 30000, DataBytes: 768 << 20, CPUSeconds: 20}
+	want := wire.Compile{Command: []string{"rustc"}, TimeoutMs: 30000, DataBytes: 768 << 20, CPUSeconds: 20}
 	if c := job.Compile; c == nil || c.TimeoutMs != want.TimeoutMs || c.DataBytes != 0 || c.CPUSeconds != want.CPUSeconds {
 		t.Errorf("compile stage %+v: want the language's timeout and CPU time, and no data limit (the sandbox is the compiler's size)", c)
 	}
@@ -347,11 +347,11 @@ func TestOnOutputReachesHandoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var streamedTo []bool
 		rt := &fakeRuntime{
-			handoff: func(context.Context, *sandbox, runner.Job) (runner.Result, error) { return runner.Result{}, nil },
-			stream: func(onOutput runner.OutputFunc) {
+			handoff: func(context.Context, *fakeSandbox, wire.Job) (wire.Result, error) { return wire.Result{}, nil },
+			stream: func(onOutput wire.OutputFunc) {
 				streamedTo = append(streamedTo, onOutput != nil)
 				if onOutput != nil {
-					onOutput(runner.StreamStdout, []byte("first\n"))
+					onOutput(wire.StreamStdout, []byte("first\n"))
 				}
 			},
 		}

@@ -10,7 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // A frame that is not the runner's answer (forged, or longer than the
@@ -22,16 +22,16 @@ func TestForeignFrameIsLostNotRetried(t *testing.T) {
 		name string
 		err  error
 	}{
-		{"over-long frame", fmt.Errorf("hand-off: runner frame refused: %w", runner.ErrFrameTooLarge)},
-		{"over-long frame before the ack", fmt.Errorf("%w: %w", errNotStarted, runner.ErrFrameTooLarge)},
-		{"forged frame before the ack", fmt.Errorf("%w: %w", errNotStarted, runner.ErrForged)},
+		{"over-long frame", fmt.Errorf("hand-off: runner frame refused: %w", wire.ErrFrameTooLarge)},
+		{"over-long frame before the ack", fmt.Errorf("%w: %w", errNotStarted, wire.ErrFrameTooLarge)},
+		{"forged frame before the ack", fmt.Errorf("%w: %w", errNotStarted, wire.ErrForged)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var calls atomic.Int32
-				rt := &fakeRuntime{handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+				rt := &fakeRuntime{handoff: func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
 					calls.Add(1)
-					return runner.Result{}, tc.err
+					return wire.Result{}, tc.err
 				}}
 				pc := smallPool()
 				pc.MaxUses = 5
@@ -67,8 +67,8 @@ func TestOutputClampedToCap(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				rt := &fakeRuntime{handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
-					return runner.Result{Stdout: bytes.Repeat([]byte("o"), tc.stdout), Stderr: bytes.Repeat([]byte("e"), tc.stderr)}, nil
+				rt := &fakeRuntime{handoff: func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
+					return wire.Result{Stdout: bytes.Repeat([]byte("o"), tc.stdout), Stderr: bytes.Repeat([]byte("e"), tc.stderr)}, nil
 				}}
 				pc := smallPool()
 				pc.MaxUses = 5

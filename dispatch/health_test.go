@@ -5,15 +5,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // Health's Summary says why a language is not ready in fixed words, for
 // anyone; Reason adds the detail (engine or self-test text) for operators.
 func TestHealthSummaryCarriesNoDetail(t *testing.T) {
 	const secret = "/var/lib/docker/overlay2/abc: permission denied"
-	rt := &fakeRuntime{handoff: func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
-		return runner.Result{ExitCode: 1, Stderr: []byte(secret)}, nil
+	rt := &fakeRuntime{handoff: func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
+		return wire.Result{ExitCode: 1, Stderr: []byte(secret)}, nil
 	}}
 	d := newDispatcher(t, rt, smallPool())
 	if h := d.Health()[0]; h.Ready || h.Summary != NotReadyWarmingUp {

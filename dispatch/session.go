@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/warmbox/warmbox/pool"
+	"github.com/warmbox/warmbox/sandbox"
 )
 
 // Session errors callers map to responses.
@@ -112,7 +113,7 @@ func (d *Dispatcher[S]) OpenSession(ctx context.Context, language, owner string,
 	if !ok {
 		return SessionInfo{}, fmt.Errorf("%w: %q", ErrUnknownLanguage, language)
 	}
-	if l.Handoff != "prestart" {
+	if l.Handoff != sandbox.HandoffPrestart {
 		return SessionInfo{}, fmt.Errorf("%w: %s is not pre-started (handoff: %s)", ErrSessionsOff, language, l.Handoff)
 	}
 	if l.Bootstrap == "" {

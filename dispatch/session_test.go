@@ -9,18 +9,18 @@ import (
 	"time"
 
 	"github.com/warmbox/warmbox/policy"
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // sessionDispatcher serves a pre-started python whose hand-offs go to rt,
 // with the session bounds cfg.
-func sessionDispatcher(t *testing.T, rt *fakeRuntime, cfg SessionConfig) *Dispatcher[*sandbox] {
+func sessionDispatcher(t *testing.T, rt *fakeRuntime, cfg SessionConfig) *Dispatcher[*fakeSandbox] {
 	t.Helper()
 	pc := smallPool()
 	pc.MaxSize = 4
 	lang := Language{Name: "python", Handoff: "prestart", Bootstrap: "python", Command: []string{"python3"}, File: "main.py",
 		Limits: policy.DefaultLimits(), Pool: pc, VersionCode: "v"}
-	d, err := New([]Language{lang}, map[string]Runtime[*sandbox]{"python": rt}, Options{NotStarted: errNotStarted})
+	d, err := New([]Language{lang}, map[string]Runtime[*fakeSandbox]{"python": rt}, Options{NotStarted: errNotStarted})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,16 +45,16 @@ func sessionBounds() SessionConfig {
 func cellRuntime() *fakeRuntime {
 	var mu sync.Mutex
 	count := map[string]int{}
-	return &fakeRuntime{handoff: func(_ context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+	return &fakeRuntime{handoff: func(_ context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
 		if !job.Cell {
-			return runner.Result{Stdout: []byte("plain job")}, nil
+			return wire.Result{Stdout: []byte("plain job")}, nil
 		}
 		mu.Lock()
 		count[s.id]++
 		n := count[s.id]
 		mu.Unlock()
 		v := s.id + ":" + string(rune('0'+n))
-		return runner.Result{Value: &v}, nil
+		return wire.Result{Value: &v}, nil
 	}}
 }
 
@@ -211,13 +211,13 @@ func TestSessionMaxLifetime(t *testing.T) {
 func TestSessionBusyAndCloseWhileRunning(t *testing.T) {
 	started := make(chan struct{}, 1)
 	rt := &fakeRuntime{}
-	rt.handoff = func(ctx context.Context, s *sandbox, job runner.Job) (runner.Result, error) {
+	rt.handoff = func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
 		if len(job.Files[0].Content) == 0 {
-			return runner.Result{}, nil // the warm-up cell
+			return wire.Result{}, nil // the warm-up cell
 		}
 		started <- struct{}{}
 		<-ctx.Done()
-		return runner.Result{}, ctx.Err()
+		return wire.Result{}, ctx.Err()
 	}
 	d := sessionDispatcher(t, rt, sessionBounds())
 	ctx := context.Background()
@@ -259,11 +259,11 @@ func TestSessionBusyAndCloseWhileRunning(t *testing.T) {
 }
 
 func TestSessionEndedByItsInterpreter(t *testing.T) {
-	rt := &fakeRuntime{handoff: func(_ context.Context, _ *sandbox, job runner.Job) (runner.Result, error) {
+	rt := &fakeRuntime{handoff: func(_ context.Context, _ *fakeSandbox, job wire.Job) (wire.Result, error) {
 		if string(job.Files[0].Content) == "exit(3)" {
-			return runner.Result{ExitCode: 3, SessionEnded: true}, nil
+			return wire.Result{ExitCode: 3, SessionEnded: true}, nil
 		}
-		return runner.Result{}, nil
+		return wire.Result{}, nil
 	}}
 	d := sessionDispatcher(t, rt, sessionBounds())
 	ctx := context.Background()
@@ -281,11 +281,11 @@ func TestSessionEndedByItsInterpreter(t *testing.T) {
 }
 
 func TestSessionRejectedCellKeepsTheSession(t *testing.T) {
-	rt := &fakeRuntime{handoff: func(_ context.Context, _ *sandbox, job runner.Job) (runner.Result, error) {
+	rt := &fakeRuntime{handoff: func(_ context.Context, _ *fakeSandbox, job wire.Job) (wire.Result, error) {
 		if string(job.Files[0].Content) == "bad" {
-			return runner.Result{Error: "a cell's code must not contain NUL"}, nil
+			return wire.Result{Error: "a cell's code must not contain NUL"}, nil
 		}
-		return runner.Result{}, nil
+		return wire.Result{}, nil
 	}}
 	d := sessionDispatcher(t, rt, sessionBounds())
 	ctx := context.Background()
@@ -323,8 +323,8 @@ func TestSessionsClosedAtShutdown(t *testing.T) {
 }
 
 func TestSessionOpenFailureFreesTheSandbox(t *testing.T) {
-	rt := &fakeRuntime{handoff: func(context.Context, *sandbox, runner.Job) (runner.Result, error) {
-		return runner.Result{Error: "session: session interpreter not ready after 15s", SessionEnded: true}, nil
+	rt := &fakeRuntime{handoff: func(context.Context, *fakeSandbox, wire.Job) (wire.Result, error) {
+		return wire.Result{Error: "session: session interpreter not ready after 15s", SessionEnded: true}, nil
 	}}
 	d := sessionDispatcher(t, rt, sessionBounds())
 	before := rt.destroyedCount()

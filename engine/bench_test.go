@@ -5,7 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
+	"github.com/warmbox/warmbox/sandbox"
 )
 
 // BenchmarkHandoffExec is the daemon's exec hand-off of python hello world
@@ -37,7 +38,7 @@ func BenchmarkBareExec(b *testing.B) {
 
 func benchExec(b *testing.B, run func(context.Context, *Runtime, *Container) error) {
 	e := newEngine(b)
-	rt := e.Sandboxes(spec(HandoffExec))
+	rt := e.Sandboxes(spec(sandbox.HandoffExec))
 	ctx := context.Background()
 	for b.Loop() {
 		b.StopTimer()
@@ -70,7 +71,7 @@ func BenchmarkHandoffPrestart(b *testing.B) {
 		{"bash", "warmbox/bash:bookworm", "bash", "main.sh", "echo hello"},
 	} {
 		b.Run(l.name, func(b *testing.B) {
-			sp := spec(HandoffPrestart)
+			sp := spec(sandbox.HandoffPrestart)
 			sp.Language, sp.Image, sp.Command, sp.Bootstrap = l.name, l.image, []string{l.command}, l.name
 			j := job(l.code)
 			j.Command, j.Entry, j.Files[0].Name = sp.Command, l.file, l.file
@@ -79,7 +80,7 @@ func BenchmarkHandoffPrestart(b *testing.B) {
 	}
 }
 
-func benchPrestart(b *testing.B, rt *Runtime, j runner.Job) {
+func benchPrestart(b *testing.B, rt *Runtime, j wire.Job) {
 	ctx := context.Background()
 	var programMs float64
 	for b.Loop() {

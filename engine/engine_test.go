@@ -13,7 +13,8 @@ import (
 
 	"github.com/warmbox/warmbox/internal/testdaemon"
 	"github.com/warmbox/warmbox/policy"
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
+	"github.com/warmbox/warmbox/sandbox"
 )
 
 // These tests drive the real Docker engine; they fail, never skip, when
@@ -38,14 +39,14 @@ func newEngine(t testing.TB) *Engine {
 	return e
 }
 
-func spec(handoff string) Spec {
-	return Spec{Language: "python", Image: "warmbox/python:bookworm", Limits: policy.DefaultLimits(), Handoff: handoff,
+func spec(handoff string) sandbox.Spec {
+	return sandbox.Spec{Language: "python", Image: "warmbox/python:bookworm", Limits: policy.DefaultLimits(), Handoff: handoff,
 		Command: []string{"python3"}, Env: []string{"PATH=/usr/bin:/bin", "HOME=/tmp"}, Bootstrap: "python"}
 }
 
 func TestSandboxSettings(t *testing.T) {
 	e := newEngine(t)
-	rt := e.Sandboxes(spec(HandoffExec))
+	rt := e.Sandboxes(spec(sandbox.HandoffExec))
 	c, err := rt.Create(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +115,7 @@ func TestSandboxSettings(t *testing.T) {
 		{"shm 16 MB", h.ShmSize == 16<<20, h.ShmSize},
 		{"private IPC", h.IpcMode == "private", h.IpcMode},
 		{"private cgroup namespace", h.CgroupnsMode == "private", h.CgroupnsMode},
-		{"runner mounted read-only", len(h.Mounts) == 1 && h.Mounts[0].Target == runner.MountPath && h.Mounts[0].ReadOnly, h.Mounts},
+		{"runner mounted read-only", len(h.Mounts) == 1 && h.Mounts[0].Target == wire.MountPath && h.Mounts[0].ReadOnly, h.Mounts},
 		{"labels", cfg.Labels[LabelManagedBy] == "warmbox" && cfg.Labels[LabelScope] == e.opts.Scope && cfg.Labels[LabelInstance] == e.opts.Instance && cfg.Labels[LabelLanguage] == "python", cfg.Labels},
 	}
 	for _, c := range checks {
@@ -134,14 +135,14 @@ func TestSandboxSettings(t *testing.T) {
 	}
 }
 
-func job(code string) runner.Job {
-	return runner.Job{Files: []runner.File{{Name: "main.py", Content: []byte(code)}}, Command: []string{"python3"}, Entry: "main.py",
-		Env: []string{"PATH=/usr/bin:/bin", "HOME=/tmp"}, Limits: runner.Limits{TimeoutMs: 5000, OutputBytes: 1024}}
+func job(code string) wire.Job {
+	return wire.Job{Files: []wire.File{{Name: "main.py", Content: []byte(code)}}, Command: []string{"python3"}, Entry: "main.py",
+		Env: []string{"PATH=/usr/bin:/bin", "HOME=/tmp"}, Limits: wire.Limits{TimeoutMs: 5000, OutputBytes: 1024}}
 }
 
 func TestHandoffBothModes(t *testing.T) {
 	e := newEngine(t)
-	for _, mode := range []string{HandoffExec, HandoffPrestart} {
+	for _, mode := range []string{sandbox.HandoffExec, sandbox.HandoffPrestart} {
 		t.Run(mode, func(t *testing.T) {
 			rt := e.Sandboxes(spec(mode))
 			c, err := rt.Create(context.Background())
@@ -171,7 +172,7 @@ func TestHandoffBothModes(t *testing.T) {
 func TestHandoffStreams(t *testing.T) {
 	e := newEngine(t)
 	const code = "import os, time\nprint('first', flush=True)\nwhile not os.path.exists('/tmp/go'):\n    time.sleep(0.01)\nprint('second')"
-	for _, mode := range []string{HandoffExec, HandoffPrestart} {
+	for _, mode := range []string{sandbox.HandoffExec, sandbox.HandoffPrestart} {
 		t.Run(mode, func(t *testing.T) {
 			rt := e.Sandboxes(spec(mode))
 			ctx := context.Background()
@@ -186,7 +187,7 @@ func TestHandoffStreams(t *testing.T) {
 			onOutput := func(stream string, data []byte) {
 				mu.Lock()
 				defer mu.Unlock()
-				if len(streamed) == 0 && stream == runner.StreamStdout && strings.HasPrefix(string(data), "first\n") {
+				if len(streamed) == 0 && stream == wire.StreamStdout && strings.HasPrefix(string(data), "first\n") {
 					go func() { released <- exec.Command("docker", "exec", c.ID(), "touch", "/tmp/go").Run() }()
 				}
 				streamed = append(streamed, stream+":"+string(data))
@@ -214,7 +215,7 @@ func TestHandoffStreams(t *testing.T) {
 
 func TestResetBothModes(t *testing.T) {
 	e := newEngine(t)
-	for _, mode := range []string{HandoffExec, HandoffPrestart} {
+	for _, mode := range []string{sandbox.HandoffExec, sandbox.HandoffPrestart} {
 		t.Run(mode, func(t *testing.T) {
 			rt := e.Sandboxes(spec(mode))
 			ctx := context.Background()
@@ -246,7 +247,7 @@ func TestResetBothModes(t *testing.T) {
 
 func TestReapAndWatch(t *testing.T) {
 	e := newEngine(t)
-	rt := e.Sandboxes(spec(HandoffExec))
+	rt := e.Sandboxes(spec(sandbox.HandoffExec))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	died := make(chan string, 4)
@@ -317,13 +318,13 @@ func TestImage(t *testing.T) {
 func TestReconcile(t *testing.T) {
 	e := newEngine(t)
 	e.orphanAge = 0 // no create is in flight here
-	rt := e.Sandboxes(spec(HandoffExec))
+	rt := e.Sandboxes(spec(sandbox.HandoffExec))
 	ctx := context.Background()
 	held, err := rt.Create(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	orphan, err := rt.createIdle(ctx, runner.MinSandboxUID) // not tracked: no pool holds it
+	orphan, err := rt.createIdle(ctx, wire.MinSandboxUID) // not tracked: no pool holds it
 	if err != nil {
 		t.Fatal(err)
 	}

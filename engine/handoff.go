@@ -6,7 +6,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // Handoff runs job in sandbox c: through the container's open attach
@@ -15,14 +15,14 @@ import (
 // bounds the whole exchange; when it ends first, Handoff returns
 // ctx.Err() and the caller must destroy the sandbox (a process started
 // by exec is not killed when its stream closes).
-func (r *Runtime) Handoff(ctx context.Context, c *Container, job runner.Job, onOutput runner.OutputFunc) (runner.Result, error) {
+func (r *Runtime) Handoff(ctx context.Context, c *Container, job wire.Job, onOutput wire.OutputFunc) (wire.Result, error) {
 	if c.attached != nil {
 		return c.attached.Run(ctx, job, onOutput)
 	}
 	c.jobs++
-	s, err := r.execRunner(ctx, c, runner.RunCommand(c.runnerUID, c.runnerUID+c.jobs))
+	s, err := r.execRunner(ctx, c, wire.RunCommand(c.runnerUID, c.runnerUID+c.jobs))
 	if err != nil {
-		return runner.Result{}, err
+		return wire.Result{}, err
 	}
 	defer s.wait()
 	return s.RunOnce(ctx, job, onOutput)
@@ -41,11 +41,11 @@ func (r *Runtime) execRunner(ctx context.Context, c *Container, cmd []string) (*
 		Cmd:          cmd,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: exec create: %w", runner.ErrNotStarted, err)
+		return nil, fmt.Errorf("%w: exec create: %w", wire.ErrNotStarted, err)
 	}
 	hj, err := r.e.cli.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("%w: exec attach: %w", runner.ErrNotStarted, err)
+		return nil, fmt.Errorf("%w: exec attach: %w", wire.ErrNotStarted, err)
 	}
 	return openStream(hj), nil
 }

@@ -8,24 +8,18 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // readyTimeout bounds how long a new prestart sandbox may take to load
 // its interpreter.
 const readyTimeout = 20 * time.Second
 
-// Hand-off modes.
-const (
-	HandoffExec     = "exec"
-	HandoffPrestart = "prestart"
-)
-
 // createAttached creates a prestart sandbox: it attaches to the
 // container's stdio before starting it (so no frame is missed), starts
 // it, and waits for the runner's "ready" frame.
 func (r *Runtime) createAttached(ctx context.Context, uid int) (*Container, error) {
-	serve := runner.Serve{RunnerUID: uid, Bootstrap: r.spec.Bootstrap, Preload: r.spec.Preload, Env: r.spec.Env, Command: r.spec.Command}
+	serve := wire.Serve{RunnerUID: uid, Bootstrap: r.spec.Bootstrap, Preload: r.spec.Preload, Env: r.spec.Env, Command: r.spec.Command}
 	cfg, host := r.containerConfig(serve.Args())
 	cfg.OpenStdin, cfg.AttachStdin, cfg.AttachStdout, cfg.AttachStderr = true, true, true, true
 	resp, err := r.e.cli.ContainerCreate(ctx, cfg, host, nil, nil, "")
@@ -62,7 +56,7 @@ func (r *Runtime) Reset(ctx context.Context, c *Container) error {
 	if c.attached != nil {
 		return c.attached.Reset(ctx)
 	}
-	s, err := r.execRunner(ctx, c, runner.ResetCommand(c.runnerUID, c.runnerUID+c.jobs))
+	s, err := r.execRunner(ctx, c, wire.ResetCommand(c.runnerUID, c.runnerUID+c.jobs))
 	if err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}

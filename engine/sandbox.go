@@ -9,8 +9,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 
-	"github.com/warmbox/warmbox/policy"
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
+	"github.com/warmbox/warmbox/sandbox"
 )
 
 // A sandbox starts as root with exactly these capabilities; the runner
@@ -20,29 +20,6 @@ var sandboxCaps = []string{"CAP_SETUID", "CAP_SETGID", "CAP_KILL"}
 
 // WorkDir is the sandbox's only writable directory (a tmpfs).
 const WorkDir = "/tmp"
-
-// Spec describes the sandboxes of one language.
-type Spec struct {
-	Language string
-	Image    string
-	// Runtime is the OCI runtime ("" for the engine's default, or "runsc").
-	Runtime string
-	Limits  policy.Limits
-	// Handoff is HandoffExec or HandoffPrestart.
-	Handoff string
-	// Command and Env are the interpreter and the program environment;
-	// prestart sandboxes start the interpreter with them ahead of a job.
-	Command []string
-	Env     []string
-	// Bootstrap names the runner's built-in bootstrap that pre-loads the
-	// interpreter (python, node, bash); empty spawns it per job.
-	Bootstrap string
-	// Preload are modules the bootstrap imports before each job.
-	Preload []string
-	// ExecWorkDir mounts the work dir without noexec, for languages
-	// whose compiler's output must run there.
-	ExecWorkDir bool
-}
 
 // Container is one sandbox container.
 type Container struct {
@@ -64,11 +41,11 @@ func (c *Container) ID() string { return c.id }
 // language. It satisfies pool.Runtime[*Container].
 type Runtime struct {
 	e    *Engine
-	spec Spec
+	spec sandbox.Spec
 }
 
 // Sandboxes returns the Runtime for one language.
-func (e *Engine) Sandboxes(spec Spec) *Runtime { return &Runtime{e: e, spec: spec} }
+func (e *Engine) Sandboxes(spec sandbox.Spec) *Runtime { return &Runtime{e: e, spec: spec} }
 
 // Create creates and starts one sandbox. A container that was created but
 // failed to start is removed before Create returns.
@@ -80,7 +57,7 @@ func (r *Runtime) Create(ctx context.Context) (*Container, error) {
 		return nil, fmt.Errorf("container create: %w", err)
 	}
 	create := r.createIdle
-	if r.spec.Handoff == HandoffPrestart {
+	if r.spec.Handoff == sandbox.HandoffPrestart {
 		create = r.createAttached
 	}
 	c, err := create(ctx, uid)
@@ -94,7 +71,7 @@ func (r *Runtime) Create(ctx context.Context) (*Container, error) {
 
 // createIdle creates and starts an exec-mode sandbox.
 func (r *Runtime) createIdle(ctx context.Context, uid int) (*Container, error) {
-	cfg, host := r.containerConfig(runner.IdleCommand(uid))
+	cfg, host := r.containerConfig(wire.IdleCommand(uid))
 	resp, err := r.e.cli.ContainerCreate(ctx, cfg, host, nil, nil, "")
 	if err != nil {
 		return nil, fmt.Errorf("container create: %w", err)
@@ -178,7 +155,7 @@ func (r *Runtime) containerConfig(cmd []string) (*container.Config, *container.H
 		Mounts: []mount.Mount{{
 			Type:     mount.TypeBind,
 			Source:   r.e.opts.RunnerPath,
-			Target:   runner.MountPath,
+			Target:   wire.MountPath,
 			ReadOnly: true,
 		}},
 		Resources: container.Resources{

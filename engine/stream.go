@@ -7,14 +7,14 @@ import (
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/pkg/stdcopy"
 
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // stream is a hijacked attach or exec connection to a runner: frames go
 // out on its stdin and come back on its demultiplexed stdout (see
-// runner.Conn).
+// wire.Conn).
 type stream struct {
-	*runner.Conn
+	*wire.Conn
 	hj     types.HijackedResponse
 	frames *io.PipeReader
 	wg     sync.WaitGroup
@@ -24,7 +24,7 @@ type stream struct {
 func openStream(hj types.HijackedResponse) *stream {
 	pr, pw := io.Pipe()
 	s := &stream{hj: hj, frames: pr}
-	s.Conn = runner.NewConn(hj.Conn, pr, hj.CloseWrite, s.close)
+	s.Conn = wire.NewConn(hj.Conn, pr, hj.CloseWrite, s.close)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

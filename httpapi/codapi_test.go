@@ -13,7 +13,7 @@ import (
 
 	"github.com/warmbox/warmbox/dispatch"
 	"github.com/warmbox/warmbox/policy"
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // codapiHeader is what the @antonz/codapi widget sends.
@@ -48,7 +48,7 @@ func codapiResult(t *testing.T, w *httptest.ResponseRecorder, status int) map[st
 func TestCodapiExecAnswer(t *testing.T) {
 	a := newPistonAPI(t)
 	a.svc.setRun(func(context.Context, dispatch.Request) (dispatch.Outcome, error) {
-		return dispatch.Outcome{Result: runner.Result{Stdout: []byte("  hello\n\n"), Stderr: []byte("warn\n"), WallMs: 12.6}}, nil
+		return dispatch.Outcome{Result: wire.Result{Stdout: []byte("  hello\n\n"), Stderr: []byte("warn\n"), WallMs: 12.6}}, nil
 	})
 	w := a.codapi(codapiBody("python", "print('hello')"))
 	m := codapiResult(t, w, http.StatusOK)
@@ -62,7 +62,7 @@ func TestCodapiExecAnswer(t *testing.T) {
 	if len(calls) != 1 {
 		t.Fatalf("%d calls", len(calls))
 	}
-	wantReq := dispatch.Request{Language: "python", Code: "print('hello')", Timeout: 30 * time.Second, Files: []runner.File{}}
+	wantReq := dispatch.Request{Language: "python", Code: "print('hello')", Timeout: 30 * time.Second, Files: []wire.File{}}
 	if !reflect.DeepEqual(calls[0], wantReq) {
 		t.Errorf("request\n got %+v\nwant %+v", calls[0], wantReq)
 	}
@@ -71,17 +71,17 @@ func TestCodapiExecAnswer(t *testing.T) {
 func TestCodapiOutcomes(t *testing.T) {
 	tests := []struct {
 		name           string
-		res            runner.Result
+		res            wire.Result
 		ok             bool
 		stdout, stderr string
 	}{
-		{"success with nothing printed", runner.Result{}, true, "", ""},
-		{"exit status with both streams", runner.Result{ExitCode: 1, Stdout: []byte("partial\n"), Stderr: []byte("Traceback\n")}, false, "", "partial\nTraceback (exit status 1)"},
-		{"exit status alone", runner.Result{ExitCode: 2}, false, "", "exit status 2"},
-		{"timeout", runner.Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true, Stdout: []byte("tick\n")}, false, "", "code execution timeout"},
-		{"signal", runner.Result{ExitCode: -1, Signal: "SIGSEGV", Stderr: []byte("oops")}, false, "", "oops (killed by signal SIGSEGV)"},
-		{"out of memory", runner.Result{ExitCode: -1, Signal: "SIGKILL", OOMKilled: true}, false, "", "killed: out of memory"},
-		{"truncated", runner.Result{Stdout: []byte("aaaa"), StdoutTruncated: true}, true, "aaaa\n[output truncated]", ""},
+		{"success with nothing printed", wire.Result{}, true, "", ""},
+		{"exit status with both streams", wire.Result{ExitCode: 1, Stdout: []byte("partial\n"), Stderr: []byte("Traceback\n")}, false, "", "partial\nTraceback (exit status 1)"},
+		{"exit status alone", wire.Result{ExitCode: 2}, false, "", "exit status 2"},
+		{"timeout", wire.Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true, Stdout: []byte("tick\n")}, false, "", "code execution timeout"},
+		{"signal", wire.Result{ExitCode: -1, Signal: "SIGSEGV", Stderr: []byte("oops")}, false, "", "oops (killed by signal SIGSEGV)"},
+		{"out of memory", wire.Result{ExitCode: -1, Signal: "SIGKILL", OOMKilled: true}, false, "", "killed: out of memory"},
+		{"truncated", wire.Result{Stdout: []byte("aaaa"), StdoutTruncated: true}, true, "aaaa\n[output truncated]", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,7 +141,7 @@ func TestCodapiFiles(t *testing.T) {
 		w := a.codapi(`{"sandbox":"python","command":"run","files":{"main.py":"import util","util.py":"X = 1","data/x.txt":"d"}}`)
 		codapiResult(t, w, http.StatusOK)
 		got := a.svc.calls()[0]
-		want := []runner.File{{Name: "data/x.txt", Content: []byte("d")}, {Name: "util.py", Content: []byte("X = 1")}}
+		want := []wire.File{{Name: "data/x.txt", Content: []byte("d")}, {Name: "util.py", Content: []byte("X = 1")}}
 		if got.Code != "import util" || !reflect.DeepEqual(got.Files, want) {
 			t.Errorf("request %+v", got)
 		}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/warmbox/warmbox/dispatch"
 	"github.com/warmbox/warmbox/policy"
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // executeResponse is the answer to a program that ran, whatever its
@@ -72,7 +72,7 @@ type compileStage struct {
 }
 
 // newCompileStage is the answer's view of a compile stage.
-func newCompileStage(st *runner.Stage) *compileStage {
+func newCompileStage(st *wire.Stage) *compileStage {
 	if st == nil {
 		return nil
 	}

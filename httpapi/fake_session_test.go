@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/warmbox/warmbox/dispatch"
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // fakeSessions is the fake service's session registry: the dispatcher's
@@ -137,7 +137,7 @@ func realistic(svc *fakeService) {
 			return out, err
 		}
 		if req.OnOutput != nil {
-			for stream, data := range map[string][]byte{runner.StreamStdout: out.Result.Stdout, runner.StreamStderr: out.Result.Stderr} {
+			for stream, data := range map[string][]byte{wire.StreamStdout: out.Result.Stdout, wire.StreamStderr: out.Result.Stderr} {
 				if len(data) > 0 {
 					req.OnOutput(stream, data)
 				}
@@ -145,7 +145,7 @@ func realistic(svc *fakeService) {
 		}
 		if strings.Contains(req.Code, "1/0") {
 			out.Result.ExitCode = 1
-			out.Result.Exception = &runner.Exception{Name: "ZeroDivisionError", Value: "division by zero",
+			out.Result.Exception = &wire.Exception{Name: "ZeroDivisionError", Value: "division by zero",
 				Traceback: "Traceback (most recent call last):\n  File \"<cell 1>\", line 1, in <module>\nZeroDivisionError: division by zero\n"}
 			return out, nil
 		}

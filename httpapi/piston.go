@@ -16,7 +16,7 @@ import (
 
 	"github.com/warmbox/warmbox/dispatch"
 	"github.com/warmbox/warmbox/policy"
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // Piston v2 (engineer-man/piston, api/src/api/v2.js): GET
@@ -318,7 +318,7 @@ func pistonProgram(files []pistonFile, entry int, lang dispatch.Language) (execu
 		if i == entry {
 			// Its name is not kept, but a bad one is still a bad request.
 			if f.name != "" {
-				if err := runner.ValidateFileName(f.name); err != nil {
+				if err := wire.ValidateFileName(f.name); err != nil {
 					return q, invalid("files", "%s", err.Error())
 				}
 			}

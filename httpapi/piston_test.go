@@ -15,7 +15,7 @@ import (
 
 	"github.com/warmbox/warmbox/dispatch"
 	"github.com/warmbox/warmbox/policy"
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // pistonClientType is what piston-client 1.0.2 sends: node-fetch's
@@ -96,7 +96,7 @@ func TestPistonRuntimes(t *testing.T) {
 func TestPistonExecuteAnswer(t *testing.T) {
 	a := newPistonAPI(t)
 	a.svc.setRun(func(context.Context, dispatch.Request) (dispatch.Outcome, error) {
-		return dispatch.Outcome{Result: runner.Result{Stdout: []byte("hello\n"), Stderr: []byte("warn\n"),
+		return dispatch.Outcome{Result: wire.Result{Stdout: []byte("hello\n"), Stderr: []byte("warn\n"),
 			WallMs: 12.4, CPUTimeMs: 5.25, MemoryPeakKB: 9000}, Run: 13 * time.Millisecond}, nil
 	})
 	w := a.piston(pistonBody("python", "3.11.2", "print('hello')"))
@@ -117,7 +117,7 @@ func TestPistonExecuteAnswer(t *testing.T) {
 	}
 	got := calls[0]
 	wantReq := dispatch.Request{Language: "python", Code: "print('hello')", Args: []string{"1", "2", "3"},
-		Stdin: []byte("\n"), Timeout: 3 * time.Second, Files: []runner.File{}}
+		Stdin: []byte("\n"), Timeout: 3 * time.Second, Files: []wire.File{}}
 	if !reflect.DeepEqual(got, wantReq) {
 		t.Errorf("request\n got %+v\nwant %+v", got, wantReq)
 	}
@@ -130,19 +130,19 @@ func TestPistonOutcomes(t *testing.T) {
 	str := func(s string) any { return s }
 	tests := []struct {
 		name                  string
-		res                   runner.Result
+		res                   wire.Result
 		code, signal          any // float64, string or nil
 		status, message       any
 		stdout, stderr, outpt string
 	}{
-		{"success", runner.Result{Stdout: []byte("ok\n")}, 0.0, nil, nil, nil, "ok\n", "", "ok\n"},
-		{"runtime error", runner.Result{ExitCode: 3, Stderr: []byte("Traceback\n")}, 3.0, nil, str("RE"), str("Exited with error status 3"), "", "Traceback\n", "Traceback\n"},
-		{"signal", runner.Result{ExitCode: -1, Signal: "SIGSEGV"}, nil, str("SIGSEGV"), str("SG"), str("Caught fatal signal 11"), "", "", ""},
-		{"out of memory", runner.Result{ExitCode: -1, Signal: "SIGKILL", OOMKilled: true}, nil, str("SIGKILL"), str("SG"), str("Caught fatal signal 9 (out of memory)"), "", "", ""},
-		{"timeout", runner.Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true, Stdout: []byte("tick\n")}, nil, str("SIGKILL"), str("TO"), str("Time limit exceeded (wall clock)"), "tick\n", "", "tick\n"},
-		{"stdout over its cap", runner.Result{Stdout: []byte("aaaa"), StdoutTruncated: true}, 0.0, nil, str("OL"), str("stdout length exceeded"), "aaaa", "", "aaaa"},
-		{"stderr over its cap, then timeout", runner.Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true, Stderr: []byte("e"), StderrTruncated: true}, nil, str("SIGKILL"), str("EL"), str("stderr length exceeded"), "", "e", "e"},
-		{"stdout and stderr interleave as stdout then stderr", runner.Result{Stdout: []byte("1\n"), Stderr: []byte("2\n")}, 0.0, nil, nil, nil, "1\n", "2\n", "1\n2\n"},
+		{"success", wire.Result{Stdout: []byte("ok\n")}, 0.0, nil, nil, nil, "ok\n", "", "ok\n"},
+		{"runtime error", wire.Result{ExitCode: 3, Stderr: []byte("Traceback\n")}, 3.0, nil, str("RE"), str("Exited with error status 3"), "", "Traceback\n", "Traceback\n"},
+		{"signal", wire.Result{ExitCode: -1, Signal: "SIGSEGV"}, nil, str("SIGSEGV"), str("SG"), str("Caught fatal signal 11"), "", "", ""},
+		{"out of memory", wire.Result{ExitCode: -1, Signal: "SIGKILL", OOMKilled: true}, nil, str("SIGKILL"), str("SG"), str("Caught fatal signal 9 (out of memory)"), "", "", ""},
+		{"timeout", wire.Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true, Stdout: []byte("tick\n")}, nil, str("SIGKILL"), str("TO"), str("Time limit exceeded (wall clock)"), "tick\n", "", "tick\n"},
+		{"stdout over its cap", wire.Result{Stdout: []byte("aaaa"), StdoutTruncated: true}, 0.0, nil, str("OL"), str("stdout length exceeded"), "aaaa", "", "aaaa"},
+		{"stderr over its cap, then timeout", wire.Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true, Stderr: []byte("e"), StderrTruncated: true}, nil, str("SIGKILL"), str("EL"), str("stderr length exceeded"), "", "e", "e"},
+		{"stdout and stderr interleave as stdout then stderr", wire.Result{Stdout: []byte("1\n"), Stderr: []byte("2\n")}, 0.0, nil, nil, nil, "1\n", "2\n", "1\n2\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -279,7 +279,7 @@ func TestPistonFilesAndEncodings(t *testing.T) {
 	if calls[0].Code != "import util" {
 		t.Errorf("code %q", calls[0].Code)
 	}
-	want := []runner.File{
+	want := []wire.File{
 		{Name: "data.bin", Content: []byte{0, 1, 2, 0xff}},
 		{Name: "file5.code", Content: []byte{0, 0xff, 0x10}},
 		{Name: "raw.b64", Content: []byte{0, 1, 2, 0xff}},

@@ -17,7 +17,7 @@ import (
 
 	"github.com/warmbox/warmbox/dispatch"
 	"github.com/warmbox/warmbox/policy"
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // executeRequest is the body of POST /execute. Absent fields and null
@@ -378,33 +378,33 @@ func (q executeRequest) validate(l dispatch.Language) (dispatch.Request, *apiErr
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	files := make([]runner.File, 0, len(names))
+	files := make([]wire.File, 0, len(names))
 	for _, name := range names {
-		if err := runner.ValidateFileName(name); err != nil {
+		if err := wire.ValidateFileName(name); err != nil {
 			return dispatch.Request{}, invalid("files", "%s", err.Error())
 		}
 		if name == l.File {
 			return dispatch.Request{}, invalid("files", "file name %s is the entry file, which holds code; choose another name", quote(name))
 		}
-		files = append(files, runner.File{Name: name, Content: []byte(q.Files[name])})
+		files = append(files, wire.File{Name: name, Content: []byte(q.Files[name])})
 	}
 	// The runner's own checks (a file that is also a directory, ...),
 	// run here so that a job it would refuse never leases a sandbox.
-	job := runner.Job{
-		Files:   append([]runner.File{{Name: l.File}}, files...),
+	job := wire.Job{
+		Files:   append([]wire.File{{Name: l.File}}, files...),
 		Command: []string{"interpreter"},
 		Entry:   l.File,
 		Args:    q.Args,
-		Limits:  runner.Limits{TimeoutMs: timeout.Milliseconds()},
+		Limits:  wire.Limits{TimeoutMs: timeout.Milliseconds()},
 	}
 	if err := job.Validate(); err != nil {
 		return dispatch.Request{}, invalid("files", "%s", err.Error())
 	}
-	if len(q.ReturnFiles) > runner.MaxReturnPatterns {
-		return dispatch.Request{}, invalid("return_files", "at most %d return_files patterns are accepted, got %d", runner.MaxReturnPatterns, len(q.ReturnFiles))
+	if len(q.ReturnFiles) > wire.MaxReturnPatterns {
+		return dispatch.Request{}, invalid("return_files", "at most %d return_files patterns are accepted, got %d", wire.MaxReturnPatterns, len(q.ReturnFiles))
 	}
 	for i, p := range q.ReturnFiles {
-		if err := runner.ValidateReturnPattern(p); err != nil {
+		if err := wire.ValidateReturnPattern(p); err != nil {
 			return dispatch.Request{}, invalid(fmt.Sprintf("return_files[%d]", i), "%s", err.Error())
 		}
 	}

@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/warmbox/warmbox/dispatch"
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 func TestExecuteBadRequests(t *testing.T) {
@@ -249,7 +249,7 @@ func FuzzDecodeExecute(f *testing.F) {
 		total := len(req.Code)
 		for _, f := range req.Files {
 			total += len(f.Content)
-			if err := runner.ValidateFileName(f.Name); err != nil || f.Name == lang.File {
+			if err := wire.ValidateFileName(f.Name); err != nil || f.Name == lang.File {
 				t.Fatalf("accepted file name %q", f.Name)
 			}
 		}

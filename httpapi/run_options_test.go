@@ -10,12 +10,12 @@ import (
 
 	"github.com/warmbox/warmbox/dispatch"
 	"github.com/warmbox/warmbox/policy"
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // compileFailed answers every job as a compiler that exited 1.
 func compileFailed(context.Context, dispatch.Request) (dispatch.Outcome, error) {
-	return dispatch.Outcome{Result: runner.Result{Compile: &runner.Stage{
+	return dispatch.Outcome{Result: wire.Result{Compile: &wire.Stage{
 		ExitCode: 1, Stderr: []byte("main.c:1: error: expected ';'\n"), WallMs: 120, CPUTimeMs: 80,
 	}}}, nil
 }
@@ -38,7 +38,7 @@ func TestCompileFailureAnswer(t *testing.T) {
 func TestCompileSuccessAnswer(t *testing.T) {
 	a := newAPI(t)
 	a.svc.run = func(context.Context, dispatch.Request) (dispatch.Outcome, error) {
-		return dispatch.Outcome{Result: runner.Result{Compile: &runner.Stage{WallMs: 300}, Stdout: []byte("hi\n"), WallMs: 2}}, nil
+		return dispatch.Outcome{Result: wire.Result{Compile: &wire.Stage{WallMs: 300}, Stdout: []byte("hi\n"), WallMs: 2}}, nil
 	}
 	got := decode(t, a.post(`{"environment":"python","code":"x"}`))
 	if c, _ := got["compile"].(map[string]any); got["status"] != "success" || got["output"] != "hi\n" || c == nil || c["exit_code"] != 0.0 {
@@ -69,8 +69,8 @@ func TestBinaryFilesInAndOut(t *testing.T) {
 	var got dispatch.Request
 	a.svc.run = func(_ context.Context, req dispatch.Request) (dispatch.Outcome, error) {
 		got = req
-		return dispatch.Outcome{Result: runner.Result{
-			Files:          []runner.File{{Name: "out/plot.png", Content: []byte{0x89, 'P', 'N', 'G', 0, 0xff}}},
+		return dispatch.Outcome{Result: wire.Result{
+			Files:          []wire.File{{Name: "out/plot.png", Content: []byte{0x89, 'P', 'N', 'G', 0, 0xff}}},
 			FilesTruncated: true,
 		}}, nil
 	}

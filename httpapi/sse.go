@@ -8,7 +8,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // eventStreamType is the media type of Server-Sent Events.
@@ -139,11 +139,11 @@ func startEventStream(w http.ResponseWriter) *eventStream {
 	return es
 }
 
-// output is the job's runner.OutputFunc: it queues the chunk for the
+// output is the job's wire.OutputFunc: it queues the chunk for the
 // writer and returns at once.
 func (es *eventStream) output(stream string, data []byte) {
 	i := 0
-	if stream == runner.StreamStderr {
+	if stream == wire.StreamStderr {
 		i = 1
 	}
 	es.mu.Lock()

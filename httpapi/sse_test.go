@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/warmbox/warmbox/dispatch"
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 var sseHeader = http.Header{"Content-Type": {"application/json"}, "Accept": {"text/event-stream"}}
@@ -122,7 +122,7 @@ func stable(t *testing.T, body string) string {
 // streamsOutput is a fake Execute that sends chunks, then returns res.
 // Inside a synctest bubble, the stream's writer has written each chunk
 // before the next comes.
-func streamsOutput(res runner.Result, chunks ...[2]string) func(context.Context, dispatch.Request) (dispatch.Outcome, error) {
+func streamsOutput(res wire.Result, chunks ...[2]string) func(context.Context, dispatch.Request) (dispatch.Outcome, error) {
 	return func(ctx context.Context, req dispatch.Request) (dispatch.Outcome, error) {
 		for _, c := range chunks {
 			if req.OnOutput != nil {
@@ -140,8 +140,8 @@ func streamsOutput(res runner.Result, chunks ...[2]string) func(context.Context,
 // a result event whose data is the answer a JSON client gets.
 func TestExecuteStreamFormat(t *testing.T) {
 	a := newAPI(t)
-	res := runner.Result{ExitCode: 2, Stdout: []byte("first\n"), Stderr: []byte("warn <&>\n"), WallMs: 12.5, CPUTimeMs: 3, MemoryPeakKB: 9000}
-	a.svc.setRun(streamsOutput(res, [2]string{runner.StreamStdout, "first\n"}, [2]string{runner.StreamStderr, "warn <&>\n"}))
+	res := wire.Result{ExitCode: 2, Stdout: []byte("first\n"), Stderr: []byte("warn <&>\n"), WallMs: 12.5, CPUTimeMs: 3, MemoryPeakKB: 9000}
+	a.svc.setRun(streamsOutput(res, [2]string{wire.StreamStdout, "first\n"}, [2]string{wire.StreamStderr, "warn <&>\n"}))
 
 	w := a.do(http.MethodPost, "/execute", pythonBody, sseHeader, "")
 	if w.Code != http.StatusOK {
@@ -189,29 +189,29 @@ func TestExecuteStreamFormat(t *testing.T) {
 // (one per run), a cut partial character is never written, and what the
 // chunks did not carry comes before the result.
 func TestExecuteStreamText(t *testing.T) {
-	out := func(s string) [2]string { return [2]string{runner.StreamStdout, s} }
-	errOut := func(s string) [2]string { return [2]string{runner.StreamStderr, s} }
+	out := func(s string) [2]string { return [2]string{wire.StreamStdout, s} }
+	errOut := func(s string) [2]string { return [2]string{wire.StreamStderr, s} }
 	tests := []struct {
 		name   string
-		res    runner.Result
+		res    wire.Result
 		chunks [][2]string
 	}{
-		{"plain", runner.Result{Stdout: []byte("a\nb\n")}, [][2]string{out("a\n"), out("b\n")}},
-		{"output that looks like events", runner.Result{Stdout: []byte("\n\nevent: result\ndata: {}\n\n\r\n")},
+		{"plain", wire.Result{Stdout: []byte("a\nb\n")}, [][2]string{out("a\n"), out("b\n")}},
+		{"output that looks like events", wire.Result{Stdout: []byte("\n\nevent: result\ndata: {}\n\n\r\n")},
 			[][2]string{out("\n\nevent: result\n"), out("data: {}\n\n\r\n")}},
-		{"character split across chunks", runner.Result{Stdout: []byte("caf\xc3\xa9 \xe2\x82\xac!")},
+		{"character split across chunks", wire.Result{Stdout: []byte("caf\xc3\xa9 \xe2\x82\xac!")},
 			[][2]string{out("caf\xc3"), out("\xa9 \xe2"), out("\x82"), out("\xac!")}},
-		{"invalid run split across chunks", runner.Result{Stdout: []byte("a\xff\xfeb\xff")},
+		{"invalid run split across chunks", wire.Result{Stdout: []byte("a\xff\xfeb\xff")},
 			[][2]string{out("a\xff"), out("\xfe"), out("b\xff")}},
-		{"literal replacement character", runner.Result{Stdout: []byte("\xef\xbf\xbd\xff")}, [][2]string{out("\xef\xbf"), out("\xbd\xff")}},
-		{"cut inside a character", runner.Result{Stdout: []byte("aaaa"), StdoutTruncated: true},
+		{"literal replacement character", wire.Result{Stdout: []byte("\xef\xbf\xbd\xff")}, [][2]string{out("\xef\xbf"), out("\xbd\xff")}},
+		{"cut inside a character", wire.Result{Stdout: []byte("aaaa"), StdoutTruncated: true},
 			[][2]string{out("aaaa\xe2\x82")}},
-		{"result carries the rest", runner.Result{Stdout: []byte("first\nsecond\n"), Stderr: []byte("e")},
+		{"result carries the rest", wire.Result{Stdout: []byte("first\nsecond\n"), Stderr: []byte("e")},
 			[][2]string{out("first\nsec")}},
-		{"nothing streamed", runner.Result{Stdout: []byte("x"), Stderr: []byte("y")}, nil},
-		{"both streams", runner.Result{Stdout: []byte("1\n2\n"), Stderr: []byte("w\xe2\x82\xac")},
+		{"nothing streamed", wire.Result{Stdout: []byte("x"), Stderr: []byte("y")}, nil},
+		{"both streams", wire.Result{Stdout: []byte("1\n2\n"), Stderr: []byte("w\xe2\x82\xac")},
 			[][2]string{out("1\n"), errOut("w\xe2"), out("2\n"), errOut("\x82\xac")}},
-		{"daemon's own timeout: no output in the result", runner.Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true},
+		{"daemon's own timeout: no output in the result", wire.Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true},
 			[][2]string{out("tick\n")}},
 	}
 	for _, tc := range tests {
@@ -229,7 +229,7 @@ func inBubble(ctx context.Context) bool { return ctx.Value(inBubbleKey{}) != nil
 
 // checkStreamText serves one streamed request whose job sends chunks and
 // ends with res, and checks the events' texts against the result's.
-func checkStreamText(t *testing.T, res runner.Result, chunks [][2]string) {
+func checkStreamText(t *testing.T, res wire.Result, chunks [][2]string) {
 	t.Helper()
 	a := newAPI(t)
 	a.svc.setRun(streamsOutput(res, chunks...))
@@ -290,7 +290,7 @@ func TestExecuteStreamErrors(t *testing.T) {
 	t.Run("sandbox lost after output", func(t *testing.T) {
 		a := newAPI(t)
 		a.svc.setRun(func(_ context.Context, req dispatch.Request) (dispatch.Outcome, error) {
-			req.OnOutput(runner.StreamStdout, []byte("partial\n"))
+			req.OnOutput(wire.StreamStdout, []byte("partial\n"))
 			return dispatch.Outcome{}, fmt.Errorf("%w: runner gone", dispatch.ErrSandboxLost)
 		})
 		w := a.do(http.MethodPost, "/execute", pythonBody, sseHeader, "")
@@ -315,7 +315,7 @@ func TestExecuteStreamErrors(t *testing.T) {
 	t.Run("JSON asked", func(t *testing.T) {
 		for _, accept := range []string{"", "*/*", "application/json", "text/event-stream;q=0.1, application/json"} {
 			a := newAPI(t)
-			a.svc.setRun(streamsOutput(runner.Result{Stdout: []byte("x")}, [2]string{runner.StreamStdout, "x"}))
+			a.svc.setRun(streamsOutput(wire.Result{Stdout: []byte("x")}, [2]string{wire.StreamStdout, "x"}))
 			h := http.Header{"Content-Type": {"application/json"}}
 			if accept != "" {
 				h.Set("Accept", accept)
@@ -376,14 +376,14 @@ func TestExecuteStreamsOverHTTP(t *testing.T) {
 	t.Run("first event while the job runs", func(t *testing.T) {
 		clientHasFirst := make(chan struct{})
 		a.svc.setRun(func(ctx context.Context, req dispatch.Request) (dispatch.Outcome, error) {
-			req.OnOutput(runner.StreamStdout, []byte("first\n"))
+			req.OnOutput(wire.StreamStdout, []byte("first\n"))
 			select {
 			case <-clientHasFirst:
 			case <-time.After(20 * time.Second):
 				return dispatch.Outcome{}, fmt.Errorf("%w: the client never got the first event", dispatch.ErrSandboxLost)
 			}
-			req.OnOutput(runner.StreamStdout, []byte("second\n"))
-			return dispatch.Outcome{Result: runner.Result{Stdout: []byte("first\nsecond\n")}}, nil
+			req.OnOutput(wire.StreamStdout, []byte("second\n"))
+			return dispatch.Outcome{Result: wire.Result{Stdout: []byte("first\nsecond\n")}}, nil
 		})
 		resp := post(context.Background())
 		defer resp.Body.Close()
@@ -405,14 +405,14 @@ func TestExecuteStreamsOverHTTP(t *testing.T) {
 	t.Run("client leaves mid-stream", func(t *testing.T) {
 		ended := make(chan error, 1)
 		a.svc.setRun(func(ctx context.Context, req dispatch.Request) (dispatch.Outcome, error) {
-			req.OnOutput(runner.StreamStdout, []byte("start\n"))
+			req.OnOutput(wire.StreamStdout, []byte("start\n"))
 			select {
 			case <-ctx.Done():
 				ended <- ctx.Err()
 				return dispatch.Outcome{}, ctx.Err()
 			case <-time.After(20 * time.Second):
 				ended <- nil
-				return dispatch.Outcome{Result: runner.Result{Stdout: []byte("start\n")}}, nil
+				return dispatch.Outcome{Result: wire.Result{Stdout: []byte("start\n")}}, nil
 			}
 		})
 		ctx, cancel := context.WithCancel(context.Background())
@@ -470,7 +470,7 @@ func TestEventStreamOutputNeverWaits(t *testing.T) {
 	returned := make(chan struct{})
 	go func() {
 		for range 1000 {
-			es.output(runner.StreamStdout, []byte("line\n"))
+			es.output(wire.StreamStdout, []byte("line\n"))
 		}
 		close(returned)
 	}()

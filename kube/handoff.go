@@ -4,21 +4,21 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // Handoff runs job in sandbox p: through the Pod's open attach stream in
 // prestart mode, through pods/exec of the runner otherwise; its output
 // goes to onOutput as it comes when that is not nil. ctx bounds the
 // whole exchange; after an error the caller must destroy the sandbox.
-func (r *Runtime) Handoff(ctx context.Context, p *Pod, job runner.Job, onOutput runner.OutputFunc) (runner.Result, error) {
+func (r *Runtime) Handoff(ctx context.Context, p *Pod, job wire.Job, onOutput wire.OutputFunc) (wire.Result, error) {
 	if p.attached != nil {
 		return p.attached.Run(ctx, job, onOutput)
 	}
 	p.jobs++
-	s, err := r.c.open(p.name, "exec", runner.RunCommand(p.runnerUID, p.runnerUID+p.jobs), nil)
+	s, err := r.c.open(p.name, "exec", wire.RunCommand(p.runnerUID, p.runnerUID+p.jobs), nil)
 	if err != nil {
-		return runner.Result{}, err
+		return wire.Result{}, err
 	}
 	defer s.wait()
 	return s.RunOnce(ctx, job, onOutput)
@@ -33,7 +33,7 @@ func (r *Runtime) Reset(ctx context.Context, p *Pod) error {
 	if p.attached != nil {
 		return p.attached.Reset(ctx)
 	}
-	s, err := r.c.open(p.name, "exec", runner.ResetCommand(p.runnerUID, p.runnerUID+p.jobs), nil)
+	s, err := r.c.open(p.name, "exec", wire.ResetCommand(p.runnerUID, p.runnerUID+p.jobs), nil)
 	if err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}

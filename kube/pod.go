@@ -15,8 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
 
-	"github.com/warmbox/warmbox/policy"
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
+	"github.com/warmbox/warmbox/sandbox"
 )
 
 // Paths and names inside a sandbox Pod.
@@ -41,31 +41,9 @@ const (
 // (docs/KUBERNETES.md).
 var sandboxCaps = []corev1.Capability{"SETUID", "SETGID", "KILL"}
 
-// Hand-off modes, as in package engine.
-const (
-	HandoffExec     = "exec"
-	HandoffPrestart = "prestart"
-)
-
 // createTimeout bounds a Pod's creation up to running (and, in prestart
 // mode, its runner's ready answer).
 const createTimeout = 60 * time.Second
-
-// Spec describes the sandboxes of one language.
-type Spec struct {
-	Language string
-	Image    string
-	// RuntimeClass is the Pod's runtimeClassName ("" for the cluster's
-	// default; e.g. "gvisor").
-	RuntimeClass string
-	Limits       policy.Limits
-	Handoff      string
-	Command      []string
-	Env          []string
-	Bootstrap    string
-	// Preload are modules the bootstrap imports before each job.
-	Preload []string
-}
 
 // Pod is one sandbox Pod.
 type Pod struct {
@@ -86,11 +64,11 @@ func (p *Pod) ID() string { return p.name }
 // language. It satisfies pool.Runtime[*Pod].
 type Runtime struct {
 	c    *Cluster
-	spec Spec
+	spec sandbox.Spec
 }
 
 // Sandboxes returns the Runtime for one language.
-func (c *Cluster) Sandboxes(spec Spec) *Runtime { return &Runtime{c: c, spec: spec} }
+func (c *Cluster) Sandboxes(spec sandbox.Spec) *Runtime { return &Runtime{c: c, spec: spec} }
 
 // Create creates one sandbox Pod and waits until its sandbox container
 // runs (and, in prestart mode, its runner answers ready). A Pod that
@@ -129,7 +107,7 @@ func (r *Runtime) create(ctx context.Context, uid int) (*Pod, error) {
 		return fail(err)
 	}
 	p := &Pod{name: created.Name, runnerUID: uid}
-	if r.spec.Handoff == HandoffPrestart {
+	if r.spec.Handoff == sandbox.HandoffPrestart {
 		// The runner writes its ready frame only when asked: the attach
 		// stream connects after the container started, and a frame
 		// written before would be lost.
@@ -272,7 +250,7 @@ func (r *Runtime) podSpec(runnerUID int) *corev1.Pod {
 	separating.Capabilities.Add = sandboxCaps
 	workSize := resource.NewQuantity(l.TmpfsMB<<20, resource.BinarySI)
 	runnerSize := resource.MustParse("64Mi")
-	sandbox := corev1.Container{
+	box := corev1.Container{
 		Name:            sandboxContainer,
 		Image:           r.spec.Image,
 		ImagePullPolicy: corev1.PullIfNotPresent,
@@ -291,8 +269,8 @@ func (r *Runtime) podSpec(runnerUID int) *corev1.Pod {
 		},
 		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
 	}
-	if r.spec.Handoff == HandoffPrestart {
-		sandbox.Stdin = true // the attach stream's frames
+	if r.spec.Handoff == sandbox.HandoffPrestart {
+		box.Stdin = true // the attach stream's frames
 	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
@@ -326,7 +304,7 @@ func (r *Runtime) podSpec(runnerUID int) *corev1.Pod {
 				SecurityContext: locked,
 				VolumeMounts:    []corev1.VolumeMount{{Name: runnerVolume, MountPath: "/opt/warmbox"}},
 			}},
-			Containers: []corev1.Container{sandbox},
+			Containers: []corev1.Container{box},
 			Volumes: []corev1.Volume{
 				{Name: workVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
 					Medium: corev1.StorageMediumMemory, SizeLimit: workSize}}},
@@ -335,8 +313,8 @@ func (r *Runtime) podSpec(runnerUID int) *corev1.Pod {
 			},
 		},
 	}
-	if r.spec.RuntimeClass != "" {
-		rc := r.spec.RuntimeClass
+	if r.spec.Runtime != "" {
+		rc := r.spec.Runtime
 		pod.Spec.RuntimeClassName = &rc
 	}
 	if r.c.owner != nil {
@@ -348,10 +326,10 @@ func (r *Runtime) podSpec(runnerUID int) *corev1.Pod {
 // command is the sandbox container's PID 1: the runner, idle (exec mode)
 // or serving with the interpreter pre-started (prestart mode).
 func (r *Runtime) command(runnerUID int) []string {
-	if r.spec.Handoff != HandoffPrestart {
-		return runner.IdleCommand(runnerUID)
+	if r.spec.Handoff != sandbox.HandoffPrestart {
+		return wire.IdleCommand(runnerUID)
 	}
-	return runner.Serve{RunnerUID: runnerUID, Bootstrap: r.spec.Bootstrap, Preload: r.spec.Preload, ReadyOnHello: true,
+	return wire.Serve{RunnerUID: runnerUID, Bootstrap: r.spec.Bootstrap, Preload: r.spec.Preload, ReadyOnHello: true,
 		Env: r.spec.Env, Command: r.spec.Command}.Args()
 }
 

@@ -10,7 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/warmbox/warmbox/policy"
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
+	"github.com/warmbox/warmbox/sandbox"
 )
 
 func testRuntime(handoff string) *Runtime {
@@ -19,14 +20,14 @@ func testRuntime(handoff string) *Runtime {
 		Tolerations:  []corev1.Toleration{{Key: "warmbox.io/sandbox", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}},
 		owner: &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: "warmbox-a", UID: "uid-a"}}
 	l := policy.DefaultLimits()
-	return c.Sandboxes(Spec{Language: "python", Image: "warmbox/python:bookworm", Limits: l, Handoff: handoff,
-		Command: []string{"python3"}, Env: []string{"A=1"}, Bootstrap: "python", RuntimeClass: "gvisor"})
+	return c.Sandboxes(sandbox.Spec{Language: "python", Image: "warmbox/python:bookworm", Limits: l, Handoff: handoff,
+		Command: []string{"python3"}, Env: []string{"A=1"}, Bootstrap: "python", Runtime: "gvisor"})
 }
 
 // The sandbox Pod carries the whole policy Kubernetes can express; a
 // field lost in a refactor would silently weaken every sandbox.
 func TestPodSpecPolicy(t *testing.T) {
-	r := testRuntime(HandoffPrestart)
+	r := testRuntime(sandbox.HandoffPrestart)
 	p := r.podSpec(30000)
 	s := p.Spec
 	if s.AutomountServiceAccountToken == nil || *s.AutomountServiceAccountToken {
@@ -115,18 +116,18 @@ func TestPodSpecPolicy(t *testing.T) {
 			t.Errorf("volume %s is a host path", v.Name)
 		}
 	}
-	want := []string{runner.MountPath, "serve", "--runner-uid", "30000", "--ready-on-hello", "--bootstrap", "python", "--env", "A=1", "--", "python3"}
+	want := []string{wire.MountPath, "serve", "--runner-uid", "30000", "--ready-on-hello", "--bootstrap", "python", "--env", "A=1", "--", "python3"}
 	if !slices.Equal(sb.Command, want) {
 		t.Errorf("command: got %q, want %q", sb.Command, want)
 	}
 }
 
 func TestPodSpecExecMode(t *testing.T) {
-	sb := testRuntime(HandoffExec).podSpec(30000).Spec.Containers[0]
+	sb := testRuntime(sandbox.HandoffExec).podSpec(30000).Spec.Containers[0]
 	if sb.Stdin {
 		t.Error("exec mode: the sandbox's PID 1 needs no stdin")
 	}
-	if !slices.Equal(sb.Command, []string{runner.MountPath, "idle", "--runner-uid", "30000"}) {
+	if !slices.Equal(sb.Command, []string{wire.MountPath, "idle", "--runner-uid", "30000"}) {
 		t.Errorf("command: got %q", sb.Command)
 	}
 }

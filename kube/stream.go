@@ -15,14 +15,14 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/klog/v2"
 
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // stream is an open pods/attach (prestart) or pods/exec session with a
 // runner: frames go out on its stdin and come back on its stdout (see
-// runner.Conn).
+// wire.Conn).
 type stream struct {
-	*runner.Conn
+	*wire.Conn
 	stdin   *io.PipeWriter
 	frames  *io.PipeReader
 	cancel  context.CancelFunc
@@ -48,17 +48,17 @@ func (c *Cluster) open(pod, sub string, command []string, ended func()) (*stream
 	}
 	ws, err := remotecommand.NewWebSocketExecutor(c.rest, http.MethodGet, req.URL().String())
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", runner.ErrNotStarted, sub, err)
+		return nil, fmt.Errorf("%w: %s: %w", wire.ErrNotStarted, sub, err)
 	}
 	spdy, err := remotecommand.NewSPDYExecutor(c.rest, http.MethodPost, req.URL())
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", runner.ErrNotStarted, sub, err)
+		return nil, fmt.Errorf("%w: %s: %w", wire.ErrNotStarted, sub, err)
 	}
 	exe, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
 		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", runner.ErrNotStarted, sub, err)
+		return nil, fmt.Errorf("%w: %s: %w", wire.ErrNotStarted, sub, err)
 	}
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
@@ -68,7 +68,7 @@ func (c *Cluster) open(pod, sub string, command []string, ended func()) (*stream
 	// only on a close from the far end).
 	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), logr.Discard()))
 	s := &stream{stdin: inW, frames: outR, cancel: cancel, done: make(chan struct{})}
-	s.Conn = runner.NewConn(inW, outR, inW.Close, s.close)
+	s.Conn = wire.NewConn(inW, outR, inW.Close, s.close)
 	go func() {
 		defer close(s.done)
 		err := exe.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: inR, Stdout: outW, Stderr: s.Stderr()})

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // The bootstraps that pre-start an interpreter: see bootstrap/*. Each is
@@ -76,7 +78,7 @@ func (b *bootstrap) withPreload(modules []string) (*bootstrap, error) {
 	}
 	for _, m := range modules {
 		if !preloadName.MatchString(m) {
-			return nil, fmt.Errorf("preload %s: not a module name", quoteName(m))
+			return nil, fmt.Errorf("preload %s: not a module name", wire.QuoteName(m))
 		}
 	}
 	c := *b
@@ -92,7 +94,7 @@ func (b *bootstrap) argv(command []string) []string {
 
 // message is the go signal for job: its command line as the bootstrap
 // wants it, each argument ended by a NUL byte.
-func (b *bootstrap) message(job Job) []byte {
+func (b *bootstrap) message(job wire.Job) []byte {
 	var args []string
 	if b.withCommand {
 		args = append(args, job.Command...)

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 const usage = `usage: warmbox-runner idle --runner-uid UID
@@ -89,7 +91,7 @@ type cmdIDs struct {
 // (--runner-uid and --job-uid, a uid of the runner's block).
 func parseIDs(cmd string, args []string) (cmdIDs, error) {
 	if cmd != "idle" && cmd != "run" && cmd != "reset" {
-		return cmdIDs{}, fmt.Errorf("unknown command %s", quoteName(cmd))
+		return cmdIDs{}, fmt.Errorf("unknown command %s", wire.QuoteName(cmd))
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -100,16 +102,16 @@ func parseIDs(cmd string, args []string) (cmdIDs, error) {
 		return cmdIDs{}, err
 	}
 	if fs.NArg() > 0 {
-		return cmdIDs{}, fmt.Errorf("%s: unexpected argument %s", cmd, quoteName(fs.Arg(0)))
+		return cmdIDs{}, fmt.Errorf("%s: unexpected argument %s", cmd, wire.QuoteName(fs.Arg(0)))
 	}
-	if err := ValidRunnerUID(ids.runner); err != nil {
+	if err := wire.ValidRunnerUID(ids.runner); err != nil {
 		return cmdIDs{}, fmt.Errorf("--runner-uid: %w", err)
 	}
 	switch {
 	case cmd == "idle" && ids.job != 0:
 		return cmdIDs{}, errors.New("idle: takes no --job-uid")
 	case cmd != "idle" && !(uids{runner: ids.runner}).owns(ids.job):
-		return cmdIDs{}, fmt.Errorf("--job-uid: must be %d to %d, got %d", ids.runner+1, ids.runner+UIDBlock-1, ids.job)
+		return cmdIDs{}, fmt.Errorf("--job-uid: must be %d to %d, got %d", ids.runner+1, ids.runner+wire.UIDBlock-1, ids.job)
 	}
 	return ids, nil
 }
@@ -121,22 +123,22 @@ func runOnce(ids cmdIDs, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "warmbox-runner: "+format+"\n", args...)
 	}
 	out := &frameWriter{w: stdout}
-	result := func(token string, res Result) error {
-		return writeReply(out, Reply{Kind: "result", Token: token, Result: &res}, logf)
+	result := func(token string, res wire.Result) error {
+		return writeReply(out, wire.Reply{Kind: "result", Token: token, Result: &res}, logf)
 	}
 	if err := harden(ids.runner, true); err != nil {
 		logf("%v", err)
-		result("", Result{Error: "runner setup failed: " + err.Error()})
+		result("", wire.Result{Error: "runner setup failed: " + err.Error()})
 		return 1
 	}
-	var req Request
-	if err := ReadFrame(stdin, &req); err != nil {
+	var req wire.Request
+	if err := wire.ReadFrame(stdin, &req); err != nil {
 		logf("read request: %v", err)
-		result("", Result{Error: frameError(err)})
+		result("", wire.Result{Error: frameError(err)})
 		return 2
 	}
 	if req.Op != "run" || req.Job == nil {
-		result(req.Token, Result{Error: "bad request: want a run request with a job"})
+		result(req.Token, wire.Result{Error: "bad request: want a run request with a job"})
 		return 2
 	}
 	res := execute(*req.Job, defaultOptions(logf), ids.job, outputSender(out, req.Token, logf))
@@ -152,7 +154,7 @@ func resetOnce(ids cmdIDs, stdout, stderr io.Writer) int {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "warmbox-runner: "+format+"\n", args...)
 	}
-	rep := Reply{Kind: "reset"}
+	rep := wire.Reply{Kind: "reset"}
 	if err := harden(ids.runner, true); err != nil {
 		logf("%v", err)
 		rep.Error = "runner setup failed: " + err.Error()
@@ -199,8 +201,8 @@ func frameError(err error) string {
 		return "bad request frame: no frame before end of input"
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "bad request frame: truncated"
-	case errors.Is(err, ErrFrameTooLarge):
-		return fmt.Sprintf("bad request frame: larger than %d bytes", MaxFrameBytes)
+	case errors.Is(err, wire.ErrFrameTooLarge):
+		return fmt.Sprintf("bad request frame: larger than %d bytes", wire.MaxFrameBytes)
 	default:
 		return "bad request frame: not a JSON request"
 	}

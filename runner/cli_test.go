@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // Main's "run" and "idle" change the whole process (prctl, signals), so
@@ -37,7 +39,7 @@ func TestFrameError(t *testing.T) {
 	}{
 		{io.EOF, "bad request frame: no frame before end of input"},
 		{io.ErrUnexpectedEOF, "bad request frame: truncated"},
-		{ErrFrameTooLarge, "bad request frame: larger than 16777216 bytes"},
+		{wire.ErrFrameTooLarge, "bad request frame: larger than 16777216 bytes"},
 		{fmt.Errorf("decode frame: %w", io.ErrShortBuffer), "bad request frame: not a JSON request"},
 	}
 	for _, tc := range tests {

@@ -5,16 +5,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
-func compiledJob() Job {
-	return Job{
-		Files:   []File{{Name: "src/Main.java", Content: []byte("class Main {}")}},
+func compiledJob() wire.Job {
+	return wire.Job{
+		Files:   []wire.File{{Name: "src/Main.java", Content: []byte("class Main {}")}},
 		Command: []string{"java", "-cp", ".classes", "{stem}"},
 		Entry:   "src/Main.java",
 		Args:    []string{"a", "{stem}"},
-		Limits:  Limits{TimeoutMs: 1000, OutputBytes: 100},
-		Compile: &Compile{Command: []string{"javac", "-d", ".classes"}, TimeoutMs: 5000},
+		Limits:  wire.Limits{TimeoutMs: 1000, OutputBytes: 100},
+		Compile: &wire.Compile{Command: []string{"javac", "-d", ".classes"}, TimeoutMs: 5000},
 	}
 }
 
@@ -22,11 +24,11 @@ func TestCompiledArgv(t *testing.T) {
 	j := compiledJob()
 	// The entry is not appended; {stem} is replaced in the command only,
 	// never in the caller's args.
-	if got, want := j.argv(), []string{"java", "-cp", ".classes", "src/Main", "a", "{stem}"}; !slices.Equal(got, want) {
+	if got, want := j.Argv(), []string{"java", "-cp", ".classes", "src/Main", "a", "{stem}"}; !slices.Equal(got, want) {
 		t.Errorf("argv = %q, want %q", got, want)
 	}
 	j.Compile = nil
-	if got, want := j.argv(), []string{"java", "-cp", ".classes", "{stem}", "src/Main.java", "a", "{stem}"}; !slices.Equal(got, want) {
+	if got, want := j.Argv(), []string{"java", "-cp", ".classes", "{stem}", "src/Main.java", "a", "{stem}"}; !slices.Equal(got, want) {
 		t.Errorf("interpreted argv = %q, want %q", got, want)
 	}
 	if got := compiledJob().MaxDuration(); got != 6*time.Second {
@@ -37,15 +39,15 @@ func TestCompiledArgv(t *testing.T) {
 func TestCompileValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		edit func(*Job)
+		edit func(*wire.Job)
 		want string
 	}{
-		{"empty compiler", func(j *Job) { j.Compile.Command = nil }, "compile: command must not be empty"},
-		{"NUL", func(j *Job) { j.Compile.Command = []string{"cc\x00"} }, "must not contain NUL"},
-		{"no timeout", func(j *Job) { j.Compile.TimeoutMs = 0 }, "compile: timeout_ms"},
-		{"negative memory", func(j *Job) { j.Compile.DataBytes = -1 }, "compile: data_bytes"},
-		{"negative cpu", func(j *Job) { j.Compile.CPUSeconds = -1 }, "compile: data_bytes and cpu_seconds"},
-		{"a cell", func(j *Job) { j.Cell = true }, "a session cell has no compile stage"},
+		{"empty compiler", func(j *wire.Job) { j.Compile.Command = nil }, "compile: command must not be empty"},
+		{"NUL", func(j *wire.Job) { j.Compile.Command = []string{"cc\x00"} }, "must not contain NUL"},
+		{"no timeout", func(j *wire.Job) { j.Compile.TimeoutMs = 0 }, "compile: timeout_ms"},
+		{"negative memory", func(j *wire.Job) { j.Compile.DataBytes = -1 }, "compile: data_bytes"},
+		{"negative cpu", func(j *wire.Job) { j.Compile.CPUSeconds = -1 }, "compile: data_bytes and cpu_seconds"},
+		{"a cell", func(j *wire.Job) { j.Cell = true }, "a session cell has no compile stage"},
 	} {
 		j := compiledJob()
 		tc.edit(&j)
@@ -59,15 +61,15 @@ func TestCompileValidate(t *testing.T) {
 }
 
 func TestCompileStatus(t *testing.T) {
-	failed := Result{Compile: &Stage{ExitCode: 1}}
+	failed := wire.Result{Compile: &wire.Stage{ExitCode: 1}}
 	if failed.Status() != "error" {
 		t.Errorf("a failed compile: status %q, want error", failed.Status())
 	}
-	slow := Result{Compile: &Stage{TimedOut: true}}
+	slow := wire.Result{Compile: &wire.Stage{TimedOut: true}}
 	if slow.Status() != "error" {
 		t.Errorf("a compiler past its timeout: status %q, want error (the program never ran)", slow.Status())
 	}
-	ran := Result{Compile: &Stage{}, ExitCode: 0}
+	ran := wire.Result{Compile: &wire.Stage{}, ExitCode: 0}
 	if ran.Status() != "success" {
 		t.Errorf("compiled and ran: status %q, want success", ran.Status())
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // Serve mode against exec mode: the same programs, the results compared
@@ -18,8 +20,8 @@ import (
 type modeCase struct {
 	name  string
 	code  map[string]string
-	edit  func(lang string, j *Job)
-	check func(t *testing.T, lang string, res Result)
+	edit  func(lang string, j *wire.Job)
+	check func(t *testing.T, lang string, res wire.Result)
 }
 
 var modeCases = []modeCase{
@@ -37,18 +39,18 @@ var modeCases = []modeCase{
 		"python": "import sys\nprint(sys.argv, sys.orig_argv, sys.path[0], sys.flags.interactive)",
 		"node":   "console.log(JSON.stringify(process.argv), process.execArgv, process.argv0, typeof process._eval)",
 		"bash":   `printf '[%s]' "$0" "$@"; echo " $#"`,
-	}, edit: func(_ string, j *Job) { j.Args = []string{"a", "b c", "", "--x", "\u00fc"} }},
+	}, edit: func(_ string, j *wire.Job) { j.Args = []string{"a", "b c", "", "--x", "\u00fc"} }},
 	{name: "stdin", code: map[string]string{
 		"python": "import sys\nsys.stdout.write(sys.stdin.read())",
 		"node":   "process.stdin.pipe(process.stdout)",
 		"bash":   "read -r first; echo \"first=$first\"; cat",
-	}, edit: func(_ string, j *Job) { j.Stdin = []byte("line1\nline2\x00\n\u00e9") }},
+	}, edit: func(_ string, j *wire.Job) { j.Stdin = []byte("line1\nline2\x00\n\u00e9") }},
 	{name: "import between files", code: map[string]string{
 		"python": "import helper\nfrom pkg import mod\nprint(helper.X, mod.Y, helper.__file__)",
 		"node":   "const h = require('./helper');\nconsole.log(h.x, require('./pkg/mod').y, require.resolve('./helper'))",
 		"bash":   "source ./helper.sh\n. pkg/mod.sh\necho \"$X $Y\"",
-	}, edit: func(lang string, j *Job) {
-		files := map[string][]File{
+	}, edit: func(lang string, j *wire.Job) {
+		files := map[string][]wire.File{
 			"python": {{Name: "helper.py", Content: []byte("X = 42\n")}, {Name: "pkg/mod.py", Content: []byte("Y = 'y'\n")}},
 			"node":   {{Name: "helper.js", Content: []byte("exports.x = 42;\n")}, {Name: "pkg/mod.js", Content: []byte("exports.y = 'y';\n")}},
 			"bash":   {{Name: "helper.sh", Content: []byte("X=42\n")}, {Name: "pkg/mod.sh", Content: []byte("Y=y\n")}},
@@ -59,7 +61,7 @@ var modeCases = []modeCase{
 		"python": "def f():\n    raise ValueError('boom')\n\nf()\n",
 		"node":   "function f() {\n  throw new Error('boom');\n}\nf();\n",
 		"bash":   "set -e\necho before\nls /nonexistent-dir\necho never",
-	}, check: func(t *testing.T, lang string, res Result) {
+	}, check: func(t *testing.T, lang string, res wire.Result) {
 		wantIn := map[string]string{"python": "ValueError: boom", "node": "Error: boom", "bash": "No such file"}
 		if !strings.Contains(string(res.Stderr), wantIn[lang]) || res.ExitCode == 0 {
 			t.Errorf("got exit %d stderr %q, want a failure with %q", res.ExitCode, res.Stderr, wantIn[lang])
@@ -68,9 +70,9 @@ var modeCases = []modeCase{
 	{name: "chained exception and syntax error in a module", code: map[string]string{
 		"python": "try:\n    import broken\nexcept SyntaxError as e:\n    raise RuntimeError('chained') from e\n",
 		"node":   "try { require('./broken'); } catch (e) { throw new Error('chained', { cause: e }); }",
-	}, edit: func(lang string, j *Job) {
+	}, edit: func(lang string, j *wire.Job) {
 		name := map[string]string{"python": "broken.py", "node": "broken.js"}[lang]
-		j.Files = append(j.Files, File{Name: name, Content: []byte("def (\n")})
+		j.Files = append(j.Files, wire.File{Name: name, Content: []byte("def (\n")})
 	}},
 	{name: "syntax error in the entry", code: map[string]string{
 		"python": "print('never')\ndef (\n",
@@ -81,7 +83,7 @@ var modeCases = []modeCase{
 		"python": "import sys\nprint('x')\nsys.exit(3)",
 		"node":   "console.log('x');\nprocess.exit(3);",
 		"bash":   "echo x\nexit 3",
-	}, check: func(t *testing.T, _ string, res Result) { want(t, "exit code", res.ExitCode, 3) }},
+	}, check: func(t *testing.T, _ string, res wire.Result) { want(t, "exit code", res.ExitCode, 3) }},
 	{name: "exit with a message", code: map[string]string{
 		"python": "import sys\nsys.exit('bye')",
 		"node":   "process.exitCode = 4; console.error('bye')",
@@ -115,10 +117,10 @@ var modeCases = []modeCase{
 		"python": "import os\nprint(os.environ['EXTRA'], len(os.environ))",
 		"node":   "console.log(process.env.EXTRA, Object.keys(process.env).length)",
 		"bash":   "echo $EXTRA",
-	}, edit: func(_ string, j *Job) { j.Env = append(j.Env, "EXTRA=1") }, check: wantStdout("")},
+	}, edit: func(_ string, j *wire.Job) { j.Env = append(j.Env, "EXTRA=1") }, check: wantStdout("")},
 	{name: "entry that is a zip archive", code: map[string]string{
 		"python": "",
-	}, edit: func(_ string, j *Job) {
+	}, edit: func(_ string, j *wire.Job) {
 		var buf bytes.Buffer
 		zw := zip.NewWriter(&buf)
 		w, _ := zw.Create("__main__.py")
@@ -128,12 +130,12 @@ var modeCases = []modeCase{
 	}, check: wantStdout("from the zip ['main.py'] __main__ /tmp/main.py\n")},
 	{name: "ES module entry", code: map[string]string{
 		"node": "import { basename } from 'path';\nconsole.log(basename(import.meta.url), typeof require);\nthrow new TypeError('esm');",
-	}, edit: func(_ string, j *Job) { j.Files[0].Name, j.Entry = "main.mjs", "main.mjs" }},
+	}, edit: func(_ string, j *wire.Job) { j.Files[0].Name, j.Entry = "main.mjs", "main.mjs" }},
 	{name: "timeout", code: map[string]string{
 		"python": "print('start', flush=True)\nwhile True:\n    pass",
 		"node":   "console.log('start');\nfor (;;) {}",
 		"bash":   "echo start\nwhile :; do :; done",
-	}, edit: func(_ string, j *Job) { j.Limits.TimeoutMs = 4000 }, check: func(t *testing.T, _ string, res Result) {
+	}, edit: func(_ string, j *wire.Job) { j.Limits.TimeoutMs = 4000 }, check: func(t *testing.T, _ string, res wire.Result) {
 		if !res.TimedOut || res.Signal != "SIGKILL" {
 			t.Errorf("got timed out %v signal %q, want true SIGKILL", res.TimedOut, res.Signal)
 		}
@@ -152,15 +154,15 @@ var modeCases = []modeCase{
 		"python": "import os\nos.write(1, b'x' * 100000)\nos.write(2, b'y' * 100000)",
 		"node":   "process.stdout.write('x'.repeat(100000)); process.stderr.write('y'.repeat(100000));",
 		"bash":   "head -c 100000 /dev/zero | tr '\\0' x\nhead -c 100000 /dev/zero | tr '\\0' y >&2",
-	}, check: func(t *testing.T, _ string, res Result) {
+	}, check: func(t *testing.T, _ string, res wire.Result) {
 		if !res.StdoutTruncated || !res.StderrTruncated || len(res.Stdout) != 10240 {
 			t.Errorf("got truncated %v/%v, %d bytes; want true/true, 10240", res.StdoutTruncated, res.StderrTruncated, len(res.Stdout))
 		}
 	}},
 }
 
-func wantStdout(s string) func(*testing.T, string, Result) {
-	return func(t *testing.T, lang string, res Result) {
+func wantStdout(s string) func(*testing.T, string, wire.Result) {
+	return func(t *testing.T, lang string, res wire.Result) {
 		if s == "" { // only the same in both modes, and successful
 			want(t, "exit code", res.ExitCode, 0)
 			return
@@ -205,7 +207,7 @@ func TestContainerServeMatchesExec(t *testing.T) {
 }
 
 // compareResults compares everything but timings.
-func compareResults(t *testing.T, warm, cold Result) {
+func compareResults(t *testing.T, warm, cold wire.Result) {
 	t.Helper()
 	want(t, "stdout (serve vs exec)", string(warm.Stdout), string(cold.Stdout))
 	want(t, "stderr (serve vs exec)", string(warm.Stderr), string(cold.Stderr))
@@ -292,15 +294,15 @@ func median(ds []time.Duration) time.Duration {
 func TestContainerServeBadRequests(t *testing.T) {
 	t.Parallel()
 	s := startServe(t, "bash", "bash")
-	rep, _ := s.request(Request{Op: "nope"})
+	rep, _ := s.request(wire.Request{Op: "nope"})
 	if rep.Kind != "result" || rep.Result == nil || rep.Result.Error != `bad request: unknown op "nope"` {
 		t.Errorf("unknown op: got %+v", rep)
 	}
-	rep, _ = s.request(Request{Op: "hello"})
+	rep, _ = s.request(wire.Request{Op: "hello"})
 	if rep.Kind != "ready" || rep.Error != "" {
 		t.Errorf("hello: got %+v, want the ready frame again", rep)
 	}
-	rep, _ = s.request(Request{Op: "run"})
+	rep, _ = s.request(wire.Request{Op: "run"})
 	if rep.Result == nil || rep.Result.Error != "bad request: run without a job" {
 		t.Errorf("run without a job: got %+v", rep)
 	}

@@ -4,10 +4,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // cellJob is the next cell of a session in lang.
-func cellJob(lang, code string) Job {
+func cellJob(lang, code string) wire.Job {
 	j := newJob(lang, code)
 	j.Cell = true
 	return j
@@ -147,7 +149,7 @@ func TestContainerSessionStreams(t *testing.T) {
 	job := cellJob("python", "for i in range(3): print(i)\n'v'")
 	job.Stream = true
 	var streamed strings.Builder
-	run := s.runStreamed(job, func(rep Reply) { streamed.Write(rep.Data) })
+	run := s.runStreamed(job, func(rep wire.Reply) { streamed.Write(rep.Data) })
 	res := run.res
 	if string(res.Stdout) != "0\n1\n2\n" || res.Value == nil || *res.Value != "'v'" {
 		t.Fatalf("streamed cell: %+v", res)

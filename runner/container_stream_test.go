@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // Streamed jobs in real sandboxes, in both modes: the output frames come
@@ -24,8 +26,8 @@ var streamCode = map[string]string{
 
 // streamedRun is what one streamed run gave back.
 type streamedRun struct {
-	outputs []Reply // the output frames, in order
-	res     Result
+	outputs []wire.Reply // the output frames, in order
+	res     wire.Result
 }
 
 // checkStreamed checks a streamed run's frames against its result and
@@ -34,14 +36,14 @@ func checkStreamed(t *testing.T, run streamedRun, limit int) {
 	t.Helper()
 	var streams [2][]byte
 	for _, f := range run.outputs {
-		if f.Kind != "output" || f.Token != testToken || len(f.Data) == 0 || len(f.Data) > OutputChunkBytes {
+		if f.Kind != "output" || f.Token != testToken || len(f.Data) == 0 || len(f.Data) > wire.OutputChunkBytes {
 			t.Errorf("frame before the result: kind %q token %q, %d bytes; want output frames of the request, 1 to %d bytes",
-				f.Kind, f.Token, len(f.Data), OutputChunkBytes)
+				f.Kind, f.Token, len(f.Data), wire.OutputChunkBytes)
 		}
 		switch f.Stream {
-		case StreamStdout:
+		case wire.StreamStdout:
 			streams[0] = append(streams[0], f.Data...)
-		case StreamStderr:
+		case wire.StreamStderr:
 			streams[1] = append(streams[1], f.Data...)
 		default:
 			t.Errorf("output frame of stream %q", f.Stream)
@@ -59,10 +61,10 @@ func head(b []byte) []byte { return b[:min(len(b), 40)] }
 
 // runStreamed runs job streamed in a serve-mode session; onOutput sees
 // each output frame as it comes.
-func (s *serveSandbox) runStreamed(job Job, onOutput func(Reply)) streamedRun {
+func (s *serveSandbox) runStreamed(job wire.Job, onOutput func(wire.Reply)) streamedRun {
 	s.t.Helper()
 	job.Stream = true
-	rep, _ := s.request(Request{Op: "run", Token: testToken, Job: &job})
+	rep, _ := s.request(wire.Request{Op: "run", Token: testToken, Job: &job})
 	if rep.Kind != "accepted" || rep.Token != testToken {
 		s.t.Fatalf("first reply to run: got %+v, want the acknowledgement", rep)
 	}
@@ -83,12 +85,12 @@ func (s *serveSandbox) runStreamed(job Job, onOutput func(Reply)) streamedRun {
 
 // execStreamed runs job streamed through `docker exec` of `runner run`,
 // reading the frames as they come; onOutput sees each output frame.
-func execStreamed(t *testing.T, container string, job Job, onOutput func(Reply)) streamedRun {
+func execStreamed(t *testing.T, container string, job wire.Job, onOutput func(wire.Reply)) streamedRun {
 	t.Helper()
 	job.Stream = true
 	ctx, cancel := context.WithTimeout(context.Background(), dockerLimit)
 	defer cancel()
-	args := append([]string{"exec", "-i", container}, RunCommand(testRunnerUID, execJobUID(container, true))...)
+	args := append([]string{"exec", "-i", container}, wire.RunCommand(testRunnerUID, execJobUID(container, true))...)
 	cmd := exec.CommandContext(ctx, "docker", args...)
 	cmd.Stdin = bytes.NewReader(frame(t, job))
 	var stderr syncBuffer
@@ -103,8 +105,8 @@ func execStreamed(t *testing.T, container string, job Job, onOutput func(Reply))
 	defer cmd.Wait()
 	var run streamedRun
 	for {
-		var rep Reply
-		if err := ReadFrame(stdout, &rep); err != nil {
+		var rep wire.Reply
+		if err := wire.ReadFrame(stdout, &rep); err != nil {
 			t.Fatalf("read frame: %v; stderr: %s", err, stderr.String())
 		}
 		if rep.Kind != "output" {
@@ -131,17 +133,17 @@ func TestContainerStreams(t *testing.T) {
 				job := newJob(lang, code)
 				job.Limits.TimeoutMs = 30000
 				var name string
-				var run func(func(Reply)) streamedRun
+				var run func(func(wire.Reply)) streamedRun
 				if mode == "serve" {
 					s := startServe(t, lang, lang)
-					name, run = s.name, func(f func(Reply)) streamedRun { return s.runStreamed(job, f) }
+					name, run = s.name, func(f func(wire.Reply)) streamedRun { return s.runStreamed(job, f) }
 				} else {
 					name = startIdle(t, langs[lang].image)
-					run = func(f func(Reply)) streamedRun { return execStreamed(t, name, job, f) }
+					run = func(f func(wire.Reply)) streamedRun { return execStreamed(t, name, job, f) }
 				}
 				released := false
-				got := run(func(rep Reply) {
-					if !released && rep.Stream == StreamStdout && strings.HasPrefix(string(rep.Data), "first\n") {
+				got := run(func(rep wire.Reply) {
+					if !released && rep.Stream == wire.StreamStdout && strings.HasPrefix(string(rep.Data), "first\n") {
 						released = true
 						dockerExec(t, name, "0:0", "touch", "/tmp/go")
 					}
@@ -167,9 +169,9 @@ func TestContainerStreamCaps(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			job := newJob("python", flood)
-			var plain, streamed Result
+			var plain, streamed wire.Result
 			var got streamedRun
-			ignore := func(Reply) {}
+			ignore := func(wire.Reply) {}
 			if mode == "serve" {
 				s := startServe(t, "python", "python")
 				plain = mustResult(t, s.run(job))

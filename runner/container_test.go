@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // Tests of the runner inside real sandboxes (docker CLI, the daemon's
@@ -41,7 +43,7 @@ func TestContainerHelloWorld(t *testing.T) {
 var pythonCases = []struct {
 	name  string
 	code  string
-	edit  func(*Job)
+	edit  func(*wire.Job)
 	check func(t *testing.T, o outcome)
 }{
 	{"streams and exit code", "import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(3)", nil,
@@ -51,18 +53,18 @@ var pythonCases = []struct {
 			want(t, "stderr", string(res.Stderr), "err\n")
 			want(t, "exit code", res.ExitCode, 3)
 		}},
-	{"stdin echoed", "import sys\nsys.stdout.write(sys.stdin.read())", func(j *Job) { j.Stdin = []byte("line1\nline2\x00\n") },
+	{"stdin echoed", "import sys\nsys.stdout.write(sys.stdin.read())", func(j *wire.Job) { j.Stdin = []byte("line1\nline2\x00\n") },
 		func(t *testing.T, o outcome) {
 			want(t, "stdout", string(mustResult(t, o).Stdout), "line1\nline2\x00\n")
 		}},
-	{"args", "import sys\nprint(sys.argv[1:])", func(j *Job) { j.Args = []string{"a", "b c", "--x"} },
+	{"args", "import sys\nprint(sys.argv[1:])", func(j *wire.Job) { j.Args = []string{"a", "b c", "--x"} },
 		func(t *testing.T, o outcome) {
 			want(t, "stdout", string(mustResult(t, o).Stdout), "['a', 'b c', '--x']\n")
 		}},
-	{"two files and a dir", "import helper\nprint(helper.greet(open('data/in.txt').read()))", func(j *Job) {
+	{"two files and a dir", "import helper\nprint(helper.greet(open('data/in.txt').read()))", func(j *wire.Job) {
 		j.Files = append(j.Files,
-			File{Name: "helper.py", Content: []byte("def greet(n):\n    return 'hello ' + n\n")},
-			File{Name: "data/in.txt", Content: []byte("warmbox")})
+			wire.File{Name: "helper.py", Content: []byte("def greet(n):\n    return 'hello ' + n\n")},
+			wire.File{Name: "data/in.txt", Content: []byte("warmbox")})
 	}, func(t *testing.T, o outcome) { want(t, "stdout", string(mustResult(t, o).Stdout), "hello warmbox\n") }},
 	{"runtime error", "def f():\n    raise ValueError('boom')\nf()", nil,
 		func(t *testing.T, o outcome) {
@@ -76,11 +78,11 @@ var pythonCases = []struct {
 		func(t *testing.T, o outcome) {
 			want(t, "stdout", string(mustResult(t, o).Stdout), "['HOME', 'LANG', 'PATH']\n['0', '1', '2', '3']\n")
 		}},
-	{"missing interpreter", "", func(j *Job) { j.Command = []string{"ruby"} },
+	{"missing interpreter", "", func(j *wire.Job) { j.Command = []string{"ruby"} },
 		func(t *testing.T, o outcome) { wantError(t, o, `interpreter "ruby" not found`) }},
-	{"bad file name", "", func(j *Job) { j.Files[0].Name, j.Entry = "../x", "../x" },
+	{"bad file name", "", func(j *wire.Job) { j.Files[0].Name, j.Entry = "../x", "../x" },
 		func(t *testing.T, o outcome) { wantError(t, o, `file name "../x": must not contain ".."`) }},
-	{"timeout", "while True:\n    pass", func(j *Job) { j.Limits.TimeoutMs = 1000 },
+	{"timeout", "while True:\n    pass", func(j *wire.Job) { j.Limits.TimeoutMs = 1000 },
 		func(t *testing.T, o outcome) {
 			res := mustResult(t, o)
 			if !res.TimedOut || res.Signal != "SIGKILL" || res.ExitCode != -1 {

@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // Every job runs under a uid of its own that no other job of the
@@ -15,7 +17,7 @@ import (
 // neither signal, ptrace, prlimit, renice, re-schedule nor pin the runner
 // or a later job, and nothing it leaves behind (a process, a file, an IPC
 // object) belongs to the next job's uid. The daemon gives each sandbox a
-// block of UIDBlock ids: the runner is the first, job n (from 1) the
+// block of wire.UIDBlock ids: the runner is the first, job n (from 1) the
 // first plus n.
 //
 // The sandbox starts as root with exactly CAP_SETUID, CAP_SETGID and
@@ -26,16 +28,6 @@ import (
 // the job's rlimits) runs on one locked OS thread whose real, effective
 // and saved ids are switched to the job's and whose effective capability
 // set is empty (asJob); the other threads keep the runner's.
-const (
-	// UIDBlock is how many ids a sandbox has: the runner's, then one per
-	// job, so a sandbox serves at most UIDBlock-1 jobs.
-	UIDBlock = 256
-	// MinSandboxUID and MaxSandboxUID bound every block, below 65536 so
-	// that an engine with user-namespace remapping (which maps 65536 ids)
-	// can run them.
-	MinSandboxUID = 20000
-	MaxSandboxUID = 65535
-)
 
 // runnerCaps are the capabilities the runner keeps once it has dropped
 // to its uid. A job gets none: it is not root and has no ambient set, so
@@ -44,28 +36,20 @@ const runnerCaps = 1<<unix.CAP_SETUID | 1<<unix.CAP_SETGID | 1<<unix.CAP_KILL
 
 var errNotSeparated = errors.New("the runner needs to start as root with CAP_SETUID, CAP_SETGID and CAP_KILL to run each job under a uid of its own")
 
-// ValidRunnerUID reports whether base can start a sandbox's block.
-func ValidRunnerUID(base int) error {
-	if base < MinSandboxUID || base+UIDBlock-1 > MaxSandboxUID {
-		return fmt.Errorf("runner uid %d: must be %d to %d", base, MinSandboxUID, MaxSandboxUID-UIDBlock+1)
-	}
-	return nil
-}
-
 // uids is a sandbox's block: the runner's uid and the range of its jobs.
 type uids struct{ runner int }
 
 // job returns the uid of job n (from 1), or an error once the block is
 // used up.
 func (u uids) job(n int) (int, error) {
-	if n < 1 || n >= UIDBlock {
-		return 0, fmt.Errorf("sandbox used up: job %d of at most %d", n, UIDBlock-1)
+	if n < 1 || n >= wire.UIDBlock {
+		return 0, fmt.Errorf("sandbox used up: job %d of at most %d", n, wire.UIDBlock-1)
 	}
 	return u.runner + n, nil
 }
 
 // owns reports whether uid is one of the block's job uids.
-func (u uids) owns(uid int) bool { return uid > u.runner && uid < u.runner+UIDBlock }
+func (u uids) owns(uid int) bool { return uid > u.runner && uid < u.runner+wire.UIDBlock }
 
 // dropToRunner switches every thread of the process from root to the
 // runner's uid and gid, with no supplementary group, keeping runnerCaps
@@ -73,7 +57,7 @@ func (u uids) owns(uid int) bool { return uid > u.runner && uid < u.runner+UIDBl
 // process is root and holds runnerCaps: a sandbox set up any other way
 // cannot separate its jobs and must not run them.
 func dropToRunner(uid int, keep bool) error {
-	if err := ValidRunnerUID(uid); err != nil {
+	if err := wire.ValidRunnerUID(uid); err != nil {
 		return err
 	}
 	if syscall.Getuid() != 0 || syscall.Geteuid() != 0 {
@@ -146,7 +130,7 @@ func capData(effective, permitted uint32) (*unix.CapUserHeader, *[2]unix.CapUser
 // removes only uid's entries, IPC_RMID only uid's objects, prlimit only
 // uid's processes.
 func asJob(uid int, fn func() error) error {
-	if uid < MinSandboxUID || uid > MaxSandboxUID {
+	if uid < wire.MinSandboxUID || uid > wire.MaxSandboxUID {
 		return fmt.Errorf("job uid %d out of range", uid)
 	}
 	done := make(chan error, 1)

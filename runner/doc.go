@@ -27,26 +27,10 @@
 //     /dev/mqueue and SysV IPC, and verifies that nothing is left; any
 //     leftover is reported and the daemon destroys the sandbox.
 //
-// A frame is a 4-byte big-endian length followed by that many bytes of
-// JSON. The program's own output goes to pipes, never to the runner's
-// stdout, and the program cannot reopen the runner's stdout (under runc;
-// gVisor lets it). Every request carries a fresh random token that every
-// reply to it carries back, so a frame a program managed to write is
-// refused all the same (Conn, ErrForged).
+// The wire protocol (frames, Request and Reply, Job and Result, Conn,
+// file-name rules, the uid block layout and the runner's command lines)
+// is package wire, which the daemon imports without linking the agent.
 //
-// A job with Stream set is streamed: between "accepted" (serve mode) or
-// the request (exec mode) and the result, the runner sends "output"
-// replies ({kind, token, stream: "stdout"|"stderr", data}) as it reads
-// the program's pipes, at most OutputChunkBytes each and never more of a
-// stream in all than Limits.OutputBytes (it sends only what the capped
-// buffers keep, from a goroutine of its own, so the program never waits
-// on the daemon). The result is the same as unstreamed, whole output
-// included. A Conn asks for streaming when given an OutputFunc, checks
-// the token, the stream name, the chunk size and the totals of every
-// output frame, and refuses one it did not ask for.
-//
-// This package owns the protocol types (Job, Result, Request, Reply,
-// frames), file name validation and the agent itself. It imports nothing
-// of warmbox: the daemon and the runner binary both depend on it, never
-// the other way.
+// This package is the agent itself. It imports only wire: the runner
+// binary depends on it, the daemon never does.
 package runner

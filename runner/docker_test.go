@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/warmbox/warmbox/internal/testdaemon"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // Helpers for container_test.go: build the runner, start sandboxes with
@@ -54,7 +56,7 @@ const (
 
 // testRunnerUID is the runner's uid in the tests' sandboxes (the first
 // of its block); job n runs as testRunnerUID+n.
-const testRunnerUID = MinSandboxUID
+const testRunnerUID = wire.MinSandboxUID
 
 // sandboxArgs are the daemon's container flags (root with the runner's
 // three capabilities: user overrides the uid for the cases that test a
@@ -86,7 +88,7 @@ func containerName(t *testing.T) string {
 
 // outcome is what one runner invocation gave back.
 type outcome struct {
-	res    Result
+	res    wire.Result
 	framed bool // a result frame came back
 	exit   int  // exit status of docker run / docker exec
 	stderr string
@@ -120,8 +122,8 @@ func invoke(t *testing.T, input []byte, args ...string) outcome {
 		t.Fatalf("docker %s: %v", args[0], err)
 	}
 	if stdout.Len() > 0 {
-		var rep Reply
-		if err := ReadFrame(&stdout, &rep); err != nil {
+		var rep wire.Reply
+		if err := wire.ReadFrame(&stdout, &rep); err != nil {
 			t.Fatalf("decode result frame (%d bytes): %v; stderr: %s", stdout.Len(), err, o.stderr)
 		}
 		if rep.Kind != "result" || rep.Result == nil {
@@ -142,10 +144,10 @@ func invoke(t *testing.T, input []byte, args ...string) outcome {
 const testToken = "test-token"
 
 // frame is the run request for job, as the daemon sends it to `run`.
-func frame(t *testing.T, job Job) []byte {
+func frame(t *testing.T, job wire.Job) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := WriteFrame(&buf, Request{Op: "run", Token: testToken, Job: &job}); err != nil {
+	if err := wire.WriteFrame(&buf, wire.Request{Op: "run", Token: testToken, Job: &job}); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -153,7 +155,7 @@ func frame(t *testing.T, job Job) []byte {
 
 // runFresh runs one job in a fresh container whose PID 1 is the runner
 // (`docker run ... runner run`), as job 1 of the block.
-func runFresh(t *testing.T, image string, job Job) outcome {
+func runFresh(t *testing.T, image string, job wire.Job) outcome {
 	t.Helper()
 	return runAs(t, image, "0:0", frame(t, job))
 }
@@ -162,7 +164,7 @@ func runAs(t *testing.T, image, user string, input []byte) outcome {
 	t.Helper()
 	requireDocker(t)
 	args := append([]string{"run", "--rm", "-i"}, sandboxArgs(t, containerName(t), user)...)
-	args = append(append(args, image), RunCommand(testRunnerUID, testRunnerUID+1)...)
+	args = append(append(args, image), wire.RunCommand(testRunnerUID, testRunnerUID+1)...)
 	return invoke(t, input, args...)
 }
 
@@ -191,7 +193,7 @@ func startIdle(t *testing.T, image string) string {
 	requireDocker(t)
 	name := containerName(t)
 	args := append([]string{"run", "-d"}, sandboxArgs(t, name, "0:0")...)
-	args = append(append(args, image), IdleCommand(testRunnerUID)...)
+	args = append(append(args, image), wire.IdleCommand(testRunnerUID)...)
 	if out, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
 		t.Fatalf("start idle sandbox: %v: %s", err, out)
 	}
@@ -200,9 +202,9 @@ func startIdle(t *testing.T, image string) string {
 
 // execRun runs one job in a running sandbox through `docker exec`, the
 // daemon's exec mode. The runner is then not PID 1.
-func execRun(t *testing.T, container string, job Job) outcome {
+func execRun(t *testing.T, container string, job wire.Job) outcome {
 	t.Helper()
-	cmd := RunCommand(testRunnerUID, execJobUID(container, true))
+	cmd := wire.RunCommand(testRunnerUID, execJobUID(container, true))
 	return invoke(t, frame(t, job), append([]string{"exec", "-i", container}, cmd...)...)
 }
 
@@ -217,26 +219,26 @@ var langs = map[string]struct {
 
 // newJob is a job in lang whose entry holds code, with the daemon's
 // default limits.
-func newJob(lang, code string) Job {
+func newJob(lang, code string) wire.Job {
 	l := langs[lang]
-	return Job{
-		Files:   []File{{Name: l.entry, Content: []byte(code)}},
+	return wire.Job{
+		Files:   []wire.File{{Name: l.entry, Content: []byte(code)}},
 		Command: l.command,
 		Entry:   l.entry,
 		Env:     []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8"},
-		Limits:  Limits{TimeoutMs: 10000, OutputBytes: 10240},
+		Limits:  wire.Limits{TimeoutMs: 10000, OutputBytes: 10240},
 	}
 }
 
 // named renames the entry, for a second job in the same container (the
 // first job's files are still in /tmp, and files are never overwritten).
-func named(job Job, entry string) Job {
+func named(job wire.Job, entry string) wire.Job {
 	job.Files[0].Name, job.Entry = entry, entry
 	return job
 }
 
 // mustResult fails unless a result frame without Error came back.
-func mustResult(t *testing.T, o outcome) Result {
+func mustResult(t *testing.T, o outcome) wire.Result {
 	t.Helper()
 	if !o.framed {
 		t.Fatalf("no result frame (exit %d, after %v); stderr: %s", o.exit, o.took, o.stderr)

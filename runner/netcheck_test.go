@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 func TestNonLoopback(t *testing.T) {
@@ -37,7 +39,7 @@ func TestNetworkedSandboxRefused(t *testing.T) {
 		t.Fatalf("sandboxArgs changed: no --network none in %q", args)
 	}
 	args[i] = "bridge"
-	args = append(append(args, imagePython), RunCommand(testRunnerUID, testRunnerUID+1)...)
+	args = append(append(args, imagePython), wire.RunCommand(testRunnerUID, testRunnerUID+1)...)
 	o := invoke(t, frame(t, newJob("python", "print('ran')")), args...)
 	if !o.framed || !strings.Contains(o.res.Error, "network interfaces besides lo (eth0)") || len(o.res.Stdout) != 0 {
 		t.Fatalf("on a network: framed %v, error %q, stdout %q, exit %d; want a refusal naming eth0\nstderr: %s",

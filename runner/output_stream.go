@@ -1,5 +1,7 @@
 package runner
 
+import "github.com/warmbox/warmbox/runner/wire"
+
 // sendOutput sends one "output" frame: the next bytes of stream.
 type sendOutput func(stream string, data []byte) error
 
@@ -31,7 +33,7 @@ func startStreamer(send sendOutput, kept <-chan struct{}, stdout, stderr *capped
 	s := &streamer{
 		send:    send,
 		kept:    kept,
-		sources: [2]outputSource{{stream: StreamStdout, out: stdout}, {stream: StreamStderr, out: stderr}},
+		sources: [2]outputSource{{stream: wire.StreamStdout, out: stdout}, {stream: wire.StreamStderr, out: stderr}},
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -61,7 +63,7 @@ func (s *streamer) sendKept() error {
 		src := &s.sources[i]
 		data := src.out.keptSince(src.sent)
 		for len(data) > 0 {
-			n := min(len(data), OutputChunkBytes)
+			n := min(len(data), wire.OutputChunkBytes)
 			if err := s.send(src.stream, data[:n]); err != nil {
 				return err
 			}

@@ -10,12 +10,14 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // sentFrames collects what a streamer sends.
 type sentFrames struct {
 	mu     sync.Mutex
-	frames []Reply
+	frames []wire.Reply
 	fail   error // returned by every send when set
 }
 
@@ -25,7 +27,7 @@ func (f *sentFrames) send(stream string, data []byte) error {
 	if f.fail != nil {
 		return f.fail
 	}
-	f.frames = append(f.frames, Reply{Kind: "output", Stream: stream, Data: append([]byte(nil), data...)})
+	f.frames = append(f.frames, wire.Reply{Kind: "output", Stream: stream, Data: append([]byte(nil), data...)})
 	return nil
 }
 
@@ -76,15 +78,15 @@ func TestCappedSignalsKeptBytes(t *testing.T) {
 // TestStreamer: what the buffers keep is sent, in order, in chunks of at
 // most OutputChunkBytes, never past the cap.
 func TestStreamer(t *testing.T) {
-	const limit = 3*OutputChunkBytes + 100
+	const limit = 3*wire.OutputChunkBytes + 100
 	tests := []struct {
 		name   string
 		stdout []string // writes, in order
 		stderr []string
 	}{
 		{"small writes", []string{"first\n", "second\n"}, []string{"err\n"}},
-		{"one write over a chunk", []string{strings.Repeat("x", 2*OutputChunkBytes+7)}, nil},
-		{"past the cap", []string{strings.Repeat("a", limit-1), "bcd", "more"}, []string{strings.Repeat("e", 5*OutputChunkBytes)}},
+		{"one write over a chunk", []string{strings.Repeat("x", 2*wire.OutputChunkBytes+7)}, nil},
+		{"past the cap", []string{strings.Repeat("a", limit-1), "bcd", "more"}, []string{strings.Repeat("e", 5*wire.OutputChunkBytes)}},
 		{"nothing", nil, nil},
 	}
 	for _, tc := range tests {
@@ -108,7 +110,7 @@ func TestStreamer(t *testing.T) {
 					name   string
 					writes []string
 					buf    *capped
-				}{{StreamStdout, tc.stdout, stdout}, {StreamStderr, tc.stderr, stderr}} {
+				}{{wire.StreamStdout, tc.stdout, stdout}, {wire.StreamStderr, tc.stderr, stderr}} {
 					got, largest := sent.stream(c.name)
 					if !bytes.Equal(got, c.buf.keptSince(0)) {
 						t.Errorf("%s: sent %d bytes, want the %d kept", c.name, len(got), len(c.buf.keptSince(0)))
@@ -116,8 +118,8 @@ func TestStreamer(t *testing.T) {
 					if want := strings.Join(c.writes, ""); !strings.HasPrefix(want, string(got)) {
 						t.Errorf("%s: sent bytes are not a prefix of what was written", c.name)
 					}
-					if len(got) > limit || largest > OutputChunkBytes {
-						t.Errorf("%s: sent %d bytes, frames up to %d; want at most %d and %d", c.name, len(got), largest, limit, OutputChunkBytes)
+					if len(got) > limit || largest > wire.OutputChunkBytes {
+						t.Errorf("%s: sent %d bytes, frames up to %d; want at most %d and %d", c.name, len(got), largest, limit, wire.OutputChunkBytes)
 					}
 				}
 			})
@@ -146,12 +148,12 @@ func TestStreamerSendFails(t *testing.T) {
 // would run into its deadline.
 func TestProcessStreamsOutput(t *testing.T) {
 	dir := t.TempDir()
-	job := Job{
-		Files:   []File{{Name: "main.sh", Content: []byte("echo first\nwhile [ ! -e go ]; do sleep 0.01; done\necho second\necho err >&2\n")}},
+	job := wire.Job{
+		Files:   []wire.File{{Name: "main.sh", Content: []byte("echo first\nwhile [ ! -e go ]; do sleep 0.01; done\necho second\necho err >&2\n")}},
 		Command: []string{"sh"},
 		Entry:   "main.sh",
 		Env:     []string{"PATH=/usr/bin:/bin"},
-		Limits:  Limits{TimeoutMs: 20000, OutputBytes: 1024},
+		Limits:  wire.Limits{TimeoutMs: 20000, OutputBytes: 1024},
 		Stream:  true,
 	}
 	if err := writeFiles(dir, job.Files); err != nil {
@@ -166,7 +168,7 @@ func TestProcessStreamsOutput(t *testing.T) {
 	var sent sentFrames
 	var once sync.Once
 	s := p.stream(func(stream string, data []byte) error {
-		if stream == StreamStdout && bytes.HasPrefix(data, []byte("first\n")) {
+		if stream == wire.StreamStdout && bytes.HasPrefix(data, []byte("first\n")) {
 			once.Do(func() { os.WriteFile(filepath.Join(dir, "go"), nil, 0o600) })
 		}
 		return sent.send(stream, data)
@@ -180,7 +182,7 @@ func TestProcessStreamsOutput(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		res  []byte
-	}{{StreamStdout, res.Stdout}, {StreamStderr, res.Stderr}} {
+	}{{wire.StreamStdout, res.Stdout}, {wire.StreamStderr, res.Stderr}} {
 		if got, _ := sent.stream(c.name); !bytes.HasPrefix(c.res, got) {
 			t.Errorf("%s: streamed %q, not a prefix of the result's %q", c.name, got, c.res)
 		}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // Bounds of a pre-start: loading the interpreter (node needs a few
@@ -90,13 +92,13 @@ func prestart(boot *bootstrap, command, env []string, dir string, uid int, r *re
 
 // fits reports whether job can run in the interpreter: the same command
 // and the very same environment, which the interpreter read at start.
-func (in *interp) fits(job Job) bool {
+func (in *interp) fits(job wire.Job) bool {
 	return slices.Equal(job.Command, in.command) && slices.Equal(job.Env, in.env)
 }
 
 // hand sends job's go signal and returns the job's process, with the
 // wall time counted from the signal. The caller has written the files.
-func (in *interp) hand(job Job, r *reaper) (*jobProcess, error) {
+func (in *interp) hand(job wire.Job, r *reaper) (*jobProcess, error) {
 	if r.reap(); r.exited {
 		return nil, errors.New("the interpreter exited before its job")
 	}

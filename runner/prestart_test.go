@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // The pre-start plumbing on the host, with the bash bootstrap: the
@@ -13,20 +15,20 @@ import (
 
 const fdProbe = `printf '%s|' "$0" "$@"; cat; echo; ls /proc/self/fd | tr '\n' ' '; echo "shlvl=$SHLVL"; exit 3`
 
-func bashJob(dir string) Job {
-	return Job{
-		Files:   []File{{Name: "main.sh", Content: []byte(fdProbe)}},
+func bashJob(dir string) wire.Job {
+	return wire.Job{
+		Files:   []wire.File{{Name: "main.sh", Content: []byte(fdProbe)}},
 		Command: []string{"bash"},
 		Entry:   "main.sh",
 		Args:    []string{"a", "b c", ""},
 		Stdin:   []byte("in"),
 		Env:     []string{"PATH=/usr/bin:/bin", "WARMBOX_TEST=1"},
-		Limits:  Limits{TimeoutMs: 10000, OutputBytes: 4096},
+		Limits:  wire.Limits{TimeoutMs: 10000, OutputBytes: 4096},
 	}
 }
 
 func TestPrestartMatchesColdStart(t *testing.T) {
-	cold := runLocal(t, fdProbe, func(j *Job) { *j = bashJob("") })
+	cold := runLocal(t, fdProbe, func(j *wire.Job) { *j = bashJob("") })
 
 	dir := t.TempDir()
 	job := bashJob(dir)
@@ -61,13 +63,13 @@ func TestPrestartFits(t *testing.T) {
 	in := &interp{command: []string{"python3"}, env: []string{"A=1", "B=2"}}
 	tests := []struct {
 		name string
-		job  Job
+		job  wire.Job
 		want bool
 	}{
-		{"same", Job{Command: []string{"python3"}, Env: []string{"A=1", "B=2"}}, true},
-		{"other command", Job{Command: []string{"python3", "-u"}, Env: []string{"A=1", "B=2"}}, false},
-		{"other env", Job{Command: []string{"python3"}, Env: []string{"A=1"}}, false},
-		{"env in another order", Job{Command: []string{"python3"}, Env: []string{"B=2", "A=1"}}, false},
+		{"same", wire.Job{Command: []string{"python3"}, Env: []string{"A=1", "B=2"}}, true},
+		{"other command", wire.Job{Command: []string{"python3", "-u"}, Env: []string{"A=1", "B=2"}}, false},
+		{"other env", wire.Job{Command: []string{"python3"}, Env: []string{"A=1"}}, false},
+		{"env in another order", wire.Job{Command: []string{"python3"}, Env: []string{"B=2", "A=1"}}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,7 +93,7 @@ func TestPrestartInterpreterDies(t *testing.T) {
 }
 
 func TestBootstrapMessage(t *testing.T) {
-	job := Job{Command: []string{"bash", "-e"}, Entry: "main.sh", Args: []string{"a b", ""}}
+	job := wire.Job{Command: []string{"bash", "-e"}, Entry: "main.sh", Args: []string{"a b", ""}}
 	want(t, "python", string(bootstraps["python"].message(job)), "main.sh\x00a b\x00\x00")
 	want(t, "bash", string(bootstraps["bash"].message(job)), "bash\x00-e\x00main.sh\x00a b\x00\x00")
 	argv := bootstraps["node"].argv([]string{"node", "--stack-size=500"})
@@ -110,15 +112,15 @@ func TestPrestartPreload(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	job := Job{
-		Files: []File{{Name: "main.py", Content: []byte(`import sys
+	job := wire.Job{
+		Files: []wire.File{{Name: "main.py", Content: []byte(`import sys
 print(sorted(m for m in ("json", "this", "no_such_module_x") if m in sys.modules))
 print(sys.argv, sys.orig_argv[1:])`)}},
 		Command: []string{"python3"},
 		Entry:   "main.py",
 		Args:    []string{"a"},
 		Env:     []string{"PATH=/usr/bin:/bin"},
-		Limits:  Limits{TimeoutMs: 10000, OutputBytes: 4096},
+		Limits:  wire.Limits{TimeoutMs: 10000, OutputBytes: 4096},
 	}
 	r := newReaper()
 	defer r.stop()

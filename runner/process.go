@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // defaultPath is searched for the interpreter when Job.Env has no PATH.
@@ -42,12 +44,12 @@ type jobProcess struct {
 // rlimits in the new process before it executes the interpreter, so the
 // runner's own limits stay as the sandbox set them for the next job. The
 // returned error is a message for the caller.
-func startProcess(job Job, dir string, r *reaper, cred *syscall.Credential) (*jobProcess, error) {
+func startProcess(job wire.Job, dir string, r *reaper, cred *syscall.Credential) (*jobProcess, error) {
 	path, err := lookPath(job.Command[0], job.Env)
 	if err != nil {
 		return nil, err
 	}
-	path, argv, err := launchCommand(path, job.argv(), job.Limits)
+	path, argv, err := launchCommand(path, job.Argv(), job.Limits)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +124,7 @@ func spawn(path string, argv, env []string, dir string, extra []*os.File, cred *
 // run turns a spawned process into the job's process: it starts feeding
 // job.Stdin and draining the output under job's caps. started is when
 // the job's own program began.
-func (sp *spawned) run(job Job, r *reaper, started time.Time) *jobProcess {
+func (sp *spawned) run(job wire.Job, r *reaper, started time.Time) *jobProcess {
 	kept := make(chan struct{}, 1)
 	p := &jobProcess{
 		proc:    sp.proc,
@@ -185,8 +187,8 @@ func (p *jobProcess) stream(send sendOutput) *streamer {
 // process of the job with killAll (sweep, except in tests), reaps them,
 // collects the output and reports. logf receives diagnostics for the
 // runner's stderr.
-func (p *jobProcess) finish(timeout time.Duration, killAll func(*reaper) error, logf func(string, ...any)) Result {
-	var res Result
+func (p *jobProcess) finish(timeout time.Duration, killAll func(*reaper) error, logf func(string, ...any)) wire.Result {
+	var res wire.Result
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {

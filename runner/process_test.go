@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // These tests run the process machinery on the host, with /bin/sh. They
@@ -25,14 +27,14 @@ func killSession(r *reaper) error {
 	return nil
 }
 
-func runLocal(t *testing.T, script string, edit func(*Job)) Result {
+func runLocal(t *testing.T, script string, edit func(*wire.Job)) wire.Result {
 	t.Helper()
-	job := Job{
-		Files:   []File{{Name: "main.sh", Content: []byte(script)}},
+	job := wire.Job{
+		Files:   []wire.File{{Name: "main.sh", Content: []byte(script)}},
 		Command: []string{"sh"},
 		Entry:   "main.sh",
 		Env:     []string{"PATH=/usr/bin:/bin", "WARMBOX_TEST=1"},
-		Limits:  Limits{TimeoutMs: 10000, OutputBytes: 1024},
+		Limits:  wire.Limits{TimeoutMs: 10000, OutputBytes: 1024},
 	}
 	if edit != nil {
 		edit(&job)
@@ -71,7 +73,7 @@ func TestProcessExitAndStreams(t *testing.T) {
 }
 
 func TestProcessArgsAndStdin(t *testing.T) {
-	res := runLocal(t, `printf '%s|' "$@"; cat`, func(j *Job) {
+	res := runLocal(t, `printf '%s|' "$@"; cat`, func(j *wire.Job) {
 		j.Args = []string{"a", "b c"}
 		j.Stdin = []byte("line1\nline2\n")
 	})
@@ -82,7 +84,7 @@ func TestProcessArgsAndStdin(t *testing.T) {
 
 // A program that never reads a large stdin must not block the runner.
 func TestProcessUnreadStdin(t *testing.T) {
-	res := runLocal(t, "echo done", func(j *Job) {
+	res := runLocal(t, "echo done", func(j *wire.Job) {
 		j.Stdin = make([]byte, 4<<20)
 	})
 	if string(res.Stdout) != "done\n" || res.ExitCode != 0 {
@@ -132,7 +134,7 @@ func TestProcessSignalled(t *testing.T) {
 
 func TestProcessTimeout(t *testing.T) {
 	start := time.Now()
-	res := runLocal(t, "echo start; sleep 30; echo never", func(j *Job) {
+	res := runLocal(t, "echo start; sleep 30; echo never", func(j *wire.Job) {
 		j.Limits.TimeoutMs = 300
 	})
 	if !res.TimedOut || res.Signal != "SIGKILL" || res.ExitCode != -1 {
@@ -147,7 +149,7 @@ func TestProcessTimeout(t *testing.T) {
 }
 
 func TestStartProcessMissingInterpreter(t *testing.T) {
-	job := Job{Command: []string{"no-such-interpreter"}, Entry: "main.py"}
+	job := wire.Job{Command: []string{"no-such-interpreter"}, Entry: "main.py"}
 	r := newReaper()
 	defer r.stop()
 	_, err := startProcess(job, t.TempDir(), r, nil)

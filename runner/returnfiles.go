@@ -5,35 +5,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"slices"
-	"strings"
 	"syscall"
-)
 
-// Bounds of Job.ReturnFiles and of what comes back.
-const (
-	// MaxReturnPatterns bounds the patterns of one job.
-	MaxReturnPatterns = 16
-	// MaxReturnFiles and MaxReturnBytes bound Limits.ReturnFiles and
-	// Limits.ReturnBytes, so that a result with every file (base64 in
-	// JSON) still fits in one frame.
-	MaxReturnFiles = 100
-	MaxReturnBytes = 4 << 20
+	"github.com/warmbox/warmbox/runner/wire"
 )
-
-// ValidateReturnPattern reports whether p may select files to return: a
-// pattern of path.Match (*, ?, [...]) relative to the work dir, within
-// the bounds of a file name, with no "." or ".." component.
-func ValidateReturnPattern(p string) error {
-	if _, err := path.Match(p, ""); err != nil {
-		return fmt.Errorf("return_files pattern %s: malformed (path.Match syntax: *, ?, [a-z])", quoteName(p))
-	}
-	if err := ValidateFileName(p); err != nil {
-		return fmt.Errorf("return_files pattern %s", strings.TrimPrefix(err.Error(), "file name "))
-	}
-	return nil
-}
 
 // collectFiles reads the regular files under dir that match patterns, in
 // name order, at most maxFiles of them and maxBytes in all; truncated
@@ -42,7 +18,7 @@ func ValidateReturnPattern(p string) error {
 // could read, and through an os.Root, so no symlink the job planted
 // leads out of dir. A FIFO, a device or a directory is skipped, never
 // opened for a blocking read.
-func collectFiles(dir string, patterns []string, maxFiles, maxBytes int) (files []File, truncated bool, err error) {
+func collectFiles(dir string, patterns []string, maxFiles, maxBytes int) (files []wire.File, truncated bool, err error) {
 	if len(patterns) == 0 {
 		return nil, false, nil
 	}
@@ -66,14 +42,14 @@ func collectFiles(dir string, patterns []string, maxFiles, maxBytes int) (files 
 		content, found, err := readReturned(root, name, left)
 		switch {
 		case err != nil:
-			return nil, false, fmt.Errorf("return file %s: %w", quoteName(name), err)
+			return nil, false, fmt.Errorf("return file %s: %w", wire.QuoteName(name), err)
 		case found == notReturned:
 			continue
 		case found == tooLarge || len(files) == maxFiles:
 			truncated = true
 			continue
 		}
-		files = append(files, File{Name: name, Content: content})
+		files = append(files, wire.File{Name: name, Content: content})
 		left -= len(content)
 	}
 	return files, truncated, nil

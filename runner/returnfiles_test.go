@@ -6,6 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 func TestCollectFiles(t *testing.T) {
@@ -68,12 +70,12 @@ func TestCollectFiles(t *testing.T) {
 
 func TestReturnPatterns(t *testing.T) {
 	for _, p := range []string{"*.png", "out/*", "result.csv", "[a-c]?.txt"} {
-		if err := ValidateReturnPattern(p); err != nil {
+		if err := wire.ValidateReturnPattern(p); err != nil {
 			t.Errorf("%q: %v", p, err)
 		}
 	}
 	for _, p := range []string{"", "../*", "/etc/*", "a/../b", "[a", "a//b", ".", "x\x00"} {
-		if err := ValidateReturnPattern(p); err == nil {
+		if err := wire.ValidateReturnPattern(p); err == nil {
 			t.Errorf("%q accepted", p)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // A job's rlimits. File size and open files: Docker sets them for the
@@ -22,7 +24,7 @@ import (
 // the runner and before the interpreter starts: the runner's own launch
 // step (`launch`), which sets them and executes path. Without limits to
 // set it returns path and argv as they are.
-func launchCommand(path string, argv []string, l Limits) (string, []string, error) {
+func launchCommand(path string, argv []string, l wire.Limits) (string, []string, error) {
 	rl := jobRlimits(l)
 	if len(rl) == 0 {
 		return path, argv, nil
@@ -45,7 +47,7 @@ func launchCommand(path string, argv []string, l Limits) (string, []string, erro
 func launch(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("launch", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var l Limits
+	var l wire.Limits
 	fs.Int64Var(&l.FileSizeBytes, "fsize", 0, "")
 	fs.Int64Var(&l.NoFile, "nofile", 0, "")
 	fs.Int64Var(&l.DataBytes, "data", 0, "")
@@ -77,7 +79,7 @@ func launch(args []string, stderr io.Writer) int {
 // limitProcess lowers the limits of a pre-started interpreter before its
 // go signal. prlimit needs the caller's ids to match the target's: call
 // it as the interpreter's uid (asJob).
-func limitProcess(pid int, l Limits) error {
+func limitProcess(pid int, l wire.Limits) error {
 	for _, r := range jobRlimits(l) {
 		var cur unix.Rlimit
 		if err := unix.Prlimit(pid, r.resource, nil, &cur); err != nil {
@@ -102,7 +104,7 @@ type rlimit struct {
 	value    int64 // 0: leave as is
 }
 
-func jobRlimits(l Limits) []rlimit {
+func jobRlimits(l wire.Limits) []rlimit {
 	var out []rlimit
 	for _, r := range []rlimit{
 		{"RLIMIT_FSIZE", "fsize", unix.RLIMIT_FSIZE, l.FileSizeBytes},

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 func TestLowered(t *testing.T) {
@@ -26,7 +28,7 @@ func TestLimitProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	if err := limitProcess(cmd.Process.Pid, Limits{FileSizeBytes: 1 << 20, NoFile: 64}); err != nil {
+	if err := limitProcess(cmd.Process.Pid, wire.Limits{FileSizeBytes: 1 << 20, NoFile: 64}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", cmd.Process.Pid))
@@ -49,7 +51,7 @@ func TestLimitProcess(t *testing.T) {
 		}
 	}
 	// Zero leaves a limit alone.
-	if err := limitProcess(cmd.Process.Pid, Limits{}); err != nil {
+	if err := limitProcess(cmd.Process.Pid, wire.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // options configure execute. Tests point the work dir and the cgroup root
@@ -21,10 +23,10 @@ func defaultOptions(logf func(string, ...any)) options {
 // execute runs one job to the end in exec mode as uid, with a cold start
 // of its program and a reaper of its own; a streamed job's output goes
 // to send.
-func execute(job Job, opt options, uid int, send sendOutput) Result {
+func execute(job wire.Job, opt options, uid int, send sendOutput) wire.Result {
 	r := newReaper()
 	defer r.stop()
-	return runJob(job, opt, uid, send, func(job Job) (*jobProcess, error) {
+	return runJob(job, opt, uid, send, func(job wire.Job) (*jobProcess, error) {
 		return startProcess(job, opt.workDir, r, jobCredential(uid))
 	})
 }
@@ -42,31 +44,31 @@ func execute(job Job, opt options, uid int, send sendOutput) Result {
 // processes of uid. It assumes only that the process was prepared by
 // harden, and touches nothing it does not clean up, except the files in
 // the work dir.
-func runJob(job Job, opt options, uid int, send sendOutput, start func(Job) (*jobProcess, error)) Result {
+func runJob(job wire.Job, opt options, uid int, send sendOutput, start func(wire.Job) (*jobProcess, error)) wire.Result {
 	if err := job.Validate(); err != nil {
-		return Result{Error: err.Error()}
+		return wire.Result{Error: err.Error()}
 	}
 	oomBefore, oomKnown := readOOMKills(opt.cgroupRoot)
 	if err := asJob(uid, func() error { return writeFiles(opt.workDir, job.Files) }); err != nil {
-		return Result{Error: err.Error()}
+		return wire.Result{Error: err.Error()}
 	}
 
 	sweepAsJob := func(r *reaper) error {
 		return asJob(uid, func() error { return sweep(r) })
 	}
-	var stage *Stage
+	var stage *wire.Stage
 	if job.Compile != nil {
 		s, err := compile(job, start, sweepAsJob, opt.logf)
 		if err != nil {
-			return Result{Error: err.Error()}
+			return wire.Result{Error: err.Error()}
 		}
 		if stage = &s; !s.OK() {
-			return Result{Compile: stage}
+			return wire.Result{Compile: stage}
 		}
 	}
 	p, err := start(job)
 	if err != nil {
-		return Result{Error: err.Error()}
+		return wire.Result{Error: err.Error()}
 	}
 	if job.Stream {
 		defer p.stream(send).close()
@@ -97,24 +99,24 @@ func runJob(job Job, opt options, uid int, send sendOutput, start func(Job) (*jo
 // compile runs a job's compile stage to the end, started by start (cold:
 // its command is not the pre-started interpreter's), and sweeps what it
 // left behind. The error is a message for the caller.
-func compile(job Job, start func(Job) (*jobProcess, error), killAll func(*reaper) error, logf func(string, ...any)) (Stage, error) {
-	c := Job{
+func compile(job wire.Job, start func(wire.Job) (*jobProcess, error), killAll func(*reaper) error, logf func(string, ...any)) (wire.Stage, error) {
+	c := wire.Job{
 		Command: job.Compile.Command,
 		Entry:   job.Entry,
 		Env:     job.Env,
-		Limits: Limits{TimeoutMs: job.Compile.TimeoutMs, OutputBytes: job.Limits.OutputBytes,
+		Limits: wire.Limits{TimeoutMs: job.Compile.TimeoutMs, OutputBytes: job.Limits.OutputBytes,
 			FileSizeBytes: job.Limits.FileSizeBytes, NoFile: job.Limits.NoFile,
 			DataBytes: job.Compile.DataBytes, CPUSeconds: job.Compile.CPUSeconds},
 	}
 	p, err := start(c)
 	if err != nil {
-		return Stage{}, fmt.Errorf("compile: %w", err)
+		return wire.Stage{}, fmt.Errorf("compile: %w", err)
 	}
 	res := p.finish(time.Duration(c.Limits.TimeoutMs)*time.Millisecond, killAll, logf)
 	if res.Error != "" {
-		return Stage{}, errors.New("compile: " + res.Error)
+		return wire.Stage{}, errors.New("compile: " + res.Error)
 	}
-	return Stage{ExitCode: res.ExitCode, Signal: res.Signal, TimedOut: res.TimedOut,
+	return wire.Stage{ExitCode: res.ExitCode, Signal: res.Signal, TimedOut: res.TimedOut,
 		Stdout: res.Stdout, Stderr: res.Stderr, StdoutTruncated: res.StdoutTruncated,
 		StderrTruncated: res.StderrTruncated, WallMs: res.WallMs, CPUTimeMs: res.CPUTimeMs,
 		MemoryPeakKB: res.MemoryPeakKB}, nil

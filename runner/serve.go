@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // serveConfig is the command line of serve mode.
@@ -32,7 +34,7 @@ func (e *envFlags) String() string { return strings.Join(*e, " ") }
 func (e *envFlags) Set(v string) error {
 	k, _, ok := strings.Cut(v, "=")
 	if !ok || k == "" || strings.IndexByte(v, 0) >= 0 {
-		return fmt.Errorf("%s: want KEY=VALUE", quoteName(v))
+		return fmt.Errorf("%s: want KEY=VALUE", wire.QuoteName(v))
 	}
 	*e = append(*e, v)
 	return nil
@@ -58,7 +60,7 @@ func parseServe(args []string) (serveConfig, error) {
 		return serveConfig{}, err
 	}
 	cfg := serveConfig{env: env, command: fs.Args(), readyOnHello: *readyOnHello, ids: uids{runner: *runnerUID}}
-	if err := ValidRunnerUID(*runnerUID); err != nil {
+	if err := wire.ValidRunnerUID(*runnerUID); err != nil {
 		return serveConfig{}, fmt.Errorf("--runner-uid: %w", err)
 	}
 	if len(cfg.command) == 0 || cfg.command[0] == "" {
@@ -122,13 +124,13 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	s := &server{cfg: cfg, opt: defaultOptions(logf), out: &frameWriter{w: stdout}, n: 1}
 	if err := harden(cfg.ids.runner, true); err != nil {
 		logf("%v", err)
-		s.reply(Reply{Kind: "ready", Error: "runner setup failed: " + err.Error()})
+		s.reply(wire.Reply{Kind: "ready", Error: "runner setup failed: " + err.Error()})
 		return 1
 	}
 	s.r = newReaper()
 	defer s.r.stop()
 
-	ready := Reply{Kind: "ready"}
+	ready := wire.Reply{Kind: "ready"}
 	if err := s.prestart(); err != nil {
 		ready.Error = err.Error()
 	}
@@ -136,23 +138,23 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	for {
-		var req Request
-		if err := ReadFrame(stdin, &req); err != nil {
+		var req wire.Request
+		if err := wire.ReadFrame(stdin, &req); err != nil {
 			if errors.Is(err, io.EOF) {
 				return 0
 			}
 			// The stream may be out of step: answer once and stop.
 			logf("read request: %v", err)
-			s.reply(Reply{Kind: "result", Result: &Result{Error: frameError(err)}})
+			s.reply(wire.Reply{Kind: "result", Result: &wire.Result{Error: frameError(err)}})
 			return 2
 		}
-		var rep Reply
+		var rep wire.Reply
 		switch req.Op {
 		case "run":
 			// Acknowledge first: a daemon that gets no ack knows the job
 			// never started (a frozen or dead sandbox) and may try another
 			// sandbox instead of waiting out the job's timeout.
-			if req.Job != nil && s.reply(Reply{Kind: "accepted", Token: req.Token}) != nil {
+			if req.Job != nil && s.reply(wire.Reply{Kind: "accepted", Token: req.Token}) != nil {
 				return 1
 			}
 			rep = s.run(req.Job, outputSender(s.out, req.Token, s.opt.logf))
@@ -161,7 +163,7 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		case "hello":
 			rep = ready
 		default:
-			rep = Reply{Kind: "result", Result: &Result{Error: "bad request: unknown op " + quoteName(req.Op)}}
+			rep = wire.Reply{Kind: "result", Result: &wire.Result{Error: "bad request: unknown op " + wire.QuoteName(req.Op)}}
 		}
 		rep.Token = req.Token
 		if s.reply(rep) != nil {
@@ -193,14 +195,14 @@ func (s *server) prestart() error {
 // replaced afterwards: a single-use sandbox is destroyed, a reused one
 // goes through reset, which moves on to the next uid and pre-starts
 // again.
-func (s *server) run(job *Job, send sendOutput) Reply {
-	fail := func(msg string) Reply { return Reply{Kind: "result", Result: &Result{Error: msg}} }
+func (s *server) run(job *wire.Job, send sendOutput) wire.Reply {
+	fail := func(msg string) wire.Reply { return wire.Reply{Kind: "result", Result: &wire.Result{Error: msg}} }
 	if job == nil {
 		return fail("bad request: run without a job")
 	}
 	if job.Cell {
 		res := s.cell(*job, send)
-		return Reply{Kind: "result", Result: &res}
+		return wire.Reply{Kind: "result", Result: &res}
 	}
 	if s.used {
 		return fail("bad request: the sandbox must be reset before another job")
@@ -210,31 +212,31 @@ func (s *server) run(job *Job, send sendOutput) Reply {
 		return fail(err.Error())
 	}
 	s.used = true
-	res := runJob(*job, s.opt, uid, send, func(job Job) (*jobProcess, error) { return s.start(job, uid) })
-	return Reply{Kind: "result", Result: &res}
+	res := runJob(*job, s.opt, uid, send, func(job wire.Job) (*jobProcess, error) { return s.start(job, uid) })
+	return wire.Reply{Kind: "result", Result: &res}
 }
 
 // cell runs job as the next cell of the session, starting the session
 // interpreter (under job n's uid, in place of the pre-started one) for
 // the first. The entry file's content is the cell's code; the other
 // files are written first, as the job's uid.
-func (s *server) cell(job Job, send sendOutput) Result {
+func (s *server) cell(job wire.Job, send sendOutput) wire.Result {
 	if err := job.Validate(); err != nil {
-		return Result{Error: err.Error()}
+		return wire.Result{Error: err.Error()}
 	}
 	if !slices.Equal(job.Command, s.cfg.command) || !slices.Equal(job.Env, s.cfg.env) {
-		return Result{Error: "bad request: a cell must have the language's command and environment"}
+		return wire.Result{Error: "bad request: a cell must have the language's command and environment"}
 	}
 	uid, err := s.cfg.ids.job(s.n)
 	if err != nil {
-		return Result{Error: err.Error()}
+		return wire.Result{Error: err.Error()}
 	}
 	if s.sess == nil {
 		switch {
 		case s.used:
-			return Result{Error: "bad request: the sandbox ran a job; reset it before a session"}
+			return wire.Result{Error: "bad request: the sandbox ran a job; reset it before a session"}
 		case s.cfg.boot == nil:
-			return Result{Error: "bad request: this language is not pre-started, so it has no session interpreter"}
+			return wire.Result{Error: "bad request: this language is not pre-started, so it has no session interpreter"}
 		}
 		if s.warm != nil {
 			s.warm.discard(s.r, s.opt.logf)
@@ -243,15 +245,15 @@ func (s *server) cell(job Job, send sendOutput) Result {
 		s.used = true
 		sess, err := startSession(s.cfg.boot, s.cfg.command, s.cfg.env, s.opt.workDir, uid, s.r)
 		if err != nil {
-			return Result{Error: "session: " + err.Error(), SessionEnded: true}
+			return wire.Result{Error: "session: " + err.Error(), SessionEnded: true}
 		}
 		s.sess = sess
 	}
 	if s.sess.ended {
-		return Result{Error: "the session has ended", SessionEnded: true}
+		return wire.Result{Error: "the session has ended", SessionEnded: true}
 	}
 	var code []byte
-	files := make([]File, 0, len(job.Files))
+	files := make([]wire.File, 0, len(job.Files))
 	for _, f := range job.Files {
 		if f.Name == job.Entry {
 			code = f.Content
@@ -260,11 +262,11 @@ func (s *server) cell(job Job, send sendOutput) Result {
 		files = append(files, f)
 	}
 	if bytes.IndexByte(code, 0) >= 0 {
-		return Result{Error: "a cell's code must not contain NUL"}
+		return wire.Result{Error: "a cell's code must not contain NUL"}
 	}
 	oomBefore, oomKnown := readOOMKills(s.opt.cgroupRoot)
 	if err := asJob(uid, func() error { return writeFiles(s.opt.workDir, files) }); err != nil {
-		return Result{Error: err.Error()}
+		return wire.Result{Error: err.Error()}
 	}
 	res := s.sess.run(code, job.Limits, job.Stream, send, s.r, s.opt.logf)
 	if oomKnown {
@@ -278,7 +280,7 @@ func (s *server) cell(job Job, send sendOutput) Result {
 // start is runJob's start: the go signal if the pre-started interpreter
 // fits the job, else a cold start (after killing the interpreter, which
 // the job must not see).
-func (s *server) start(job Job, uid int) (*jobProcess, error) {
+func (s *server) start(job wire.Job, uid int) (*jobProcess, error) {
 	in := s.warm
 	s.warm = nil
 	if in != nil && in.fits(job) {
@@ -296,7 +298,7 @@ func (s *server) start(job Job, uid int) (*jobProcess, error) {
 
 // reset runs the verified reset of job n's uid, then moves on to job n+1
 // and pre-starts its interpreter under its uid.
-func (s *server) reset() Reply {
+func (s *server) reset() wire.Reply {
 	if s.sess != nil {
 		s.sess.close(s.r)
 		s.sess = nil
@@ -305,7 +307,7 @@ func (s *server) reset() Reply {
 		s.warm.discard(s.r, s.opt.logf)
 		s.warm = nil
 	}
-	rep := Reply{Kind: "reset"}
+	rep := wire.Reply{Kind: "reset"}
 	uid, err := s.cfg.ids.job(s.n)
 	if err == nil {
 		err = resetSandbox(s.r, defaultResetConfig(), uid)
@@ -321,16 +323,16 @@ func (s *server) reset() Reply {
 	return rep
 }
 
-func (s *server) reply(rep Reply) error {
+func (s *server) reply(rep wire.Reply) error {
 	return writeReply(s.out, rep, s.opt.logf)
 }
 
 // writeReply writes rep as one frame; a result too large for a frame is
 // replaced by an error result.
-func writeReply(w io.Writer, rep Reply, logf func(string, ...any)) error {
-	err := WriteFrame(w, rep)
-	if errors.Is(err, ErrFrameTooLarge) && rep.Result != nil {
-		err = WriteFrame(w, Reply{Kind: rep.Kind, Result: &Result{Error: "result frame too large"}})
+func writeReply(w io.Writer, rep wire.Reply, logf func(string, ...any)) error {
+	err := wire.WriteFrame(w, rep)
+	if errors.Is(err, wire.ErrFrameTooLarge) && rep.Result != nil {
+		err = wire.WriteFrame(w, wire.Reply{Kind: rep.Kind, Result: &wire.Result{Error: "result frame too large"}})
 	}
 	if err != nil {
 		logf("%v", err)
@@ -342,7 +344,7 @@ func writeReply(w io.Writer, rep Reply, logf func(string, ...any)) error {
 // the run request with token.
 func outputSender(w io.Writer, token string, logf func(string, ...any)) sendOutput {
 	return func(stream string, data []byte) error {
-		return writeReply(w, Reply{Kind: "output", Token: token, Stream: stream, Data: data}, logf)
+		return writeReply(w, wire.Reply{Kind: "output", Token: token, Stream: stream, Data: data}, logf)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // Helpers for serve-mode container tests: a sandbox whose PID 1 is
@@ -28,7 +30,7 @@ type serveSandbox struct {
 }
 
 type frameOrErr struct {
-	rep Reply
+	rep wire.Reply
 	err error
 }
 
@@ -60,7 +62,7 @@ func startServe(t *testing.T, lang, boot string, extra ...string) *serveSandbox 
 	l := langs[lang]
 	s := &serveSandbox{t: t, name: containerName(t), replies: make(chan frameOrErr, 1), stderr: &syncBuffer{}, exited: make(chan struct{})}
 	args := append([]string{"run", "-i", "--rm"}, sandboxArgs(t, s.name, "0:0")...)
-	serve := Serve{RunnerUID: testRunnerUID, Bootstrap: boot, Env: newJob(lang, "").Env, Command: l.command}
+	serve := wire.Serve{RunnerUID: testRunnerUID, Bootstrap: boot, Env: newJob(lang, "").Env, Command: l.command}
 	args = append(append(append(args, extra...), l.image), serve.Args()...)
 	cmd := exec.Command("docker", args...)
 	s.cmd = cmd
@@ -78,8 +80,8 @@ func startServe(t *testing.T, lang, boot string, extra ...string) *serveSandbox 
 	}
 	go func() {
 		for {
-			var rep Reply
-			err := ReadFrame(stdout, &rep)
+			var rep wire.Reply
+			err := wire.ReadFrame(stdout, &rep)
 			s.replies <- frameOrErr{rep, err}
 			if err != nil {
 				return
@@ -113,7 +115,7 @@ func (s *serveSandbox) close() int {
 
 // next returns the next reply and how long it took, failing the test on
 // a hang or a broken stream.
-func (s *serveSandbox) next() (Reply, time.Duration) {
+func (s *serveSandbox) next() (wire.Reply, time.Duration) {
 	s.t.Helper()
 	start := time.Now()
 	select {
@@ -124,15 +126,15 @@ func (s *serveSandbox) next() (Reply, time.Duration) {
 		return f.rep, time.Since(start)
 	case <-time.After(dockerLimit):
 		s.t.Fatalf("no reply within %v (hang); stderr: %s", dockerLimit, s.stderr)
-		return Reply{}, 0
+		return wire.Reply{}, 0
 	}
 }
 
 // request sends req and returns the reply and the round trip.
-func (s *serveSandbox) request(req Request) (Reply, time.Duration) {
+func (s *serveSandbox) request(req wire.Request) (wire.Reply, time.Duration) {
 	s.t.Helper()
 	start := time.Now()
-	if err := WriteFrame(s.stdin, req); err != nil {
+	if err := wire.WriteFrame(s.stdin, req); err != nil {
 		s.t.Fatalf("send request: %v; stderr: %s", err, s.stderr)
 	}
 	rep, _ := s.next()
@@ -140,10 +142,10 @@ func (s *serveSandbox) request(req Request) (Reply, time.Duration) {
 }
 
 // run runs job and returns it as an outcome, like execRun.
-func (s *serveSandbox) run(job Job) outcome {
+func (s *serveSandbox) run(job wire.Job) outcome {
 	s.t.Helper()
 	start := time.Now()
-	rep, _ := s.request(Request{Op: "run", Token: testToken, Job: &job})
+	rep, _ := s.request(wire.Request{Op: "run", Token: testToken, Job: &job})
 	if rep.Kind != "accepted" || rep.Token != testToken {
 		s.t.Fatalf("first reply to run: got %+v, want the acknowledgement with the request's token", rep)
 	}
@@ -158,7 +160,7 @@ func (s *serveSandbox) run(job Job) outcome {
 // reset asks for a reset and returns the reply's error ("" = ok).
 func (s *serveSandbox) reset() string {
 	s.t.Helper()
-	rep, took := s.request(Request{Op: "reset", Token: testToken})
+	rep, took := s.request(wire.Request{Op: "reset", Token: testToken})
 	if rep.Kind != "reset" || rep.Token != testToken {
 		s.t.Fatalf("reply to reset: got %+v, want kind reset with the request's token", rep)
 	}
@@ -172,7 +174,7 @@ func execReset(t *testing.T, container string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), dockerLimit)
 	defer cancel()
-	args := append([]string{"exec", container}, ResetCommand(testRunnerUID, execJobUID(container, false))...)
+	args := append([]string{"exec", container}, wire.ResetCommand(testRunnerUID, execJobUID(container, false))...)
 	cmd := exec.CommandContext(ctx, "docker", args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -181,8 +183,8 @@ func execReset(t *testing.T, container string) string {
 	if ctx.Err() != nil {
 		t.Fatalf("docker exec reset: hang; stderr: %s", stderr.String())
 	}
-	var rep Reply
-	if rerr := ReadFrame(&stdout, &rep); rerr != nil {
+	var rep wire.Reply
+	if rerr := wire.ReadFrame(&stdout, &rep); rerr != nil {
 		t.Fatalf("docker exec reset: %v, no reply frame (%v); stderr: %s", err, rerr, stderr.String())
 	}
 	if rep.Kind != "reset" || stdout.Len() != 0 {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // The session interpreters (bootstrap/*_session.*): one process kept for
@@ -59,10 +61,10 @@ const maxEventBytes = 4 << 20
 
 // sessionEvent is one line a session interpreter writes on readyFD.
 type sessionEvent struct {
-	Kind     string     `json:"kind"` // "ready" or "done"
-	Value    *string    `json:"value"`
-	Error    *Exception `json:"error"`
-	ExitCode *int       `json:"exit_code"` // bash: the cell's status
+	Kind     string          `json:"kind"` // "ready" or "done"
+	Value    *string         `json:"value"`
+	Error    *wire.Exception `json:"error"`
+	ExitCode *int            `json:"exit_code"` // bash: the cell's status
 }
 
 // session is a session interpreter and the runner's ends of its pipes.
@@ -173,7 +175,7 @@ func (ss *session) drain() {
 // (SIGINT to the interpreter's process group: Python raises
 // KeyboardInterrupt, Node and bash stop the running command); one that
 // does not finish within interruptGrace ends the session.
-func (ss *session) run(code []byte, limits Limits, stream bool, send sendOutput, r *reaper, logf func(string, ...any)) Result {
+func (ss *session) run(code []byte, limits wire.Limits, stream bool, send sendOutput, r *reaper, logf func(string, ...any)) wire.Result {
 	kept := make(chan struct{}, 1)
 	out, errOut := newCapped(limits.OutputBytes, kept), newCapped(limits.OutputBytes, kept)
 	ss.stdout.begin(out)
@@ -185,7 +187,7 @@ func (ss *session) run(code []byte, limits Limits, stream bool, send sendOutput,
 	cpuBefore := processCPUMs(pid)
 	started := time.Now()
 
-	var res Result
+	var res wire.Result
 	ss.cells.SetWriteDeadline(time.Now().Add(goTimeout))
 	if _, err := ss.cells.Write(append(code, 0)); err != nil {
 		logf("session: cell not delivered: %s", errnoText(err))
@@ -220,8 +222,8 @@ func (ss *session) run(code []byte, limits Limits, stream bool, send sendOutput,
 }
 
 // await waits for the cell's "done" event, interrupting it at timeout.
-func (ss *session) await(timeout time.Duration, r *reaper, logf func(string, ...any)) Result {
-	var res Result
+func (ss *session) await(timeout time.Duration, r *reaper, logf func(string, ...any)) wire.Result {
+	var res wire.Result
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {

@@ -6,13 +6,15 @@ import (
 	"io/fs"
 	"os"
 	"path"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // writeFiles creates the job's files under dir. Names must already have
 // passed validateFiles. Every operation goes through an os.Root, so no
 // symlink (one planted by an earlier job, say) can lead outside dir, and
 // O_EXCL refuses to reuse or follow anything already there.
-func writeFiles(dir string, files []File) error {
+func writeFiles(dir string, files []wire.File) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return fmt.Errorf("open work dir: %s", errnoText(err))
@@ -20,13 +22,13 @@ func writeFiles(dir string, files []File) error {
 	defer root.Close()
 	for _, f := range files {
 		if err := writeFile(root, f); err != nil {
-			return fmt.Errorf("write file %s: %s", quoteName(f.Name), errnoText(err))
+			return fmt.Errorf("write file %s: %s", wire.QuoteName(f.Name), errnoText(err))
 		}
 	}
 	return nil
 }
 
-func writeFile(root *os.Root, f File) error {
+func writeFile(root *os.Root, f wire.File) error {
 	if d := path.Dir(f.Name); d != "." {
 		if err := root.MkdirAll(d, 0o755); err != nil {
 			return err

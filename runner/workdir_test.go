@@ -5,11 +5,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 func TestWriteFiles(t *testing.T) {
 	dir := t.TempDir()
-	files := []File{
+	files := []wire.File{
 		{Name: "main.py", Content: []byte("print(1)\n")},
 		{Name: "pkg/sub/mod.py", Content: []byte("x = 1\n")},
 		{Name: "pkg/empty"},
@@ -57,7 +59,7 @@ func TestWriteFilesHostileWorkDir(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, outside := t.TempDir(), t.TempDir()
 			tc.plant(t, dir, outside)
-			err := writeFiles(dir, []File{{Name: tc.file, Content: []byte("pwned")}})
+			err := writeFiles(dir, []wire.File{{Name: tc.file, Content: []byte("pwned")}})
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("got %v, want an error containing %q", err, tc.wantErr)
 			}

@@ -16,7 +16,7 @@ import (
 	"github.com/warmbox/warmbox/daemon"
 	"github.com/warmbox/warmbox/dispatch"
 	"github.com/warmbox/warmbox/engine"
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // engineFacts describe the engine, for the report.
@@ -77,7 +77,7 @@ func openBenchEngine(ctx context.Context, cfgPath, handoff string, langs []strin
 			closeEng()
 			return nil, nil, err
 		}
-		spec := l.EngineSpec(name)
+		spec := l.Spec(name)
 		spec.Handoff = cmp.Or(handoff, spec.Handoff)
 		be.langs[name] = benchLanguage{lang: l.DispatchLanguage(name), rt: eng.Sandboxes(spec)}
 	}
@@ -123,9 +123,9 @@ func coldTarget(ctx context.Context, cfgPath string, langs []string) (*bench.Fun
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		files := make([]runner.File, 0, len(names))
+		files := make([]wire.File, 0, len(names))
 		for _, n := range names {
-			files = append(files, runner.File{Name: n, Content: []byte(req.Files[n])})
+			files = append(files, wire.File{Name: n, Content: []byte(req.Files[n])})
 		}
 		job := dispatch.Job(s.lang, dispatch.Request{Language: req.Environment, Code: req.Code, Files: files,
 			Args: req.Args, Stdin: []byte(req.Stdin), Timeout: timeout})
@@ -147,7 +147,7 @@ func coldTarget(ctx context.Context, cfgPath string, langs []string) (*bench.Fun
 // coldResponse gives a cold result the daemon's answer shape. It has no
 // server timing: there is no server, queue or pool, only the client's
 // measure of the container's whole life.
-func coldResponse(res runner.Result) bench.Response {
+func coldResponse(res wire.Result) bench.Response {
 	out := bench.Response{
 		Stdout: string(res.Stdout), Stderr: string(res.Stderr), Signal: res.Signal,
 		TimedOut: res.TimedOut, OOMKilled: res.OOMKilled,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/warmbox/warmbox/bench"
 	"github.com/warmbox/warmbox/engine"
+	"github.com/warmbox/warmbox/sandbox"
 )
 
 // bareExecScript writes the program it reads on stdin to a fresh
@@ -26,7 +27,7 @@ const bareExecScript = `d=$(mktemp -d) && cat > "$d/$0" && cd "$d" && exec "$@"`
 // against in a sweep: the cost of the engine's per-request path with no
 // container start. The returned close removes the sandboxes.
 func execTarget(ctx context.Context, cfgPath string, langs []string) (*bench.Func, engineFacts, func(), error) {
-	be, closeEng, err := openBenchEngine(ctx, cfgPath, engine.HandoffExec, langs)
+	be, closeEng, err := openBenchEngine(ctx, cfgPath, sandbox.HandoffExec, langs)
 	if err != nil {
 		return nil, engineFacts{}, nil, err
 	}

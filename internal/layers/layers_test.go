@@ -54,11 +54,12 @@ func TestCheck(t *testing.T) {
 	}{
 		{"pool", []string{"context", Module + "/engine"}, "pool imports engine"},
 		{"runner", []string{Module + "/daemon"}, "runner imports daemon"},
+		{"engine", []string{Module + "/runner"}, "engine imports runner"}, // the daemon side never links the agent
 		{"httpapi", []string{"github.com/docker/docker/client"}, "engine is the only Docker adapter"},
 		{"engine", []string{"k8s.io/client-go/kubernetes"}, "kube is the only Kubernetes adapter"},
 		{"telemetry", []string{"k8s.io/api/core/v1"}, "only kube and daemon"},
 		{"newpkg", nil, "not in the import rules"},
-		{"engine", []string{"github.com/docker/docker/client", Module + "/runner"}, ""},
+		{"engine", []string{"github.com/docker/docker/client", Module + "/runner/wire"}, ""},
 		{"daemon", []string{"k8s.io/api/core/v1"}, ""},
 		{"test/e2e", []string{Module + "/daemon", "github.com/docker/docker/client"}, ""},
 	} {

@@ -1,10 +1,10 @@
 // Package uids hands out the sandboxes' uid blocks: each live sandbox of
-// a daemon gets a block of runner.UIDBlock ids of its own (the runner's
+// a daemon gets a block of wire.UIDBlock ids of its own (the runner's
 // uid, then one per job), so that no two live sandboxes of the daemon
 // share a uid and with it a per-uid kernel budget (RLIMIT_NPROC, inotify
 // instances, pipe pages, message queue bytes). Both backends use it.
 //
-// Blocks lie between runner.MinSandboxUID and runner.MaxSandboxUID. The
+// Blocks lie between wire.MinSandboxUID and wire.MaxSandboxUID. The
 // first block a daemon hands out is chosen at random, so that two daemons
 // on one host seldom overlap; they may, which costs only the sharing of
 // those budgets, never isolation (every sandbox has its own PID, IPC and
@@ -16,14 +16,14 @@ import (
 	"math/rand/v2"
 	"sync"
 
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // ErrExhausted: every block is held by a live sandbox.
 var ErrExhausted = errors.New("no free uid block: too many live sandboxes")
 
 // count is how many blocks fit in the range.
-const count = (runner.MaxSandboxUID - runner.MinSandboxUID + 1) / runner.UIDBlock
+const count = (wire.MaxSandboxUID - wire.MinSandboxUID + 1) / wire.UIDBlock
 
 // Blocks is a set of uid blocks. The zero value is not usable; use New.
 type Blocks struct {
@@ -46,7 +46,7 @@ func (b *Blocks) Take() (int, error) {
 		b.next = (b.next + 1) % count
 		if !b.held[i] {
 			b.held[i] = true
-			return runner.MinSandboxUID + i*runner.UIDBlock, nil
+			return wire.MinSandboxUID + i*wire.UIDBlock, nil
 		}
 	}
 	return 0, ErrExhausted
@@ -57,7 +57,7 @@ func (b *Blocks) Take() (int, error) {
 func (b *Blocks) Put(base int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	delete(b.held, (base-runner.MinSandboxUID)/runner.UIDBlock)
+	delete(b.held, (base-wire.MinSandboxUID)/wire.UIDBlock)
 }
 
 // Len is how many blocks are held.

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 func TestBlocksAreDistinctAndValid(t *testing.T) {
@@ -15,10 +15,10 @@ func TestBlocksAreDistinctAndValid(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Take after %d: %v", len(seen), err)
 		}
-		if err := runner.ValidRunnerUID(base); err != nil {
+		if err := wire.ValidRunnerUID(base); err != nil {
 			t.Errorf("block %d: %v", base, err)
 		}
-		if (base-runner.MinSandboxUID)%runner.UIDBlock != 0 {
+		if (base-wire.MinSandboxUID)%wire.UIDBlock != 0 {
 			t.Errorf("block %d is not aligned", base)
 		}
 		if seen[base] {

@@ -83,7 +83,7 @@ func TestSandboxPausedMidJob(t *testing.T) {
 // code ran: the job is retried on another sandbox.
 //
 // prestart: the job frame goes down the container's open attach stream
-// and the frozen runner does not acknowledge it within runner.AckTimeout,
+// and the frozen runner does not acknowledge it within wire.AckTimeout,
 // so the daemon knows the job never started, removes the container and
 // retries the job on another sandbox.
 //

@@ -12,13 +12,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // sandboxUID reports whether uid is one a sandbox's runner or job runs
 // as (every sandbox has a block of them, runner/creds.go).
 func sandboxUID(uid int) bool {
-	return uid >= runner.MinSandboxUID && uid <= runner.MaxSandboxUID
+	return uid >= wire.MinSandboxUID && uid <= wire.MaxSandboxUID
 }
 
 // hostProc is one process as the host sees it.

@@ -11,11 +11,13 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/warmbox/warmbox/daemon"
 	"github.com/warmbox/warmbox/internal/testdaemon"
 )
 
@@ -120,9 +122,36 @@ func TestCasesFile(t *testing.T) {
 func TestHostile(t *testing.T) {
 	cases := loadCases(t)
 	waitForEngine(t)
-	d := testdaemon.Start(t, testdaemon.Options{Config: config, Env: hostSecrets})
+	d := testdaemon.Start(t, testdaemon.Options{Config: config + slowerHost(t), Env: hostSecrets})
 	b := newBattery(t, d, 2)
 	b.lanes(t, cases, "single")
+}
+
+// slowerHost is the config of a host WARMBOX_HOSTILE_SLOWDOWN times
+// slower (say 3) than the defaults assume: every language of the battery
+// gets that fraction of its CPU quota. Its cases assert what a sandbox
+// allows, never how far a program got, so they must hold there too
+// (docs/SECURITY.md, "A slower host"). Empty when unset.
+func slowerHost(t *testing.T) string {
+	v := os.Getenv("WARMBOX_HOSTILE_SLOWDOWN")
+	if v == "" {
+		return ""
+	}
+	factor, err := strconv.ParseFloat(v, 64)
+	if err != nil || factor < 1 || factor > 10 {
+		t.Fatalf("WARMBOX_HOSTILE_SLOWDOWN=%q: want a factor from 1 to 10", v)
+	}
+	cfg, err := daemon.LoadConfig("", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var langs []string
+	for _, name := range strings.Split(strings.TrimPrefix(hostileLanguages, "WARMBOX_LANGUAGES="), ",") {
+		cpus := cfg.Languages[name].Limits.CPUs / factor
+		langs = append(langs, fmt.Sprintf("%s: {limits: {cpus: %.3f}}", name, cpus))
+	}
+	t.Logf("a host %gx slower: CPU quotas divided by %g", factor, factor)
+	return "languages: {" + strings.Join(langs, ", ") + "}\n"
 }
 
 // newBattery prepares a run against d, whose pools keep idle sandboxes

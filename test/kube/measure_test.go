@@ -16,7 +16,7 @@ import (
 	"github.com/warmbox/warmbox/internal/testdaemon"
 	"github.com/warmbox/warmbox/kube"
 	"github.com/warmbox/warmbox/pool"
-	"github.com/warmbox/warmbox/runner"
+	"github.com/warmbox/warmbox/runner/wire"
 )
 
 // backendRuntime is one backend's runtime for python, reduced to what
@@ -24,7 +24,7 @@ import (
 type backendRuntime[S pool.Sandbox] struct {
 	name    string
 	create  func(context.Context) (S, error)
-	handoff func(context.Context, S, runner.Job, runner.OutputFunc) (runner.Result, error)
+	handoff func(context.Context, S, wire.Job, wire.OutputFunc) (wire.Result, error)
 	destroy func(context.Context, S) error
 }
 
@@ -41,8 +41,8 @@ func TestMeasure(t *testing.T) {
 		t.Fatal(err)
 	}
 	py := cfg.Languages["python"]
-	job := runner.Job{Files: []runner.File{{Name: py.File, Content: []byte("print('hello')")}}, Command: py.Command,
-		Entry: py.File, Env: py.Env, Limits: runner.Limits{TimeoutMs: 10000, OutputBytes: 10240}}
+	job := wire.Job{Files: []wire.File{{Name: py.File, Content: []byte("print('hello')")}}, Command: py.Command,
+		Entry: py.File, Env: py.Env, Limits: wire.Limits{TimeoutMs: 10000, OutputBytes: 10240}}
 	scope := fmt.Sprintf("measure-%d", time.Now().UnixNano()%1e9)
 	ctx := context.Background()
 
@@ -61,11 +61,11 @@ func TestMeasure(t *testing.T) {
 	const n = 15
 	fmt.Printf("\n%-12s %-9s %14s %14s %16s\n", "backend", "hand-off", "create p50 ms", "hello p50 ms", "replace /s (3x)")
 	for _, mode := range []string{"exec", "prestart"} {
-		ks := cl.Sandboxes(kube.Spec{Language: "python", Image: py.Image, Limits: py.Limits, Handoff: mode,
-			Command: py.Command, Env: py.Env, Bootstrap: py.Bootstrap})
+		spec := py.Spec("python")
+		spec.Handoff, spec.Preload = mode, nil
+		ks := cl.Sandboxes(spec)
 		measure(t, backendRuntime[*kube.Pod]{"kubernetes", ks.Create, ks.Handoff, ks.Destroy}, mode, job, n)
-		ds := eng.Sandboxes(engine.Spec{Language: "python", Image: py.Image, Limits: py.Limits, Handoff: mode,
-			Command: py.Command, Env: py.Env, Bootstrap: py.Bootstrap})
+		ds := eng.Sandboxes(spec)
 		measure(t, backendRuntime[*engine.Container]{"docker", ds.Create, ds.Handoff, ds.Destroy}, mode, job, n)
 	}
 }
@@ -73,7 +73,7 @@ func TestMeasure(t *testing.T) {
 // measure creates n sandboxes one by one (timing each), runs the job in
 // each (timing the hand-off), destroys them, then creates 3n with three
 // in flight, as the pools' create_parallel does, for the rate.
-func measure[S pool.Sandbox](t *testing.T, b backendRuntime[S], mode string, job runner.Job, n int) {
+func measure[S pool.Sandbox](t *testing.T, b backendRuntime[S], mode string, job wire.Job, n int) {
 	ctx := context.Background()
 	var creates, handoffs []time.Duration
 	for range n {

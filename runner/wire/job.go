@@ -1,4 +1,4 @@
-package runner
+package wire
 
 import (
 	"errors"
@@ -30,7 +30,7 @@ const MaxOutputBytes = 4 << 20
 // it is joined to.
 func ValidateFileName(name string) error {
 	bad := func(what string) error {
-		return fmt.Errorf("file name %s: %s", quoteName(name), what)
+		return fmt.Errorf("file name %s: %s", QuoteName(name), what)
 	}
 	switch {
 	case name == "":
@@ -70,7 +70,7 @@ func ValidateFileName(name string) error {
 
 // quoteName quotes a file name for an error message, shortened so that a
 // hostile name cannot blow up the message.
-func quoteName(name string) string {
+func QuoteName(name string) string {
 	const limit = 64
 	if len(name) <= limit {
 		return fmt.Sprintf("%q", name)
@@ -97,7 +97,7 @@ func (j Job) Validate() error {
 	for _, e := range j.Env {
 		k, _, ok := strings.Cut(e, "=")
 		if !ok || k == "" || strings.IndexByte(e, 0) >= 0 {
-			return fmt.Errorf("env entry %s: must be KEY=VALUE without NUL", quoteName(e))
+			return fmt.Errorf("env entry %s: must be KEY=VALUE without NUL", QuoteName(e))
 		}
 	}
 	if c := j.Compile; c != nil {
@@ -157,7 +157,7 @@ func validateFiles(files []File, entry string) error {
 			return err
 		}
 		if names[f.Name] {
-			return fmt.Errorf("file name %s: duplicate", quoteName(f.Name))
+			return fmt.Errorf("file name %s: duplicate", QuoteName(f.Name))
 		}
 		names[f.Name] = true
 	}
@@ -165,7 +165,7 @@ func validateFiles(files []File, entry string) error {
 		for dir := path.Dir(f.Name); dir != "."; dir = path.Dir(dir) {
 			if names[dir] {
 				return fmt.Errorf("file name %s: %s is a file, not a directory",
-					quoteName(f.Name), quoteName(dir))
+					QuoteName(f.Name), QuoteName(dir))
 			}
 		}
 	}
@@ -173,9 +173,9 @@ func validateFiles(files []File, entry string) error {
 	case entry == "":
 		return errors.New("entry must name one of the files")
 	case !names[entry]:
-		return fmt.Errorf("entry %s: not one of the files", quoteName(entry))
+		return fmt.Errorf("entry %s: not one of the files", QuoteName(entry))
 	case strings.HasPrefix(entry, "-"):
-		return fmt.Errorf("entry %s: must not start with \"-\"", quoteName(entry))
+		return fmt.Errorf("entry %s: must not start with \"-\"", QuoteName(entry))
 	}
 	return nil
 }

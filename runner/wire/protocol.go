@@ -1,4 +1,4 @@
-package runner
+package wire
 
 import (
 	"encoding/base64"
@@ -132,7 +132,7 @@ func (j Job) MaxDuration() time.Duration {
 }
 
 // argv is the program's command line.
-func (j Job) argv() []string {
+func (j Job) Argv() []string {
 	if j.Compile == nil {
 		return append(append(append([]string{}, j.Command...), j.Entry), j.Args...)
 	}
