@@ -12,7 +12,8 @@ GOTEST := $(GO) test -race -count=1
 FUZZ := $(GO) test -run '^$$' -fuzzminimizetime 2000x
 
 .PHONY: all build engine images images-all run test test-unit test-integration test-clients test-telemetry test-hostile \
-	test-faults soak soak-short bench lint fmt fuzz up down clean help kube-build kube-up kube-down test-kube kube-bench
+	test-faults soak soak-short bench lint fmt fuzz up down clean help kube-build kube-up kube-down test-kube kube-bench \
+	install uninstall test-deploy
 
 all: build
 
@@ -22,6 +23,37 @@ help:
 build: ## the daemon and the static runner
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/warmbox-runner ./cmd/warmbox-runner
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/warmbox ./cmd/warmbox
+
+# install: the binaries, the systemd unit, a config (kept when present),
+# the docs and the service user (in the docker group). DESTDIR stages it
+# elsewhere (no user, no systemctl): `make test-deploy` checks the result.
+PREFIX ?= /usr/local
+install: build ## install the daemon as a systemd service (docs/DEPLOY.md)
+	install -D -m 0755 $(BIN)/warmbox $(DESTDIR)$(PREFIX)/bin/warmbox
+	install -D -m 0755 $(BIN)/warmbox-runner $(DESTDIR)$(PREFIX)/bin/warmbox-runner
+	install -D -m 0644 deploy/systemd/warmbox.service $(DESTDIR)/etc/systemd/system/warmbox.service
+	install -D -m 0644 docs/DEPLOY.md $(DESTDIR)$(PREFIX)/share/doc/warmbox/DEPLOY.md
+	install -d -m 0750 $(DESTDIR)/etc/warmbox
+	test -e $(DESTDIR)/etc/warmbox/config.yaml || install -m 0640 deploy/systemd/config.yaml $(DESTDIR)/etc/warmbox/config.yaml
+	@if [ -z "$(DESTDIR)" ]; then \
+	  getent group docker >/dev/null || groupadd --system docker; \
+	  id warmbox >/dev/null 2>&1 || useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --groups docker warmbox; \
+	  chgrp warmbox /etc/warmbox /etc/warmbox/config.yaml; \
+	  if [ -d /run/systemd/system ]; then systemctl daemon-reload && echo "start it: systemctl enable --now warmbox"; \
+	  else echo "systemd is not running here: start warmbox another way"; fi; \
+	fi
+
+uninstall: ## remove what install put (the config and the user stay)
+	rm -f $(DESTDIR)$(PREFIX)/bin/warmbox $(DESTDIR)$(PREFIX)/bin/warmbox-runner \
+	  $(DESTDIR)/etc/systemd/system/warmbox.service $(DESTDIR)$(PREFIX)/share/doc/warmbox/DEPLOY.md
+
+test-deploy: engine images build ## the deployment: make install (staged), the systemd unit, caddy over TLS, terraform/ applied and destroyed
+	@command -v caddy >/dev/null && command -v systemd-analyze >/dev/null && command -v prometheus >/dev/null || { \
+	  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends caddy systemd prometheus >/dev/null; \
+	  if [ -d /run/systemd/system ]; then systemctl disable --now caddy prometheus; fi; }
+	deploy/host/tofu.sh build
+	deploy/host/stack-images.sh
+	$(GOTEST) -timeout 15m -p 1 ./test/deploy/...
 
 engine: ## a Docker engine that answers (installs Debian's docker.io if needed)
 	@deploy/host/engine.sh
@@ -42,7 +74,7 @@ images-all: engine ## every language's runtime image (make test needs them all)
 run: engine images build ## serve with the embedded defaults (WARMBOX_CONFIG=file.yaml to override; LANGS="python go" serves those)
 	$(if $(strip $(LANGS)),WARMBOX_LANGUAGES=$(subst $(space),$(comma),$(strip $(LANGS)))) exec $(BIN)/warmbox serve
 
-test: engine images-all build test-unit test-integration test-clients test-telemetry test-hostile test-faults soak-short test-kube ## everything
+test: engine images-all build test-unit test-integration test-clients test-telemetry test-hostile test-faults soak-short test-kube test-deploy ## everything
 
 test-unit: ## package tests (pool with a fake runtime, runner in real containers, API with a fake service)
 	$(GOTEST) -timeout 20m $(PKGS_UNIT)

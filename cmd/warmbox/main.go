@@ -1,5 +1,5 @@
 // Command warmbox is the warmbox daemon and its tools: serve, exec (a
-// client), bench, images and config.
+// client), bench, images, config and probe (a health check).
 package main
 
 import (
@@ -25,6 +25,7 @@ func run(args []string) int {
 		"config":  configCmd,
 		"images":  imagesCmd,
 		"bench":   benchCmd,
+		"probe":   probe,
 		"version": func([]string) int { fmt.Println(version); return 0 },
 	}
 	cmd, ok := cmds[args[0]]
@@ -45,6 +46,7 @@ commands:
   bench    load-test a daemon against cold docker runs
   images   show whether each configured runtime image is present
   config   print the effective configuration
+  probe    exit 0 when a daemon answers /readyz with 200 (a health check)
   version  print the version
 `)
 }

@@ -3,7 +3,6 @@ package clients
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +21,7 @@ const chromium = "/usr/bin/chromium"
 // another origin, like a real embedder).
 func TestRealClients(t *testing.T) {
 	requireTools(t)
-	pagePort := freePort(t)
+	pagePort := testdaemon.FreePort(t)
 	origin := fmt.Sprintf("http://127.0.0.1:%d", pagePort)
 	d := testdaemon.Start(t, testdaemon.Options{Config: `
 http:
@@ -93,15 +92,4 @@ func artifactsDir(t *testing.T) string {
 		t.Fatalf("artifacts dir: %v", err)
 	}
 	return dir
-}
-
-// freePort returns a loopback port nothing listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
