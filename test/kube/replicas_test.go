@@ -80,22 +80,39 @@ func (r replica) ready() bool {
 }
 
 // run posts a python job and reports whether it answered correctly.
+// run sends one job as a caller that honours Retry-After would: a 503
+// the replica marks retryable (no sandbox free within max_wait on a busy
+// node) is tried again, at most three times; anything else fails.
 func (r replica) run() error {
+	var err error
+	for range 3 {
+		var retry bool
+		if retry, err = r.runOnce(); !retry {
+			return err
+		}
+		time.Sleep(time.Second)
+	}
+	return err
+}
+
+func (r replica) runOnce() (retry bool, err error) {
 	body, _ := json.Marshal(map[string]any{"environment": "python", "code": "print(6*7)"})
 	client := http.Client{Timeout: 30 * time.Second}
 	resp, err := client.Post(r.url()+"/execute", "application/json", bytes.NewReader(body))
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer resp.Body.Close()
 	var out map[string]any
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return err
+		return false, err
 	}
 	if resp.StatusCode != 200 || out["stdout"] != "42\n" {
-		return fmt.Errorf("HTTP %d: %v", resp.StatusCode, out)
+		e, _ := out["error"].(map[string]any)
+		return resp.StatusCode == http.StatusServiceUnavailable && e["retryable"] == true && resp.Header.Get("Retry-After") != "",
+			fmt.Errorf("HTTP %d: %v", resp.StatusCode, out)
 	}
-	return nil
+	return false, nil
 }
 
 // pid finds the replica's warmbox process on this (single) node by the
