@@ -100,6 +100,20 @@ func TestTLSProxy(t *testing.T) {
 	}
 	a, b, c := from("127.0.0.2", pool), from("127.0.0.3", pool), from("127.0.0.4", pool)
 
+	// The root exists before caddy has issued the site's certificate:
+	// wait for a verified handshake.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		r, err := a.Get(https + "/health")
+		if err == nil {
+			r.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no verified TLS answer within 30 s: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	resp := do(t, a, http.MethodGet, https+"/health", nil, nil)
 	if resp.StatusCode != http.StatusOK || resp.TLS == nil {
 		t.Fatalf("GET /health over TLS: %d (TLS %v)", resp.StatusCode, resp.TLS != nil)
