@@ -86,9 +86,10 @@ test-clients: engine images ## the real clients: piston-client, the codapi widge
 	deploy/host/clients.sh
 	$(GOTEST) -timeout 20m -p 1 ./test/clients/...
 
-test-telemetry: engine images ## traces in a real Jaeger, metrics in a real Prometheus
+test-telemetry: engine images ## traces in a real Jaeger, log records in a real VictoriaLogs, metrics in a real Prometheus
 	deploy/host/promtool-check.sh
 	deploy/host/jaeger.sh start
+	deploy/host/victorialogs.sh start
 	$(GOTEST) -timeout 20m -p 1 ./test/telemetry/...
 
 test-hostile: engine images ## the hostile-code battery
@@ -123,7 +124,7 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-up: ## the compose stack (needs a host that can pull images)
+up: ## the compose stack (needs a host that can pull images, and GRAFANA_ADMIN_PASSWORD)
 	docker compose up -d --build
 
 down:

@@ -23,19 +23,21 @@ type Config struct {
 	LogLevel      string `yaml:"log_level"`
 	// Backend runs the sandboxes: docker (one engine, the default) or
 	// kubernetes (warm Pods in a cluster).
-	Backend    string                    `yaml:"backend"`
-	Engine     EngineConfig              `yaml:"engine"`
-	Kubernetes KubernetesConfig          `yaml:"kubernetes"`
-	HTTP       HTTPConfig                `yaml:"http"`
-	RateLimit  policy.RateLimit          `yaml:"rate_limit"`
-	Auth       AuthConfig                `yaml:"auth"`
-	Tracing    telemetry.TracingConfig   `yaml:"tracing"`
-	Shutdown   ShutdownConfig            `yaml:"shutdown"`
-	Sessions   SessionsConfig            `yaml:"sessions"`
-	Limits     policy.Limits             `yaml:"limits"`
-	Pool       pool.Config               `yaml:"pool"`
-	Pools      PoolsConfig               `yaml:"pools"`
-	Languages  map[string]LanguageConfig `yaml:"-"`
+	Backend    string                  `yaml:"backend"`
+	Engine     EngineConfig            `yaml:"engine"`
+	Kubernetes KubernetesConfig        `yaml:"kubernetes"`
+	HTTP       HTTPConfig              `yaml:"http"`
+	RateLimit  policy.RateLimit        `yaml:"rate_limit"`
+	Auth       AuthConfig              `yaml:"auth"`
+	Tracing    telemetry.TracingConfig `yaml:"tracing"`
+	// LogExport ships the log records to a log store over OTLP as well.
+	LogExport telemetry.LogExportConfig `yaml:"log_export"`
+	Shutdown  ShutdownConfig            `yaml:"shutdown"`
+	Sessions  SessionsConfig            `yaml:"sessions"`
+	Limits    policy.Limits             `yaml:"limits"`
+	Pool      pool.Config               `yaml:"pool"`
+	Pools     PoolsConfig               `yaml:"pools"`
+	Languages map[string]LanguageConfig `yaml:"-"`
 }
 
 // PoolsConfig bounds what all pools use together on this host.

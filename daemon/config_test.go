@@ -165,6 +165,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad metrics listen", "metrics_listen: nowhere\n", nil, "metrics_listen: must be empty or host:port"},
 		{"metrics listen on the API's", "listen: 127.0.0.1:9000\nmetrics_listen: 127.0.0.1:9000\n", nil, "metrics_listen: must differ from listen"},
 		{"bad log level", "log_level: loud\n", nil, "log_level: must be one of"},
+		{"bad log export endpoint", "log_export: {otlp_endpoint: 'victorialogs:9428'}\n", nil, "log_export.otlp_endpoint: must be an http:// or https:// URL"},
 		{"bad handoff", "languages: {bash: {handoff: teleport}}\n", nil, "languages.bash.handoff"},
 		{"bad bootstrap", "languages: {bash: {bootstrap: ruby}}\n", nil, "languages.bash.bootstrap"},
 		{"gvisor reuse refused", "languages: {bash: {runtime: runsc, pool: {max_uses: 5}}}\n", nil, "languages.bash.pool.max_uses: must be 1 with runtime runsc"},

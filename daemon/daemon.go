@@ -33,20 +33,34 @@ const closeTimeout = 30 * time.Second
 // at once on a second signal), destroy every sandbox, flush telemetry.
 // ready, if not nil, receives the listening address once serving.
 func Run(ctx context.Context, cfg Config, version string, ready chan<- string) error {
-	logger, err := telemetry.NewLogger(os.Stderr, cfg.LogLevel)
+	// The default logger writes to stderr only: the OTel SDK's own
+	// errors go there, never back into a log export that failed.
+	stderrLog, err := telemetry.NewLogger(os.Stderr, cfg.LogLevel, nil)
 	if err != nil {
 		return err
 	}
-	slog.SetDefault(logger) // the OTel exporter's errors land in the JSON log too
+	slog.SetDefault(stderrLog)
+	telemetry.LogSDKErrors(stderrLog)
 	shutdownTracing, err := telemetry.Setup(ctx, cfg.Tracing, version)
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
+	}
+	export, shutdownLogs, err := telemetry.SetupLogExport(ctx, cfg.LogExport, cfg.Tracing.ServiceName, version)
+	if err != nil {
+		return fmt.Errorf("log export: %w", err)
+	}
+	logger, err := telemetry.NewLogger(os.Stderr, cfg.LogLevel, export)
+	if err != nil {
+		return err
 	}
 	defer func() {
 		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := shutdownTracing(flushCtx); err != nil {
-			logger.Warn("flushing traces", "err", err)
+			stderrLog.Warn("flushing traces", "err", err)
+		}
+		if err := shutdownLogs(flushCtx); err != nil {
+			stderrLog.Warn("flushing logs", "err", err)
 		}
 	}()
 

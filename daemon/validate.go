@@ -124,6 +124,9 @@ func (c Config) Validate() error {
 	if err := c.Tracing.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("tracing.%w", err))
 	}
+	if err := c.LogExport.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("log_export.%w", err))
+	}
 	if err := c.Limits.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("limits.%w", err))
 	}

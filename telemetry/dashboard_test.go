@@ -223,7 +223,19 @@ type exemplarDest struct {
 	DatasourceUID string `yaml:"datasourceUid"`
 }
 
-// TestGrafanaDatasources checks that exemplars lead to the Jaeger datasource.
+type derivedField struct {
+	Name          string `yaml:"name"`
+	MatcherType   string `yaml:"matcherType"`
+	MatcherRegex  string `yaml:"matcherRegex"`
+	URL           string `yaml:"url"`
+	DatasourceUID string `yaml:"datasourceUid"`
+}
+
+// TestGrafanaDatasources checks that exemplars and log records lead to
+// the Jaeger datasource. That VictoriaLogs stores the shipped records'
+// trace id in the field trace_id is test/telemetry's TestTelemetry (it
+// queries trace_id:=ID); that field name is what the derived field
+// matches.
 func TestGrafanaDatasources(t *testing.T) {
 	raw, err := os.ReadFile(datasourcesPath)
 	if err != nil {
@@ -235,7 +247,8 @@ func TestGrafanaDatasources(t *testing.T) {
 			Type     string `yaml:"type"`
 			URL      string `yaml:"url"`
 			JSONData struct {
-				Exemplars []exemplarDest `yaml:"exemplarTraceIdDestinations"`
+				Exemplars     []exemplarDest `yaml:"exemplarTraceIdDestinations"`
+				DerivedFields []derivedField `yaml:"derivedFields"`
 			} `yaml:"jsonData"`
 		} `yaml:"datasources"`
 	}
@@ -246,17 +259,26 @@ func TestGrafanaDatasources(t *testing.T) {
 	for _, ds := range f.Datasources {
 		types[ds.UID] = ds.Type
 	}
-	if types["prometheus"] != "prometheus" || types["jaeger"] != "jaeger" {
-		t.Fatalf("want datasources prometheus and jaeger, got %v", types)
+	if types["prometheus"] != "prometheus" || types["jaeger"] != "jaeger" || types["victorialogs"] != "victoriametrics-logs-datasource" {
+		t.Fatalf("want datasources prometheus, jaeger and victorialogs, got %v", types)
 	}
 	for _, ds := range f.Datasources {
-		if ds.UID != "prometheus" {
-			continue
-		}
-		if !slices.ContainsFunc(ds.JSONData.Exemplars, func(e exemplarDest) bool {
-			return e.Name == "trace_id" && e.DatasourceUID == "jaeger"
-		}) {
-			t.Errorf("prometheus datasource: exemplar trace_id must lead to the jaeger datasource, got %+v", ds.JSONData.Exemplars)
+		switch ds.UID {
+		case "prometheus":
+			if !slices.ContainsFunc(ds.JSONData.Exemplars, func(e exemplarDest) bool {
+				return e.Name == "trace_id" && e.DatasourceUID == "jaeger"
+			}) {
+				t.Errorf("prometheus datasource: exemplar trace_id must lead to the jaeger datasource, got %+v", ds.JSONData.Exemplars)
+			}
+		case "victorialogs":
+			// Grafana's provisioning turns $$ into $: the link hands the
+			// field's raw value (the trace id) to the Jaeger datasource.
+			if !slices.ContainsFunc(ds.JSONData.DerivedFields, func(d derivedField) bool {
+				return d.MatcherType == "label" && d.MatcherRegex == "trace_id" &&
+					d.URL == "$${__value.raw}" && d.DatasourceUID == "jaeger"
+			}) {
+				t.Errorf("victorialogs datasource: the field trace_id must link to the jaeger datasource, got %+v", ds.JSONData.DerivedFields)
+			}
 		}
 	}
 }

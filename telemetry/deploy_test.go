@@ -10,7 +10,7 @@ import (
 )
 
 // TestComposeFile checks docker-compose.yml without running Compose (no
-// registry here): the four services, ports published on 127.0.0.1 only,
+// registry here): the five services, ports published on 127.0.0.1 only,
 // and every mounted file of this repo present.
 func TestComposeFile(t *testing.T) {
 	raw, err := os.ReadFile("../docker-compose.yml")
@@ -19,14 +19,23 @@ func TestComposeFile(t *testing.T) {
 	}
 	var f struct {
 		Services map[string]struct {
-			Ports   []string `yaml:"ports"`
-			Volumes []string `yaml:"volumes"`
+			Ports       []string          `yaml:"ports"`
+			Volumes     []string          `yaml:"volumes"`
+			Environment map[string]string `yaml:"environment"`
 		} `yaml:"services"`
 	}
 	if err := yaml.Unmarshal(raw, &f); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
-	for _, name := range []string{"warmbox", "jaeger", "prometheus", "grafana"} {
+	// No default secret: Grafana's admin password must be supplied.
+	if pw := f.Services["grafana"].Environment["GF_SECURITY_ADMIN_PASSWORD"]; !strings.HasPrefix(pw, "${GRAFANA_ADMIN_PASSWORD:?") {
+		t.Errorf("grafana's GF_SECURITY_ADMIN_PASSWORD = %q: want ${GRAFANA_ADMIN_PASSWORD:?...}, required from the operator", pw)
+	}
+	// The daemon ships its log records to the stack's log store.
+	if u := f.Services["warmbox"].Environment["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"]; u != "http://victorialogs:9428/insert/opentelemetry/v1/logs" {
+		t.Errorf("warmbox's OTEL_EXPORTER_OTLP_LOGS_ENDPOINT = %q: want the victorialogs service's OTLP logs URL", u)
+	}
+	for _, name := range []string{"warmbox", "jaeger", "victorialogs", "prometheus", "grafana"} {
 		if _, ok := f.Services[name]; !ok {
 			t.Errorf("service %s missing", name)
 		}

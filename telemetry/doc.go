@@ -14,7 +14,9 @@
 // a collector turns pool.Stats snapshots into gauges and counters at scrape
 // time, so the pool never imports Prometheus. [NewLogger] builds the JSON slog
 // logger that stamps trace_id and span_id on records logged with a span's
-// context.
+// context; with [SetupLogExport] it also hands every record to an OTLP log
+// exporter (a log store such as VictoriaLogs), each carrying its span's
+// ids in the OTLP record's own fields.
 //
 // The package does not decide what to record or when: domain packages start
 // their own spans (otel.Tracer("warmbox/pool")) and call the observer

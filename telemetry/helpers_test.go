@@ -9,10 +9,12 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/warmbox/warmbox/pool"
 )
@@ -155,4 +157,46 @@ func exportedSeries(t *testing.T, m *Metrics) map[string]string {
 		}
 	}
 	return names
+}
+
+// otlpReceiver is an in-test OTLP/HTTP receiver of requests of type M
+// (traces or logs), answering each with reply.
+type otlpReceiver[M proto.Message] struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	paths []string
+	reqs  []M
+}
+
+func newOTLPReceiver[M proto.Message](t *testing.T, newMsg func() M, reply proto.Message) *otlpReceiver[M] {
+	t.Helper()
+	r := &otlpReceiver[M]{}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		msg := newMsg()
+		if err := proto.Unmarshal(body, msg); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		r.paths = append(r.paths, req.URL.Path)
+		r.reqs = append(r.reqs, msg)
+		r.mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		b, _ := proto.Marshal(reply)
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+// received returns the requests and their paths so far.
+func (r *otlpReceiver[M]) received() ([]M, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]M(nil), r.reqs...), append([]string(nil), r.paths...)
 }

@@ -14,16 +14,20 @@ import (
 // "warn" or "error"; empty means info). A record logged with a context that
 // carries a valid span (logger.InfoContext(ctx, ...)) gets trace_id and
 // span_id attributes, so a log line leads to its trace. Under
-// logger.WithGroup the two ids land inside the group.
-func NewLogger(w io.Writer, level string) (*slog.Logger, error) {
+// logger.WithGroup the two ids land inside the group. export, if not nil
+// (see [SetupLogExport]), gets every record at level too.
+func NewLogger(w io.Writer, level string, export slog.Handler) (*slog.Logger, error) {
 	var lv slog.Level
 	if strings.TrimSpace(level) != "" {
 		if err := lv.UnmarshalText([]byte(strings.TrimSpace(level))); err != nil {
 			return nil, fmt.Errorf("log level: want debug, info, warn or error, got %q", level)
 		}
 	}
-	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv})
-	return slog.New(traceHandler{h}), nil
+	var h slog.Handler = traceHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv})}
+	if export != nil {
+		h = fanout{level: lv, handlers: []slog.Handler{h, export}}
+	}
+	return slog.New(h), nil
 }
 
 // traceHandler adds the ids of the span in a record's context, unless the

@@ -21,7 +21,7 @@ func TestLoggerAddsTraceIDs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			log, err := NewLogger(&buf, "debug")
+			log, err := NewLogger(&buf, "debug", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +58,7 @@ func TestLoggerAddsTraceIDs(t *testing.T) {
 // once, not twice in the same JSON object.
 func TestLoggerKeepsCallersTraceID(t *testing.T) {
 	var buf bytes.Buffer
-	log, err := NewLogger(&buf, "info")
+	log, err := NewLogger(&buf, "info", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestLoggerLevel(t *testing.T) {
 	for _, tt := range tests {
 		t.Run("level="+tt.level, func(t *testing.T) {
 			var buf bytes.Buffer
-			log, err := NewLogger(&buf, tt.level)
+			log, err := NewLogger(&buf, tt.level, nil)
 			if tt.wantErr {
 				if err == nil {
 					t.Fatalf("NewLogger(%q): got no error", tt.level)

@@ -190,16 +190,10 @@ func Setup(ctx context.Context, cfg TracingConfig, version string) (shutdown fun
 	if err != nil {
 		return nothing, fmt.Errorf("otlp exporter: %w", err)
 	}
-	res, err := resource.New(ctx,
-		resource.WithSchemaURL(semconv.SchemaURL),
-		resource.WithAttributes(semconv.ServiceName(cfg.ServiceName), semconv.ServiceVersion(version)),
-		resource.WithTelemetrySDK(),
-		resource.WithHost(),
-		resource.WithFromEnv(), // last: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win
-	)
-	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
+	res, err := newResource(ctx, cfg.ServiceName, version)
+	if err != nil {
 		_ = exp.Shutdown(ctx)
-		return nothing, fmt.Errorf("resource: %w", err)
+		return nothing, err
 	}
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exp),
@@ -207,18 +201,42 @@ func Setup(ctx context.Context, cfg TracingConfig, version string) (shutdown fun
 		sdktrace.WithSampler(sampler),
 	)
 	otel.SetTracerProvider(tp)
-	// Export failures (a collector that is down) go to slog's default
-	// logger (the daemon's JSON logger once it is slog.SetDefault) rather
-	// than the SDK's plain-text stderr logger.
-	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
-		slog.Default().Warn("opentelemetry", "err", err)
-	}))
 	return func(ctx context.Context) error {
 		if err := tp.Shutdown(ctx); err != nil {
 			return fmt.Errorf("tracing shutdown: %w", err)
 		}
 		return nil
 	}, nil
+}
+
+// newResource describes this daemon to a collector: the service's name
+// and version, the SDK and the host; OTEL_SERVICE_NAME and
+// OTEL_RESOURCE_ATTRIBUTES win over serviceName.
+func newResource(ctx context.Context, serviceName, version string) (*resource.Resource, error) {
+	if serviceName == "" {
+		serviceName = defaultServiceName
+	}
+	res, err := resource.New(ctx,
+		resource.WithSchemaURL(semconv.SchemaURL),
+		resource.WithAttributes(semconv.ServiceName(serviceName), semconv.ServiceVersion(version)),
+		resource.WithTelemetrySDK(),
+		resource.WithHost(),
+		resource.WithFromEnv(), // last: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win
+	)
+	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
+		return nil, fmt.Errorf("resource: %w", err)
+	}
+	return res, nil
+}
+
+// LogSDKErrors sends the OpenTelemetry SDK's own errors (a collector or a
+// log store that is down) to l instead of the SDK's plain-text stderr
+// logger. l should not export logs itself: an export error shipped
+// through the export that failed would come back with every batch.
+func LogSDKErrors(l *slog.Logger) {
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		l.Warn("opentelemetry", "err", err)
+	}))
 }
 
 // resolveEndpoint applies the environment's precedence. It returns the
@@ -252,18 +270,7 @@ func resolveEndpoint(cfgEndpoint string) (endpoint string, fromEnv, on bool, err
 	if cfgEndpoint == "" {
 		return "", false, false, nil
 	}
-	return tracesURL(cfgEndpoint), false, true, nil
-}
-
-// tracesURL appends the OTLP traces path to a base URL, as the
-// specification does for OTEL_EXPORTER_OTLP_ENDPOINT.
-func tracesURL(base string) string {
-	u, err := url.Parse(base)
-	if err != nil { // Validate has rejected it already
-		return base
-	}
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/traces"
-	return u.String()
+	return signalURL(cfgEndpoint, "/v1/traces"), false, true, nil
 }
 
 // samplerFor builds the sampler: parent-based ratio from the config, or

@@ -2,12 +2,9 @@ package telemetry
 
 import (
 	"context"
-	"io"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,14 +12,13 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // clearOTelEnv unsets every variable Setup or the SDK reads, for the test.
 func clearOTelEnv(t *testing.T) {
 	t.Helper()
 	for _, k := range []string{envEndpoint, envTracesEndpoint, envServiceName, envSampler, envSamplerArg,
-		envSDKDisabled, envTracesExporter, "OTEL_RESOURCE_ATTRIBUTES", "OTEL_EXPORTER_OTLP_HEADERS",
+		envSDKDisabled, envTracesExporter, envLogsEndpoint, envLogsExporter, "OTEL_RESOURCE_ATTRIBUTES", "OTEL_EXPORTER_OTLP_HEADERS",
 		"OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
 		t.Setenv(k, "")
 	}
@@ -145,46 +141,11 @@ func TestSetupOffPropagatesJaegerAndW3C(t *testing.T) {
 	}
 }
 
-// otlpReceiver is an in-test OTLP/HTTP trace receiver.
-type otlpReceiver struct {
-	srv   *httptest.Server
-	mu    sync.Mutex
-	paths []string
-	reqs  []*collectortrace.ExportTraceServiceRequest
-}
-
-func newOTLPReceiver(t *testing.T) *otlpReceiver {
-	t.Helper()
-	r := &otlpReceiver{}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, err := io.ReadAll(req.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		var msg collectortrace.ExportTraceServiceRequest
-		if err := proto.Unmarshal(body, &msg); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		r.mu.Lock()
-		r.paths = append(r.paths, req.URL.Path)
-		r.reqs = append(r.reqs, &msg)
-		r.mu.Unlock()
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		b, _ := proto.Marshal(&collectortrace.ExportTraceServiceResponse{})
-		_, _ = w.Write(b)
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-// spans returns "service.name/span name" for every received span, and
-// every request path.
-func (r *otlpReceiver) spans() (spans, paths []string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, req := range r.reqs {
+// spans returns "service.name/span name" for every span a trace
+// receiver got, and every request path.
+func spans(r *otlpReceiver[*collectortrace.ExportTraceServiceRequest]) (spans, paths []string) {
+	reqs, paths := r.received()
+	for _, req := range reqs {
 		for _, rs := range req.GetResourceSpans() {
 			svc := ""
 			for _, kv := range rs.GetResource().GetAttributes() {
@@ -199,7 +160,7 @@ func (r *otlpReceiver) spans() (spans, paths []string) {
 			}
 		}
 	}
-	return spans, append([]string(nil), r.paths...)
+	return spans, paths
 }
 
 func TestSetupExportsSpans(t *testing.T) {
@@ -221,7 +182,8 @@ func TestSetupExportsSpans(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clearOTelEnv(t)
-			rcv := newOTLPReceiver(t)
+			rcv := newOTLPReceiver(t, func() *collectortrace.ExportTraceServiceRequest { return &collectortrace.ExportTraceServiceRequest{} },
+				&collectortrace.ExportTraceServiceResponse{})
 			for k, v := range tt.env {
 				t.Setenv(k, strings.ReplaceAll(v, "<url>", rcv.srv.URL))
 			}
@@ -242,7 +204,7 @@ func TestSetupExportsSpans(t *testing.T) {
 			if err := shutdown(ctx); err != nil {
 				t.Fatalf("shutdown: %v", err)
 			}
-			got, paths := rcv.spans()
+			got, paths := spans(rcv)
 			if tt.wantNone {
 				if len(got) != 0 {
 					t.Fatalf("got spans %v, want none", got)
@@ -325,8 +287,8 @@ func TestTracesURL(t *testing.T) {
 		"https://host:443/otlp":       "https://host:443/otlp/v1/traces",
 		"https://host:443/otlp/?a=b/": "https://host:443/otlp/v1/traces?a=b/",
 	} {
-		if got := tracesURL(in); got != want {
-			t.Errorf("tracesURL(%q) = %q, want %q", in, got, want)
+		if got := signalURL(in, "/v1/traces"); got != want {
+			t.Errorf("signalURL(%q, /v1/traces) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -1,16 +1,76 @@
 # warmbox and its companions on one Docker host (docs/DEPLOY.md,
-# "terraform"): the daemon, caddy in front with TLS, Jaeger, Prometheus
+# "terraform"): the daemon, caddy in front with TLS, Jaeger (traces),
+# VictoriaLogs (the daemon's log records, shipped over OTLP), Prometheus
 # with the shipped alerts, and optionally Grafana with the shipped
-# dashboard. Only the proxy's ports are public; Jaeger's UI and
-# Prometheus are published on 127.0.0.1.
+# dashboard and datasources. Only the proxy's ports are public; the
+# companions are published on 127.0.0.1.
 
 locals {
-  repo         = "${path.module}/.."
-  with_jaeger  = var.enable.jaeger
-  with_prom    = var.enable.prometheus
-  with_grafana = var.enable.grafana
+  repo = "${path.module}/.."
   # Prometheus scrapes the daemon's internal metrics port.
   prometheus_yml = replace(file("${local.repo}/deploy/prometheus/prometheus.yml"), "\"warmbox:8000\"", "\"warmbox:9464\"")
+
+  # The companions, each reached on the stack's network by its key (the
+  # host names deploy/grafana's datasources and the daemon use) and
+  # published on the host's loopback at loopback_ports[key]. problem is
+  # why the plan refuses one that is enabled ("" when nothing is wrong).
+  companions = {
+    jaeger = {
+      image   = var.images.jaeger
+      port    = 16686
+      command = ["--config=file:/etc/jaeger/config.yaml"]
+      env     = ["JAEGER_LISTEN_HOST=0.0.0.0"]
+      uploads = { "/etc/jaeger/config.yaml" = file("${local.repo}/deploy/jaeger/config.yaml") }
+      tmpfs   = {}
+      volume  = null
+      problem = var.images.jaeger == null ? "enable.jaeger needs images.jaeger." : ""
+    }
+    victorialogs = {
+      image   = var.images.victorialogs
+      port    = 9428
+      command = ["victoria-logs", "-httpListenAddr=:9428", "-storageDataPath=/data", "-retentionPeriod=${var.log_retention}"]
+      env     = []
+      uploads = {}
+      tmpfs   = {}
+      volume  = "/data"
+      problem = var.images.victorialogs == null ? "enable.victorialogs needs images.victorialogs." : ""
+    }
+    prometheus = {
+      image = var.images.prometheus
+      port  = 9090
+      command = ["prometheus", "--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus",
+      "--storage.tsdb.retention.time=7d", "--enable-feature=exemplar-storage", "--web.listen-address=0.0.0.0:9090"]
+      env = []
+      uploads = {
+        "/etc/prometheus/prometheus.yml" = local.prometheus_yml
+        "/etc/prometheus/alerts.yml"     = file("${local.repo}/deploy/prometheus/alerts.yml")
+      }
+      tmpfs  = { "/prometheus" = "rw,size=256m" }
+      volume = null
+      problem = (var.images.prometheus == null ? "enable.prometheus needs images.prometheus." :
+      !strcontains(local.prometheus_yml, "\"warmbox:9464\"") ? "deploy/prometheus/prometheus.yml must scrape \"warmbox:8000\" (rewritten to the metrics port)." : "")
+    }
+    grafana = {
+      image   = var.images.grafana
+      port    = 3000
+      command = null
+      env = [
+        "GF_AUTH_ANONYMOUS_ENABLED=true",
+        "GF_AUTH_ANONYMOUS_ORG_ROLE=Viewer",
+        "GF_INSTALL_PLUGINS=victoriametrics-logs-datasource 0.30.1",
+        "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH=/var/lib/grafana/dashboards/warmbox.json",
+        "GF_ANALYTICS_REPORTING_ENABLED=false",
+        "GF_ANALYTICS_CHECK_FOR_UPDATES=false",
+      ]
+      uploads = { for f in fileset("${local.repo}/deploy/grafana", "**") :
+        (startswith(f, "dashboards/") ? "/var/lib/grafana/${f}" : "/etc/grafana/${f}") => file("${local.repo}/deploy/grafana/${f}")
+      }
+      tmpfs   = {}
+      volume  = null
+      problem = var.images.grafana == null ? "enable.grafana needs images.grafana." : ""
+    }
+  }
+  enabled = { for k, c in local.companions : k => c if var.enable[k] }
 }
 
 resource "docker_network" "stack" {
@@ -38,7 +98,9 @@ resource "docker_container" "warmbox" {
     "WARMBOX_LANGUAGES=${join(",", var.languages)}",
     "WARMBOX_POOL_MIN_IDLE=${var.pool_min_idle}",
     "WARMBOX_POOL_MAX_SIZE=${var.pool_max_size}",
-    local.with_jaeger ? "OTEL_EXPORTER_OTLP_ENDPOINT=http://jaeger:4318" : "",
+    var.enable.jaeger ? "OTEL_EXPORTER_OTLP_ENDPOINT=http://jaeger:4318" : "",
+    # The log records go to VictoriaLogs as well as to the container's log.
+    var.enable.victorialogs ? "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT=http://victorialogs:9428/insert/opentelemetry/v1/logs" : "",
     "OTEL_SERVICE_NAME=warmbox",
   ])
   networks_advanced {
@@ -121,100 +183,51 @@ resource "docker_container" "caddy" {
   depends_on = [docker_container.warmbox]
 }
 
-resource "docker_container" "jaeger" {
-  count   = local.with_jaeger ? 1 : 0
-  name    = "${var.name}-jaeger"
-  image   = var.images.jaeger
-  restart = "unless-stopped"
-  command = ["--config=file:/etc/jaeger/config.yaml"]
-  env     = ["JAEGER_LISTEN_HOST=0.0.0.0"]
-  upload {
-    file    = "/etc/jaeger/config.yaml"
-    content = file("${local.repo}/deploy/jaeger/config.yaml")
-  }
-  networks_advanced {
-    name    = docker_network.stack.id
-    aliases = ["jaeger"]
-  }
-  ports {
-    internal = 16686
-    external = var.loopback_ports.jaeger
-    ip       = "127.0.0.1"
-  }
-  security_opts = ["no-new-privileges:true"]
-  lifecycle {
-    precondition {
-      condition     = var.images.jaeger != null
-      error_message = "enable.jaeger needs images.jaeger."
-    }
-  }
+resource "docker_volume" "companion" {
+  for_each = { for k, c in local.enabled : k => c if c.volume != null }
+  name     = "${var.name}-${each.key}"
 }
 
-resource "docker_container" "prometheus" {
-  count   = local.with_prom ? 1 : 0
-  name    = "${var.name}-prometheus"
-  image   = var.images.prometheus
-  restart = "unless-stopped"
-  command = ["prometheus", "--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus",
-  "--storage.tsdb.retention.time=7d", "--enable-feature=exemplar-storage", "--web.listen-address=0.0.0.0:9090"]
-  upload {
-    file    = "/etc/prometheus/prometheus.yml"
-    content = local.prometheus_yml
-  }
-  upload {
-    file    = "/etc/prometheus/alerts.yml"
-    content = file("${local.repo}/deploy/prometheus/alerts.yml")
-  }
-  networks_advanced {
-    name    = docker_network.stack.id
-    aliases = ["prometheus"]
-  }
-  ports {
-    internal = 9090
-    external = var.loopback_ports.prometheus
-    ip       = "127.0.0.1"
-  }
-  tmpfs         = { "/prometheus" = "rw,size=256m" }
-  security_opts = ["no-new-privileges:true"]
-  lifecycle {
-    precondition {
-      condition     = var.images.prometheus != null && strcontains(local.prometheus_yml, "\"warmbox:9464\"")
-      error_message = "enable.prometheus needs images.prometheus, and deploy/prometheus/prometheus.yml must scrape \"warmbox:8000\" (rewritten to the metrics port)."
-    }
-  }
-}
-
-resource "docker_container" "grafana" {
-  count   = local.with_grafana ? 1 : 0
-  name    = "${var.name}-grafana"
-  image   = var.images.grafana
-  restart = "unless-stopped"
-  env = [
-    "GF_AUTH_ANONYMOUS_ENABLED=true",
-    "GF_AUTH_ANONYMOUS_ORG_ROLE=Viewer",
-    "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH=/var/lib/grafana/dashboards/warmbox.json",
-    "GF_ANALYTICS_REPORTING_ENABLED=false",
-    "GF_ANALYTICS_CHECK_FOR_UPDATES=false",
-  ]
+resource "docker_container" "companion" {
+  for_each = local.enabled
+  name     = "${var.name}-${each.key}"
+  image    = each.value.image
+  restart  = "unless-stopped"
+  command  = each.value.command
+  # Grafana's admin password stays out of the companions map: a sensitive
+  # value there would make the whole map unusable in for_each.
+  env = each.key == "grafana" ? concat(each.value.env, ["GF_SECURITY_ADMIN_PASSWORD=${var.grafana_admin_password}"]) : each.value.env
   dynamic "upload" {
-    for_each = fileset("${local.repo}/deploy/grafana", "**")
+    for_each = each.value.uploads
     content {
-      file    = startswith(upload.value, "dashboards/") ? "/var/lib/grafana/${upload.value}" : "/etc/grafana/${upload.value}"
-      content = file("${local.repo}/deploy/grafana/${upload.value}")
+      file    = upload.key
+      content = upload.value
     }
   }
   networks_advanced {
-    name = docker_network.stack.id
+    name    = docker_network.stack.id
+    aliases = [each.key]
   }
   ports {
-    internal = 3000
-    external = var.loopback_ports.grafana
+    internal = each.value.port
+    external = var.loopback_ports[each.key]
     ip       = "127.0.0.1"
   }
+  dynamic "volumes" {
+    for_each = each.value.volume == null ? [] : [each.value.volume]
+    content {
+      volume_name    = docker_volume.companion[each.key].name
+      container_path = volumes.value
+    }
+  }
+  tmpfs         = each.value.tmpfs
+  security_opts = ["no-new-privileges:true"]
+  log_driver    = "local"
+  log_opts      = { "max-size" = "10m", "max-file" = "3" }
   lifecycle {
     precondition {
-      condition     = var.images.grafana != null
-      error_message = "enable.grafana needs images.grafana."
+      condition     = each.value.problem == ""
+      error_message = each.value.problem
     }
   }
 }

@@ -88,27 +88,54 @@ variable "runner_path" {
 }
 
 variable "images" {
-  description = "Images of the parts (built locally: there is no registry here). grafana null leaves Grafana out."
+  description = "Images of the parts (deploy/host/stack-images.sh builds all but Grafana's on the host; with a registry, Grafana's is e.g. grafana/grafana:11.3.0). Each enabled companion needs its image."
   type = object({
-    warmbox    = string
-    caddy      = string
-    jaeger     = optional(string)
-    prometheus = optional(string)
-    grafana    = optional(string)
+    warmbox      = string
+    caddy        = string
+    jaeger       = optional(string)
+    victorialogs = optional(string)
+    prometheus   = optional(string)
+    grafana      = optional(string)
   })
 }
 
 variable "enable" {
   description = "Which companions to run besides the daemon and the proxy."
   type = object({
-    jaeger     = optional(bool, true)
-    prometheus = optional(bool, true)
-    grafana    = optional(bool, false)
+    jaeger       = optional(bool, true)
+    victorialogs = optional(bool, true)
+    prometheus   = optional(bool, true)
+    grafana      = optional(bool, false)
   })
   default = {}
   validation {
     condition     = !(var.enable.grafana && !var.enable.prometheus)
     error_message = "enable.grafana needs enable.prometheus: the dashboard reads its metrics."
+  }
+  validation {
+    condition     = !var.enable.grafana || nonsensitive(var.grafana_admin_password != null)
+    error_message = "enable.grafana needs grafana_admin_password: Grafana has no default password here."
+  }
+}
+
+variable "grafana_admin_password" {
+  description = "Password of Grafana's admin user (required with enable.grafana; none ships). Generate it, e.g. openssl rand -hex 16."
+  type        = string
+  sensitive   = true
+  default     = null
+  validation {
+    condition     = var.grafana_admin_password == null || nonsensitive(length(var.grafana_admin_password) >= 16 && lower(var.grafana_admin_password) != "admin")
+    error_message = "grafana_admin_password must be at least 16 characters."
+  }
+}
+
+variable "log_retention" {
+  description = "How long VictoriaLogs keeps the daemon's log records (its -retentionPeriod: 7d, 4w, 1y...)."
+  type        = string
+  default     = "7d"
+  validation {
+    condition     = can(regex("^[1-9][0-9]*[hdwy]$", var.log_retention))
+    error_message = "log_retention must be a number and a unit h, d, w or y, such as 7d."
   }
 }
 
@@ -131,11 +158,12 @@ variable "https_port" {
 }
 
 variable "loopback_ports" {
-  description = "Host ports, on 127.0.0.1 only, of Jaeger's UI, Prometheus and Grafana."
+  description = "Host ports, on 127.0.0.1 only, of Jaeger's UI, VictoriaLogs (LogsQL and its UI at /select/vmui), Prometheus and Grafana."
   type = object({
-    jaeger     = optional(number, 16686)
-    prometheus = optional(number, 9090)
-    grafana    = optional(number, 3000)
+    jaeger       = optional(number, 16686)
+    victorialogs = optional(number, 9428)
+    prometheus   = optional(number, 9090)
+    grafana      = optional(number, 3000)
   })
   default = {}
 }

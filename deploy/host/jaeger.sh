@@ -15,27 +15,16 @@ BIN=$CACHE/bin/jaeger-$VERSION
 SRC=$CACHE/jaeger-src
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CONFIG=$HERE/../jaeger/config.yaml
-RUN_DIR=${WARMBOX_RUN_DIR:-/var/run/warmbox-ci}
 QUERY=http://127.0.0.1:16686
+NAME=Jaeger
+. "$HERE/service-lib.sh"
 
 log() { echo "[jaeger] $*" >&2; }
 
-run_dir() {
-  if ! mkdir -p "$RUN_DIR" 2>/dev/null || [ ! -w "$RUN_DIR" ]; then
-    RUN_DIR=/tmp/warmbox-ci
-    mkdir -p "$RUN_DIR"
-  fi
+files() {
+  service_run_dir
   PID_FILE=$RUN_DIR/jaeger.pid
   LOG_FILE=$RUN_DIR/jaeger.log
-}
-
-# running prints the pid of our Jaeger if it is alive.
-running() {
-  [ -f "$PID_FILE" ] || return 1
-  local pid
-  pid=$(cat "$PID_FILE")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$BIN" ] || return 1
-  echo "$pid"
 }
 
 answers() { curl -fsS -o /dev/null --max-time 2 "$QUERY/api/services" 2>/dev/null; }
@@ -62,8 +51,9 @@ build() {
 }
 
 start() {
-  run_dir
-  if pid=$(running); then
+  files
+  local pid
+  if pid=$(service_pid "$PID_FILE" "$BIN"); then
     if answers; then
       log "already running (pid $pid), UI $QUERY"
       return 0
@@ -73,58 +63,28 @@ start() {
     return 0
   fi
   build
-  if ! pid=$(running); then
+  if ! pid=$(service_pid "$PID_FILE" "$BIN"); then
     log "starting (log: $LOG_FILE)"
     # Run from the run dir, so relative paths in Jaeger's defaults land there.
     (cd "$RUN_DIR" && exec nohup "$BIN" --config="file:$CONFIG" >"$LOG_FILE" 2>&1 </dev/null) &
     pid=$!
     echo "$pid" >"$PID_FILE"
   fi
-  for _ in $(seq 1 120); do
-    if answers; then
-      log "ready (pid $pid): OTLP http://127.0.0.1:4318 and 127.0.0.1:4317, UI $QUERY"
-      return 0
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      log "Jaeger exited; last log lines:"
-      tail -n 20 "$LOG_FILE" >&2 || true
-      rm -f "$PID_FILE"
-      exit 1
-    fi
-    sleep 0.5
-  done
-  log "Jaeger did not answer on $QUERY within 60 s; see $LOG_FILE"
-  exit 1
+  if ! service_wait "$pid" "$LOG_FILE" 60 answers; then
+    rm -f "$PID_FILE"
+    exit 1
+  fi
+  log "ready (pid $pid): OTLP http://127.0.0.1:4318 and 127.0.0.1:4317, UI $QUERY"
 }
 
 stop() {
-  run_dir
-  local pid
-  if ! pid=$(running); then
-    rm -f "$PID_FILE"
-    log "not running"
-    return 0
-  fi
-  kill "$pid"
-  for _ in $(seq 1 40); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.25
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$PID_FILE"
-  log "stopped (pid $pid)"
+  files
+  service_stop "$PID_FILE" "$BIN"
 }
 
 status() {
-  run_dir
-  if pid=$(running) && answers; then
-    log "running (pid $pid), UI $QUERY"
-    return 0
-  fi
-  log "not running"
-  return 1
+  files
+  service_status "$PID_FILE" "$BIN" "UI $QUERY" answers
 }
 
 case "${1:-}" in

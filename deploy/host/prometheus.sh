@@ -13,8 +13,9 @@ TARGET=${WARMBOX_TARGET:-127.0.0.1:8000}
 LISTEN=${PROMETHEUS_LISTEN:-127.0.0.1:19090}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RULES=$(cd "$HERE/../prometheus" && pwd)/alerts.yml
-RUN_DIR=${WARMBOX_RUN_DIR:-/var/run/warmbox-ci}
 URL=http://$LISTEN
+NAME=Prometheus
+. "$HERE/service-lib.sh"
 
 log() { echo "[prometheus] $*" >&2; }
 
@@ -24,10 +25,7 @@ case "$LISTEN" in
 esac
 
 run_dir() {
-  if ! mkdir -p "$RUN_DIR" 2>/dev/null || [ ! -w "$RUN_DIR" ]; then
-    RUN_DIR=/tmp/warmbox-ci
-    mkdir -p "$RUN_DIR"
-  fi
+  service_run_dir
   DIR=$RUN_DIR/prometheus
   mkdir -p "$DIR"
   PID_FILE=$DIR/prometheus.pid
@@ -71,13 +69,7 @@ scrape_configs:
 YAML
 }
 
-running() {
-  [ -f "$PID_FILE" ] || return 1
-  local pid
-  pid=$(cat "$PID_FILE")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(readlink -f "$(binary)")" ] || return 1
-  echo "$pid"
-}
+running() { service_pid "$PID_FILE" "$(binary)"; }
 
 ready() { curl -fsS -o /dev/null --max-time 2 "$URL/-/ready" 2>/dev/null; }
 
@@ -115,38 +107,16 @@ start() {
     pid=$!
     echo "$pid" >"$PID_FILE"
   fi
-  for _ in $(seq 1 120); do
-    if ready; then
-      log "ready (pid $pid): $URL, scraping $TARGET every 1 s"
-      return 0
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      log "Prometheus exited; last log lines:"
-      tail -n 20 "$LOG_FILE" >&2 || true
-      rm -f "$PID_FILE"
-      exit 1
-    fi
-    sleep 0.5
-  done
-  log "Prometheus was not ready on $URL within 60 s; see $LOG_FILE"
-  exit 1
+  if ! service_wait "$pid" "$LOG_FILE" 60 ready; then
+    rm -f "$PID_FILE"
+    exit 1
+  fi
+  log "ready (pid $pid): $URL, scraping $TARGET every 1 s"
 }
 
 stop() {
   run_dir
-  local pid
-  if pid=$(running); then
-    kill "$pid"
-    for _ in $(seq 1 40); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.25
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-    log "stopped (pid $pid)"
-  else
-    log "not running"
-  fi
-  rm -f "$PID_FILE"
+  service_stop "$PID_FILE" "$(binary)"
   if [ -f "$DIR/storage.path" ]; then
     rm -rf "$(cat "$DIR/storage.path")"
     rm -f "$DIR/storage.path"
@@ -155,12 +125,7 @@ stop() {
 
 status() {
   run_dir
-  if pid=$(running) && ready; then
-    log "running (pid $pid): $URL"
-    return 0
-  fi
-  log "not running"
-  return 1
+  service_status "$PID_FILE" "$(binary)" "$URL" ready
 }
 
 case "${1:-}" in

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # stack-images.sh: the images terraform/ deploys, built offline on this
 # host (no registry is reachable): the daemon from this checkout, and
-# caddy, Prometheus and Jaeger from their binaries on the host (Debian's
-# caddy and prometheus packages, deploy/host/jaeger.sh's build), each on
-# the Debian base of warmbox/bash:bookworm (make images), which holds the
-# C library they link. Tags: warmbox/{warmbox,caddy,prometheus,jaeger}:local.
+# caddy, Prometheus, Jaeger and VictoriaLogs from their binaries on the
+# host (Debian's caddy and prometheus packages, deploy/host/jaeger.sh's and
+# victorialogs.sh's builds), each on the Debian base of
+# warmbox/bash:bookworm (make images), which holds the C library they
+# link. Tags: warmbox/{warmbox,caddy,prometheus,jaeger,victorialogs}:local.
 # Rebuilt every run (a few seconds each; Docker's cache keeps it cheap).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,7 +15,9 @@ need() { command -v "$1" >/dev/null || { log "$1 is missing: $2"; exit 1; }; }
 need caddy "apt-get install caddy"
 need prometheus "apt-get install prometheus"
 docker image inspect warmbox/bash:bookworm >/dev/null 2>&1 || { log "warmbox/bash:bookworm is missing: make images"; exit 1; }
-jaeger=$(deploy/host/jaeger.sh build >/dev/null && ls "${WARMBOX_CI_CACHE:-/var/cache/warmbox-ci}"/bin/jaeger-* | head -1)
+cache=${WARMBOX_CI_CACHE:-/var/cache/warmbox-ci}/bin
+jaeger=$(deploy/host/jaeger.sh build >/dev/null && ls "$cache"/jaeger-* | head -1)
+victorialogs=$(deploy/host/victorialogs.sh build >/dev/null && ls "$cache"/victoria-logs-* | head -1)
 
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
@@ -63,3 +66,10 @@ cp "$jaeger" "$ctx/jaeger/jaeger"
 image jaeger 'FROM warmbox/bash:bookworm
 COPY jaeger /usr/local/bin/jaeger
 ENTRYPOINT ["/usr/local/bin/jaeger"]'
+
+mkdir -p "$ctx/victorialogs"
+cp "$victorialogs" "$ctx/victorialogs/victoria-logs"
+image victorialogs 'FROM warmbox/bash:bookworm
+COPY victoria-logs /usr/local/bin/victoria-logs
+ENTRYPOINT []
+CMD ["victoria-logs", "-version"]'

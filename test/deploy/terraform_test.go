@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,7 +110,8 @@ func writeVars(t *testing.T, dir string, vars map[string]any) string {
 // TestTerraform deploys terraform/ onto this host's engine for real:
 // init from the filesystem mirror, validate, refuse bad inputs, apply,
 // probe the deployed daemon through the TLS proxy with the API key, see
-// Prometheus scrape it and Jaeger receive its traces, then destroy and
+// Prometheus scrape it, Jaeger receive its traces and VictoriaLogs its
+// log records, then destroy and
 // find nothing left (containers, network, volume, sandboxes).
 func TestTerraform(t *testing.T) {
 	root := moduleRoot(t)
@@ -125,15 +127,17 @@ func TestTerraform(t *testing.T) {
 	rand.Read(key)
 	name := "wbtf" + hex.EncodeToString(key[:3])
 	httpPort, httpsPort, jaegerPort, promPort := testdaemon.FreePort(t), testdaemon.FreePort(t), testdaemon.FreePort(t), testdaemon.FreePort(t)
+	logsPort := testdaemon.FreePort(t)
 	vars := map[string]any{
 		"name": name, "domain": "localhost", "tls_issuer": "internal",
 		"api_keys": []string{hex.EncodeToString(key)}, "languages": []string{"python"},
 		"pool_min_idle": 1, "pool_max_size": 2,
 		"runner_path": filepath.Join(root, "bin", "warmbox-runner"),
 		"images": map[string]string{"warmbox": "warmbox/warmbox:local", "caddy": "warmbox/caddy:local",
-			"jaeger": "warmbox/jaeger:local", "prometheus": "warmbox/prometheus:local"},
+			"jaeger": "warmbox/jaeger:local", "prometheus": "warmbox/prometheus:local", "victorialogs": "warmbox/victorialogs:local"},
 		"bind_address": "127.0.0.1", "http_port": httpPort, "https_port": httpsPort,
-		"loopback_ports": map[string]int{"jaeger": jaegerPort, "prometheus": promPort, "grafana": testdaemon.FreePort(t)},
+		"loopback_ports": map[string]int{"jaeger": jaegerPort, "prometheus": promPort, "victorialogs": logsPort, "grafana": testdaemon.FreePort(t)},
+		"log_retention":  "2d",
 	}
 
 	// Bad inputs are refused with the variable's own message.
@@ -148,6 +152,11 @@ func TestTerraform(t *testing.T) {
 		{"tls_issuer", "self", "tls_issuer must be acme or internal"},
 		{"pool_max_size", 0, "pool_max_size must be a whole number from 1 to 256"},
 		{"enable", map[string]bool{"grafana": true, "prometheus": false}, "enable.grafana needs enable.prometheus"},
+		{"enable", map[string]bool{"grafana": true}, "enable.grafana needs grafana_admin_password"},
+		{"grafana_admin_password", "admin", "grafana_admin_password must be at least 16 characters"},
+		{"log_retention", "forever", "log_retention must be a number and a unit"},
+		{"images", map[string]string{"warmbox": "warmbox/warmbox:local", "caddy": "warmbox/caddy:local",
+			"jaeger": "warmbox/jaeger:local", "prometheus": "warmbox/prometheus:local"}, "enable.victorialogs needs images.victorialogs."},
 	} {
 		bad := map[string]any{}
 		for k, v := range vars {
@@ -238,8 +247,13 @@ func TestTerraform(t *testing.T) {
 	if code, _ := post(""); code != http.StatusUnauthorized {
 		t.Errorf("POST /execute without the key: %d, want 401", code)
 	}
-	if code, body := post(hex.EncodeToString(key)); code != http.StatusOK || body["stdout"] != "42\n" {
+	code, body := post(hex.EncodeToString(key))
+	if code != http.StatusOK || body["stdout"] != "42\n" {
 		t.Errorf("POST /execute with the key: %d %v", code, body)
+	}
+	traceID, _ := body["trace_id"].(string)
+	if len(traceID) != 32 {
+		t.Errorf("POST /execute: trace_id %q, want 32 hex digits", traceID)
 	}
 
 	// Prometheus scrapes the daemon's metrics port, with the shipped alerts.
@@ -265,6 +279,24 @@ func TestTerraform(t *testing.T) {
 	if !getJSON(prom+"/api/v1/rules", &rules) || len(rules.Data.Groups) == 0 || len(rules.Data.Groups[0].Rules) == 0 {
 		t.Errorf("Prometheus has no alert rules: %+v", rules)
 	}
+
+	// VictoriaLogs receives the daemon's log records: the execution's,
+	// found by its trace id as Grafana's derived field finds it.
+	logs := "http://127.0.0.1:" + strconv.Itoa(logsPort)
+	if got, want := outputs["companion_urls"].Value, map[string]any{"jaeger": "http://127.0.0.1:" + strconv.Itoa(jaegerPort),
+		"prometheus": prom, "victorialogs": logs}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("output companion_urls %v, want %v", got, want)
+	}
+	waitUntil(t, 60*time.Second, "the execution's log record in VictoriaLogs", func() bool {
+		resp, err := http.PostForm(logs+"/select/logsql/query", url.Values{"query": {fmt.Sprintf("trace_id:=%q _msg:=execution", traceID)}})
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var rec map[string]string
+		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&rec) == nil &&
+			rec["language"] == "python" && rec["status"] == "success" && rec["service.name"] == "warmbox"
+	})
 
 	// Jaeger receives the daemon's traces.
 	waitUntil(t, 60*time.Second, "warmbox's traces in Jaeger", func() bool {

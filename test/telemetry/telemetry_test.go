@@ -47,12 +47,14 @@ type execution struct {
 func exit(n int) *int { return &n }
 
 // TestTelemetry runs executions in every language through a daemon that
-// exports traces to Jaeger and is scraped by Prometheus, then checks what
-// the two backends recorded and what the daemon logged.
+// exports traces to Jaeger and its log records to VictoriaLogs and is
+// scraped by Prometheus, then checks what the three backends recorded and
+// what the daemon logged.
 func TestTelemetry(t *testing.T) {
 	lockBackends(t)
 	begin := time.Now()
 	requireJaeger(t)
+	requireLogStore(t)
 
 	service := fmt.Sprintf("warmbox-test-%d-%d", os.Getpid(), begin.UnixNano()%1e9)
 	// Prometheus scrapes the metrics on a listener of their own, as an
@@ -74,13 +76,16 @@ tracing:
   service_name: %q
   sample_ratio: 1
   trust_incoming: always
-`, minIdle, target, jaegerOTLP, service),
+log_export:
+  otlp_endpoint: %q
+`, minIdle, target, jaegerOTLP, service, logStoreOTLP),
 		// The config decides, whatever the environment of the test says;
 		// a short batch delay only makes the waits below shorter.
 		Env: []string{
 			"OTEL_EXPORTER_OTLP_ENDPOINT=", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=", "OTEL_SERVICE_NAME=",
 			"OTEL_RESOURCE_ATTRIBUTES=", "OTEL_TRACES_SAMPLER=", "OTEL_TRACES_SAMPLER_ARG=",
 			"OTEL_SDK_DISABLED=", "OTEL_TRACES_EXPORTER=", "OTEL_BSP_SCHEDULE_DELAY=500",
+			"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT=", "OTEL_LOGS_EXPORTER=", "OTEL_BLRP_SCHEDULE_DELAY=500",
 		},
 	})
 	u, err := url.Parse(d.URL)
@@ -131,6 +136,11 @@ tracing:
 		t.Logf("Prometheus checks took %s", time.Since(started).Round(time.Millisecond))
 	})
 	t.Run("logs", func(t *testing.T) { checkLogs(t, d.Logs(), marker, execs) })
+	t.Run("log store", func(t *testing.T) {
+		started := time.Now()
+		checkLogStore(t, service, marker, execs)
+		t.Logf("log store checks took %s", time.Since(started).Round(time.Millisecond))
+	})
 	t.Logf("total %s", time.Since(begin).Round(time.Millisecond))
 }
 
