@@ -286,7 +286,7 @@ func (d *Dispatcher[S]) attempt(ctx context.Context, l *served[S], job wire.Job,
 		// deadline badly enough that the sandbox had to be destroyed.
 		span.SetAttributes(attribute.Int("warmbox.exit_code", -1), attribute.Bool("warmbox.timed_out", true),
 			attribute.Bool("warmbox.truncated", false))
-		return wire.Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true, WallMs: float64(run.Milliseconds())}, false, nil
+		return wire.Result{Stage: wire.Stage{ExitCode: -1, Signal: "SIGKILL", TimedOut: true, WallMs: float64(run.Milliseconds())}}, false, nil
 	}
 	if ctx.Err() != nil {
 		return wire.Result{}, false, fmt.Errorf("hand-off: %w", ctx.Err())

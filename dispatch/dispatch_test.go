@@ -110,9 +110,9 @@ func TestExecuteOutcomes(t *testing.T) {
 		{
 			name: "success releases the sandbox",
 			handoff: func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
-				return wire.Result{Stdout: []byte("1\n")}, nil
+				return wire.Result{Stage: wire.Stage{Stdout: []byte("1\n")}}, nil
 			},
-			wantRes: wire.Result{Stdout: []byte("1\n")}, attempts: 1,
+			wantRes: wire.Result{Stage: wire.Stage{Stdout: []byte("1\n")}}, attempts: 1,
 		},
 		{
 			name: "runner refusal is a rejected job",
@@ -129,10 +129,10 @@ func TestExecuteOutcomes(t *testing.T) {
 					if n.Add(1) == 1 {
 						return wire.Result{}, fmt.Errorf("exec create: %w", errNotStarted)
 					}
-					return wire.Result{Stdout: []byte("ok")}, nil
+					return wire.Result{Stage: wire.Stage{Stdout: []byte("ok")}}, nil
 				}
 			}(),
-			wantRes: wire.Result{Stdout: []byte("ok")}, attempts: 2,
+			wantRes: wire.Result{Stage: wire.Stage{Stdout: []byte("ok")}}, attempts: 2,
 		},
 		{
 			name: "a second failure before start is a lost sandbox",
@@ -270,9 +270,9 @@ func TestUnknownLanguage(t *testing.T) {
 func TestSelfTestRecordsVersion(t *testing.T) {
 	rt := &fakeRuntime{handoff: func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
 		if string(job.Files[0].Content) != "v" || job.Entry != "main.py" {
-			return wire.Result{ExitCode: 1}, nil
+			return wire.Result{Stage: wire.Stage{ExitCode: 1}}, nil
 		}
-		return wire.Result{Stdout: []byte("3.11.2\n")}, nil
+		return wire.Result{Stage: wire.Stage{Stdout: []byte("3.11.2\n")}}, nil
 	}}
 	d := newDispatcher(t, rt, smallPool())
 	if h := d.Health(); h[0].Ready {

@@ -68,7 +68,7 @@ func TestOutputClampedToCap(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				rt := &fakeRuntime{handoff: func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
-					return wire.Result{Stdout: bytes.Repeat([]byte("o"), tc.stdout), Stderr: bytes.Repeat([]byte("e"), tc.stderr)}, nil
+					return wire.Result{Stage: wire.Stage{Stdout: bytes.Repeat([]byte("o"), tc.stdout), Stderr: bytes.Repeat([]byte("e"), tc.stderr)}}, nil
 				}}
 				pc := smallPool()
 				pc.MaxUses = 5

@@ -13,7 +13,7 @@ import (
 func TestHealthSummaryCarriesNoDetail(t *testing.T) {
 	const secret = "/var/lib/docker/overlay2/abc: permission denied"
 	rt := &fakeRuntime{handoff: func(ctx context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
-		return wire.Result{ExitCode: 1, Stderr: []byte(secret)}, nil
+		return wire.Result{Stage: wire.Stage{ExitCode: 1, Stderr: []byte(secret)}}, nil
 	}}
 	d := newDispatcher(t, rt, smallPool())
 	if h := d.Health()[0]; h.Ready || h.Summary != NotReadyWarmingUp {

@@ -47,7 +47,7 @@ func cellRuntime() *fakeRuntime {
 	count := map[string]int{}
 	return &fakeRuntime{handoff: func(_ context.Context, s *fakeSandbox, job wire.Job) (wire.Result, error) {
 		if !job.Cell {
-			return wire.Result{Stdout: []byte("plain job")}, nil
+			return wire.Result{Stage: wire.Stage{Stdout: []byte("plain job")}}, nil
 		}
 		mu.Lock()
 		count[s.id]++
@@ -261,7 +261,7 @@ func TestSessionBusyAndCloseWhileRunning(t *testing.T) {
 func TestSessionEndedByItsInterpreter(t *testing.T) {
 	rt := &fakeRuntime{handoff: func(_ context.Context, _ *fakeSandbox, job wire.Job) (wire.Result, error) {
 		if string(job.Files[0].Content) == "exit(3)" {
-			return wire.Result{ExitCode: 3, SessionEnded: true}, nil
+			return wire.Result{Stage: wire.Stage{ExitCode: 3}, SessionEnded: true}, nil
 		}
 		return wire.Result{}, nil
 	}}

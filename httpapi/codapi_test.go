@@ -48,7 +48,7 @@ func codapiResult(t *testing.T, w *httptest.ResponseRecorder, status int) map[st
 func TestCodapiExecAnswer(t *testing.T) {
 	a := newPistonAPI(t)
 	a.svc.setRun(func(context.Context, dispatch.Request) (dispatch.Outcome, error) {
-		return dispatch.Outcome{Result: wire.Result{Stdout: []byte("  hello\n\n"), Stderr: []byte("warn\n"), WallMs: 12.6}}, nil
+		return dispatch.Outcome{Result: wire.Result{Stage: wire.Stage{Stdout: []byte("  hello\n\n"), Stderr: []byte("warn\n"), WallMs: 12.6}}}, nil
 	})
 	w := a.codapi(codapiBody("python", "print('hello')"))
 	m := codapiResult(t, w, http.StatusOK)
@@ -76,12 +76,12 @@ func TestCodapiOutcomes(t *testing.T) {
 		stdout, stderr string
 	}{
 		{"success with nothing printed", wire.Result{}, true, "", ""},
-		{"exit status with both streams", wire.Result{ExitCode: 1, Stdout: []byte("partial\n"), Stderr: []byte("Traceback\n")}, false, "", "partial\nTraceback (exit status 1)"},
-		{"exit status alone", wire.Result{ExitCode: 2}, false, "", "exit status 2"},
-		{"timeout", wire.Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true, Stdout: []byte("tick\n")}, false, "", "code execution timeout"},
-		{"signal", wire.Result{ExitCode: -1, Signal: "SIGSEGV", Stderr: []byte("oops")}, false, "", "oops (killed by signal SIGSEGV)"},
-		{"out of memory", wire.Result{ExitCode: -1, Signal: "SIGKILL", OOMKilled: true}, false, "", "killed: out of memory"},
-		{"truncated", wire.Result{Stdout: []byte("aaaa"), StdoutTruncated: true}, true, "aaaa\n[output truncated]", ""},
+		{"exit status with both streams", wire.Result{Stage: wire.Stage{ExitCode: 1, Stdout: []byte("partial\n"), Stderr: []byte("Traceback\n")}}, false, "", "partial\nTraceback (exit status 1)"},
+		{"exit status alone", wire.Result{Stage: wire.Stage{ExitCode: 2}}, false, "", "exit status 2"},
+		{"timeout", wire.Result{Stage: wire.Stage{ExitCode: -1, Signal: "SIGKILL", TimedOut: true, Stdout: []byte("tick\n")}}, false, "", "code execution timeout"},
+		{"signal", wire.Result{Stage: wire.Stage{ExitCode: -1, Signal: "SIGSEGV", Stderr: []byte("oops")}}, false, "", "oops (killed by signal SIGSEGV)"},
+		{"out of memory", wire.Result{Stage: wire.Stage{ExitCode: -1, Signal: "SIGKILL"}, OOMKilled: true}, false, "", "killed: out of memory"},
+		{"truncated", wire.Result{Stage: wire.Stage{Stdout: []byte("aaaa"), StdoutTruncated: true}}, true, "aaaa\n[output truncated]", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

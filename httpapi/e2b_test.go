@@ -76,7 +76,7 @@ func TestE2BExecuteStream(t *testing.T) {
 		if req.OnOutput != nil {
 			req.OnOutput("stdout", []byte("out\n"))
 		}
-		return dispatch.Outcome{Result: wire.Result{Stdout: []byte("out\n"), Value: &value}}, nil
+		return dispatch.Outcome{Result: wire.Result{Stage: wire.Stage{Stdout: []byte("out\n")}, Value: &value}}, nil
 	})
 	sb := a.e2bCreate()
 	rec := a.e2bData(http.MethodPost, "/e2b/execute", `{"code":"x + 22"}`, sb)
@@ -97,7 +97,7 @@ func TestE2BExecuteStream(t *testing.T) {
 
 	exception := &wire.Exception{Name: "ZeroDivisionError", Value: "division by zero", Traceback: "tb"}
 	a.svc.setRun(func(context.Context, dispatch.Request) (dispatch.Outcome, error) {
-		return dispatch.Outcome{Result: wire.Result{ExitCode: 1, Exception: exception}}, nil
+		return dispatch.Outcome{Result: wire.Result{Stage: wire.Stage{ExitCode: 1}, Exception: exception}}, nil
 	})
 	lines = ndjsonLines(t, a.e2bData(http.MethodPost, "/e2b/execute", `{"code":"1/0"}`, sb).Body.String())
 	if len(lines) != 3 || lines[1]["type"] != "error" || lines[1]["name"] != "ZeroDivisionError" || lines[0]["execution_count"] != 2.0 {

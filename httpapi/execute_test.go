@@ -42,42 +42,42 @@ func TestExecuteOutcomes(t *testing.T) {
 	}{
 		{
 			name:       "success merges stdout and stderr",
-			res:        wire.Result{Stdout: []byte("out\n"), Stderr: []byte("warn\n"), WallMs: 1234.5678},
+			res:        wire.Result{Stage: wire.Stage{Stdout: []byte("out\n"), Stderr: []byte("warn\n"), WallMs: 1234.5678}},
 			wantStatus: "success", wantOutput: "out\nwarn\n", wantError: nil, wantExit: 0.0, wantSignal: nil,
 		},
 		{
 			name:       "non-zero exit is an error with stderr first",
-			res:        wire.Result{ExitCode: 1, Stdout: []byte("partial\n"), Stderr: []byte("Traceback\n")},
+			res:        wire.Result{Stage: wire.Stage{ExitCode: 1, Stdout: []byte("partial\n"), Stderr: []byte("Traceback\n")}},
 			wantStatus: "error", wantOutput: nil, wantError: "Traceback\npartial\n", wantExit: 1.0, wantSignal: nil,
 		},
 		{
 			name:       "signal",
-			res:        wire.Result{ExitCode: -1, Signal: "SIGSEGV"},
+			res:        wire.Result{Stage: wire.Stage{ExitCode: -1, Signal: "SIGSEGV"}},
 			wantStatus: "error", wantOutput: nil, wantError: "killed by signal SIGSEGV", wantExit: nil, wantSignal: "SIGSEGV",
 		},
 		{
 			name:       "out of memory",
-			res:        wire.Result{ExitCode: -1, Signal: "SIGKILL", OOMKilled: true, Stderr: []byte("x")},
+			res:        wire.Result{Stage: wire.Stage{ExitCode: -1, Signal: "SIGKILL", Stderr: []byte("x")}, OOMKilled: true},
 			wantStatus: "error", wantOutput: nil, wantError: "killed: out of memory\nx", wantExit: nil, wantSignal: "SIGKILL",
 		},
 		{
 			name:       "timeout prefixes its message",
-			res:        wire.Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true, Stdout: []byte("tick\n")},
+			res:        wire.Result{Stage: wire.Stage{ExitCode: -1, Signal: "SIGKILL", TimedOut: true, Stdout: []byte("tick\n")}},
 			wantStatus: "timeout", wantOutput: nil, wantError: "execution timed out after 7 seconds\ntick\n", wantExit: nil, wantSignal: "SIGKILL",
 		},
 		{
 			name:       "timeout without output",
-			res:        wire.Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true},
+			res:        wire.Result{Stage: wire.Stage{ExitCode: -1, Signal: "SIGKILL", TimedOut: true}},
 			wantStatus: "timeout", wantOutput: nil, wantError: "execution timed out after 7 seconds", wantExit: nil, wantSignal: "SIGKILL",
 		},
 		{
 			name:       "truncation is marked",
-			res:        wire.Result{Stdout: []byte("aaaa"), StdoutTruncated: true},
+			res:        wire.Result{Stage: wire.Stage{Stdout: []byte("aaaa"), StdoutTruncated: true}},
 			wantStatus: "success", wantOutput: "aaaa\n[output truncated]\n", wantError: nil, wantExit: 0.0, wantSignal: nil,
 		},
 		{
 			name:       "invalid UTF-8 replaced",
-			res:        wire.Result{Stdout: []byte("a\xffb")},
+			res:        wire.Result{Stage: wire.Stage{Stdout: []byte("a\xffb")}},
 			wantStatus: "success", wantOutput: "a\uFFFDb", wantError: nil, wantExit: 0.0, wantSignal: nil,
 		},
 	}
@@ -124,14 +124,14 @@ func TestExecuteOutcomes(t *testing.T) {
 func TestExecuteTimeDecimals(t *testing.T) {
 	a := newAPI(t)
 	a.svc.setRun(func(context.Context, dispatch.Request) (dispatch.Outcome, error) {
-		return dispatch.Outcome{Result: wire.Result{WallMs: 1234.5678}}, nil
+		return dispatch.Outcome{Result: wire.Result{Stage: wire.Stage{WallMs: 1234.5678}}}, nil
 	})
 	w := a.post(`{"code":"x","environment":"python"}`)
 	if !strings.Contains(w.Body.String(), `"execution_time":1.235`) {
 		t.Errorf("execution_time not 1.235: %s", w.Body.String())
 	}
 	a.svc.setRun(func(context.Context, dispatch.Request) (dispatch.Outcome, error) {
-		return dispatch.Outcome{Result: wire.Result{WallMs: 2000}}, nil
+		return dispatch.Outcome{Result: wire.Result{Stage: wire.Stage{WallMs: 2000}}}, nil
 	})
 	w = a.post(`{"code":"x","environment":"python"}`)
 	if !strings.Contains(w.Body.String(), `"execution_time":2.0`) {
@@ -317,7 +317,7 @@ func TestExecuteConcurrencyCap(t *testing.T) {
 	a.svc.setRun(func(ctx context.Context, req dispatch.Request) (dispatch.Outcome, error) {
 		started <- struct{}{}
 		<-release
-		return dispatch.Outcome{Result: wire.Result{Stdout: []byte("ok\n")}}, nil
+		return dispatch.Outcome{Result: wire.Result{Stage: wire.Stage{Stdout: []byte("ok\n")}}}, nil
 	})
 	body := `{"code":"x","environment":"python"}`
 	const alice, bob = "192.0.2.1:1000", "192.0.2.2:1000"

@@ -69,7 +69,7 @@ func newFakeService() *fakeService {
 	}
 	f.run = func(context.Context, dispatch.Request) (dispatch.Outcome, error) {
 		return dispatch.Outcome{
-			Result:  wire.Result{Stdout: []byte("hello\n"), WallMs: 12.3456, CPUTimeMs: 5, MemoryPeakKB: 9000},
+			Result:  wire.Result{Stage: wire.Stage{Stdout: []byte("hello\n"), WallMs: 12.3456, CPUTimeMs: 5, MemoryPeakKB: 9000}},
 			Acquire: time.Millisecond, Run: 15 * time.Millisecond, SandboxID: "0123456789abcdef",
 		}, nil
 	}

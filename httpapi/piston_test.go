@@ -96,8 +96,7 @@ func TestPistonRuntimes(t *testing.T) {
 func TestPistonExecuteAnswer(t *testing.T) {
 	a := newPistonAPI(t)
 	a.svc.setRun(func(context.Context, dispatch.Request) (dispatch.Outcome, error) {
-		return dispatch.Outcome{Result: wire.Result{Stdout: []byte("hello\n"), Stderr: []byte("warn\n"),
-			WallMs: 12.4, CPUTimeMs: 5.25, MemoryPeakKB: 9000}, Run: 13 * time.Millisecond}, nil
+		return dispatch.Outcome{Result: wire.Result{Stage: wire.Stage{Stdout: []byte("hello\n"), Stderr: []byte("warn\n"), WallMs: 12.4, CPUTimeMs: 5.25, MemoryPeakKB: 9000}}, Run: 13 * time.Millisecond}, nil
 	})
 	w := a.piston(pistonBody("python", "3.11.2", "print('hello')"))
 	if w.Code != http.StatusOK {
@@ -135,14 +134,14 @@ func TestPistonOutcomes(t *testing.T) {
 		status, message       any
 		stdout, stderr, outpt string
 	}{
-		{"success", wire.Result{Stdout: []byte("ok\n")}, 0.0, nil, nil, nil, "ok\n", "", "ok\n"},
-		{"runtime error", wire.Result{ExitCode: 3, Stderr: []byte("Traceback\n")}, 3.0, nil, str("RE"), str("Exited with error status 3"), "", "Traceback\n", "Traceback\n"},
-		{"signal", wire.Result{ExitCode: -1, Signal: "SIGSEGV"}, nil, str("SIGSEGV"), str("SG"), str("Caught fatal signal 11"), "", "", ""},
-		{"out of memory", wire.Result{ExitCode: -1, Signal: "SIGKILL", OOMKilled: true}, nil, str("SIGKILL"), str("SG"), str("Caught fatal signal 9 (out of memory)"), "", "", ""},
-		{"timeout", wire.Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true, Stdout: []byte("tick\n")}, nil, str("SIGKILL"), str("TO"), str("Time limit exceeded (wall clock)"), "tick\n", "", "tick\n"},
-		{"stdout over its cap", wire.Result{Stdout: []byte("aaaa"), StdoutTruncated: true}, 0.0, nil, str("OL"), str("stdout length exceeded"), "aaaa", "", "aaaa"},
-		{"stderr over its cap, then timeout", wire.Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true, Stderr: []byte("e"), StderrTruncated: true}, nil, str("SIGKILL"), str("EL"), str("stderr length exceeded"), "", "e", "e"},
-		{"stdout and stderr interleave as stdout then stderr", wire.Result{Stdout: []byte("1\n"), Stderr: []byte("2\n")}, 0.0, nil, nil, nil, "1\n", "2\n", "1\n2\n"},
+		{"success", wire.Result{Stage: wire.Stage{Stdout: []byte("ok\n")}}, 0.0, nil, nil, nil, "ok\n", "", "ok\n"},
+		{"runtime error", wire.Result{Stage: wire.Stage{ExitCode: 3, Stderr: []byte("Traceback\n")}}, 3.0, nil, str("RE"), str("Exited with error status 3"), "", "Traceback\n", "Traceback\n"},
+		{"signal", wire.Result{Stage: wire.Stage{ExitCode: -1, Signal: "SIGSEGV"}}, nil, str("SIGSEGV"), str("SG"), str("Caught fatal signal 11"), "", "", ""},
+		{"out of memory", wire.Result{Stage: wire.Stage{ExitCode: -1, Signal: "SIGKILL"}, OOMKilled: true}, nil, str("SIGKILL"), str("SG"), str("Caught fatal signal 9 (out of memory)"), "", "", ""},
+		{"timeout", wire.Result{Stage: wire.Stage{ExitCode: -1, Signal: "SIGKILL", TimedOut: true, Stdout: []byte("tick\n")}}, nil, str("SIGKILL"), str("TO"), str("Time limit exceeded (wall clock)"), "tick\n", "", "tick\n"},
+		{"stdout over its cap", wire.Result{Stage: wire.Stage{Stdout: []byte("aaaa"), StdoutTruncated: true}}, 0.0, nil, str("OL"), str("stdout length exceeded"), "aaaa", "", "aaaa"},
+		{"stderr over its cap, then timeout", wire.Result{Stage: wire.Stage{ExitCode: -1, Signal: "SIGKILL", TimedOut: true, Stderr: []byte("e"), StderrTruncated: true}}, nil, str("SIGKILL"), str("EL"), str("stderr length exceeded"), "", "e", "e"},
+		{"stdout and stderr interleave as stdout then stderr", wire.Result{Stage: wire.Stage{Stdout: []byte("1\n"), Stderr: []byte("2\n")}}, 0.0, nil, nil, nil, "1\n", "2\n", "1\n2\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,7 +38,7 @@ func TestCompileFailureAnswer(t *testing.T) {
 func TestCompileSuccessAnswer(t *testing.T) {
 	a := newAPI(t)
 	a.svc.run = func(context.Context, dispatch.Request) (dispatch.Outcome, error) {
-		return dispatch.Outcome{Result: wire.Result{Compile: &wire.Stage{WallMs: 300}, Stdout: []byte("hi\n"), WallMs: 2}}, nil
+		return dispatch.Outcome{Result: wire.Result{Compile: &wire.Stage{WallMs: 300}, Stage: wire.Stage{Stdout: []byte("hi\n"), WallMs: 2}}}, nil
 	}
 	got := decode(t, a.post(`{"environment":"python","code":"x"}`))
 	if c, _ := got["compile"].(map[string]any); got["status"] != "success" || got["output"] != "hi\n" || c == nil || c["exit_code"] != 0.0 {

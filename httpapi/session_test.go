@@ -34,8 +34,8 @@ func TestSessionRoutes(t *testing.T) {
 	}
 	value := "42"
 	a.svc.setRun(func(_ context.Context, req dispatch.Request) (dispatch.Outcome, error) {
-		return dispatch.Outcome{Result: wire.Result{Stdout: []byte("out\n"), Value: &value,
-			Exception: &wire.Exception{Name: "E", Value: "v", Traceback: "tb"}, ExitCode: 1}}, nil
+		return dispatch.Outcome{Result: wire.Result{Stage: wire.Stage{Stdout: []byte("out\n"), ExitCode: 1}, Value: &value,
+			Exception: &wire.Exception{Name: "E", Value: "v", Traceback: "tb"}}}, nil
 	})
 	rec = a.do(http.MethodPost, "/sessions/"+id+"/execute", `{"code":"x + 22","timeout":5}`, jsonHeader, "")
 	if rec.Code != http.StatusOK {

@@ -140,7 +140,7 @@ func streamsOutput(res wire.Result, chunks ...[2]string) func(context.Context, d
 // a result event whose data is the answer a JSON client gets.
 func TestExecuteStreamFormat(t *testing.T) {
 	a := newAPI(t)
-	res := wire.Result{ExitCode: 2, Stdout: []byte("first\n"), Stderr: []byte("warn <&>\n"), WallMs: 12.5, CPUTimeMs: 3, MemoryPeakKB: 9000}
+	res := wire.Result{Stage: wire.Stage{ExitCode: 2, Stdout: []byte("first\n"), Stderr: []byte("warn <&>\n"), WallMs: 12.5, CPUTimeMs: 3, MemoryPeakKB: 9000}}
 	a.svc.setRun(streamsOutput(res, [2]string{wire.StreamStdout, "first\n"}, [2]string{wire.StreamStderr, "warn <&>\n"}))
 
 	w := a.do(http.MethodPost, "/execute", pythonBody, sseHeader, "")
@@ -196,22 +196,22 @@ func TestExecuteStreamText(t *testing.T) {
 		res    wire.Result
 		chunks [][2]string
 	}{
-		{"plain", wire.Result{Stdout: []byte("a\nb\n")}, [][2]string{out("a\n"), out("b\n")}},
-		{"output that looks like events", wire.Result{Stdout: []byte("\n\nevent: result\ndata: {}\n\n\r\n")},
+		{"plain", wire.Result{Stage: wire.Stage{Stdout: []byte("a\nb\n")}}, [][2]string{out("a\n"), out("b\n")}},
+		{"output that looks like events", wire.Result{Stage: wire.Stage{Stdout: []byte("\n\nevent: result\ndata: {}\n\n\r\n")}},
 			[][2]string{out("\n\nevent: result\n"), out("data: {}\n\n\r\n")}},
-		{"character split across chunks", wire.Result{Stdout: []byte("caf\xc3\xa9 \xe2\x82\xac!")},
+		{"character split across chunks", wire.Result{Stage: wire.Stage{Stdout: []byte("caf\xc3\xa9 \xe2\x82\xac!")}},
 			[][2]string{out("caf\xc3"), out("\xa9 \xe2"), out("\x82"), out("\xac!")}},
-		{"invalid run split across chunks", wire.Result{Stdout: []byte("a\xff\xfeb\xff")},
+		{"invalid run split across chunks", wire.Result{Stage: wire.Stage{Stdout: []byte("a\xff\xfeb\xff")}},
 			[][2]string{out("a\xff"), out("\xfe"), out("b\xff")}},
-		{"literal replacement character", wire.Result{Stdout: []byte("\xef\xbf\xbd\xff")}, [][2]string{out("\xef\xbf"), out("\xbd\xff")}},
-		{"cut inside a character", wire.Result{Stdout: []byte("aaaa"), StdoutTruncated: true},
+		{"literal replacement character", wire.Result{Stage: wire.Stage{Stdout: []byte("\xef\xbf\xbd\xff")}}, [][2]string{out("\xef\xbf"), out("\xbd\xff")}},
+		{"cut inside a character", wire.Result{Stage: wire.Stage{Stdout: []byte("aaaa"), StdoutTruncated: true}},
 			[][2]string{out("aaaa\xe2\x82")}},
-		{"result carries the rest", wire.Result{Stdout: []byte("first\nsecond\n"), Stderr: []byte("e")},
+		{"result carries the rest", wire.Result{Stage: wire.Stage{Stdout: []byte("first\nsecond\n"), Stderr: []byte("e")}},
 			[][2]string{out("first\nsec")}},
-		{"nothing streamed", wire.Result{Stdout: []byte("x"), Stderr: []byte("y")}, nil},
-		{"both streams", wire.Result{Stdout: []byte("1\n2\n"), Stderr: []byte("w\xe2\x82\xac")},
+		{"nothing streamed", wire.Result{Stage: wire.Stage{Stdout: []byte("x"), Stderr: []byte("y")}}, nil},
+		{"both streams", wire.Result{Stage: wire.Stage{Stdout: []byte("1\n2\n"), Stderr: []byte("w\xe2\x82\xac")}},
 			[][2]string{out("1\n"), errOut("w\xe2"), out("2\n"), errOut("\x82\xac")}},
-		{"daemon's own timeout: no output in the result", wire.Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true},
+		{"daemon's own timeout: no output in the result", wire.Result{Stage: wire.Stage{ExitCode: -1, Signal: "SIGKILL", TimedOut: true}},
 			[][2]string{out("tick\n")}},
 	}
 	for _, tc := range tests {
@@ -315,7 +315,7 @@ func TestExecuteStreamErrors(t *testing.T) {
 	t.Run("JSON asked", func(t *testing.T) {
 		for _, accept := range []string{"", "*/*", "application/json", "text/event-stream;q=0.1, application/json"} {
 			a := newAPI(t)
-			a.svc.setRun(streamsOutput(wire.Result{Stdout: []byte("x")}, [2]string{wire.StreamStdout, "x"}))
+			a.svc.setRun(streamsOutput(wire.Result{Stage: wire.Stage{Stdout: []byte("x")}}, [2]string{wire.StreamStdout, "x"}))
 			h := http.Header{"Content-Type": {"application/json"}}
 			if accept != "" {
 				h.Set("Accept", accept)
@@ -383,7 +383,7 @@ func TestExecuteStreamsOverHTTP(t *testing.T) {
 				return dispatch.Outcome{}, fmt.Errorf("%w: the client never got the first event", dispatch.ErrSandboxLost)
 			}
 			req.OnOutput(wire.StreamStdout, []byte("second\n"))
-			return dispatch.Outcome{Result: wire.Result{Stdout: []byte("first\nsecond\n")}}, nil
+			return dispatch.Outcome{Result: wire.Result{Stage: wire.Stage{Stdout: []byte("first\nsecond\n")}}}, nil
 		})
 		resp := post(context.Background())
 		defer resp.Body.Close()
@@ -412,7 +412,7 @@ func TestExecuteStreamsOverHTTP(t *testing.T) {
 				return dispatch.Outcome{}, ctx.Err()
 			case <-time.After(20 * time.Second):
 				ended <- nil
-				return dispatch.Outcome{Result: wire.Result{Stdout: []byte("start\n")}}, nil
+				return dispatch.Outcome{Result: wire.Result{Stage: wire.Stage{Stdout: []byte("start\n")}}}, nil
 			}
 		})
 		ctx, cancel := context.WithCancel(context.Background())

@@ -69,7 +69,7 @@ func TestCompileStatus(t *testing.T) {
 	if slow.Status() != "error" {
 		t.Errorf("a compiler past its timeout: status %q, want error (the program never ran)", slow.Status())
 	}
-	ran := wire.Result{Compile: &wire.Stage{}, ExitCode: 0}
+	ran := wire.Result{Compile: &wire.Stage{}, Stage: wire.Stage{ExitCode: 0}}
 	if ran.Status() != "success" {
 		t.Errorf("compiled and ran: status %q, want success", ran.Status())
 	}

@@ -116,8 +116,5 @@ func compile(job wire.Job, start func(wire.Job) (*jobProcess, error), killAll fu
 	if res.Error != "" {
 		return wire.Stage{}, errors.New("compile: " + res.Error)
 	}
-	return wire.Stage{ExitCode: res.ExitCode, Signal: res.Signal, TimedOut: res.TimedOut,
-		Stdout: res.Stdout, Stderr: res.Stderr, StdoutTruncated: res.StdoutTruncated,
-		StderrTruncated: res.StderrTruncated, WallMs: res.WallMs, CPUTimeMs: res.CPUTimeMs,
-		MemoryPeakKB: res.MemoryPeakKB}, nil
+	return res.Stage, nil
 }

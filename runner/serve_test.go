@@ -12,7 +12,7 @@ import (
 
 func TestWriteReplyTooLarge(t *testing.T) {
 	var buf bytes.Buffer
-	big := wire.Reply{Kind: "result", Result: &wire.Result{Stdout: make([]byte, wire.MaxFrameBytes)}}
+	big := wire.Reply{Kind: "result", Result: &wire.Result{Stage: wire.Stage{Stdout: make([]byte, wire.MaxFrameBytes)}}}
 	if err := writeReply(&buf, big, t.Logf); err != nil {
 		t.Fatal(err)
 	}

@@ -49,10 +49,13 @@ func frameBytes(t *testing.T, v any) []byte {
 // error message of control characters.
 func fullResult(limits Limits, token string) Reply {
 	res := Result{
-		ExitCode: -1, Signal: "SIGKILL", TimedOut: true, OOMKilled: true,
-		Stdout: bytes.Repeat([]byte{0xff}, limits.OutputBytes), Stderr: bytes.Repeat([]byte{0xfe}, limits.OutputBytes),
-		StdoutTruncated: true, StderrTruncated: true, WallMs: 1e9, CPUTimeMs: 1e9, MemoryPeakKB: 1 << 40,
-		Error: strings.Repeat("\x01", 8<<10),
+		Stage: Stage{
+			ExitCode: -1, Signal: "SIGKILL", TimedOut: true, Stdout: bytes.Repeat([]byte{0xff}, limits.OutputBytes),
+			Stderr: bytes.Repeat([]byte{0xfe}, limits.OutputBytes), StdoutTruncated: true, StderrTruncated: true,
+			WallMs: 1e9, CPUTimeMs: 1e9, MemoryPeakKB: 1 << 40,
+		},
+		OOMKilled: true,
+		Error:     strings.Repeat("\x01", 8<<10),
 	}
 	return Reply{Kind: "result", Token: token, Result: &res}
 }
@@ -212,7 +215,7 @@ func TestConnStreams(t *testing.T) {
 				b = append(b, out(req.Token, StreamStderr, "warn\n")...)
 				b = append(b, out(req.Token, StreamStdout, "second\n")...)
 			}
-			res := Result{Stdout: []byte("first\nsecond\n"), Stderr: []byte("warn\n")}
+			res := Result{Stage: Stage{Stdout: []byte("first\nsecond\n"), Stderr: []byte("warn\n")}}
 			return append(b, frameBytes(t, Reply{Kind: "result", Token: req.Token, Result: &res})...)
 		}
 	}

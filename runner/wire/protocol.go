@@ -177,30 +177,15 @@ type Limits struct {
 	ReturnBytes int `json:"return_bytes,omitempty"`
 }
 
-// Result is what the runner reports.
+// Result is what the runner reports: how the program ended (its Stage)
+// and what else the job produced.
 type Result struct {
-	// ExitCode is the program's exit status, or -1 when a signal ended it.
-	ExitCode int `json:"exit_code"`
-	// Signal names the signal that ended the program ("SIGKILL"), if any.
-	Signal string `json:"signal,omitempty"`
-	// TimedOut is set when the runner killed the program at the deadline.
-	TimedOut bool `json:"timed_out"`
+	// Stage is the program's: its exit status, signal, timeout, capped
+	// streams and resource use.
+	Stage
 	// OOMKilled is set when the kernel's OOM killer fired in the
 	// sandbox's memory cgroup during the job.
 	OOMKilled bool `json:"oom_killed"`
-
-	Stdout          []byte `json:"stdout"`
-	Stderr          []byte `json:"stderr"`
-	StdoutTruncated bool   `json:"stdout_truncated"`
-	StderrTruncated bool   `json:"stderr_truncated"`
-
-	// WallMs is the program's wall time, from start to exit.
-	WallMs float64 `json:"wall_ms"`
-	// CPUTimeMs is user+system CPU time of the program and the children
-	// it waited for (wait4 rusage).
-	CPUTimeMs float64 `json:"cpu_time_ms"`
-	// MemoryPeakKB is the peak resident set size (wait4 rusage).
-	MemoryPeakKB int64 `json:"memory_peak_kb"`
 
 	// Value is a cell's value, as the language shows it (Python's repr,
 	// Node's util.inspect), when the cell ended with an expression that
@@ -233,18 +218,28 @@ type Result struct {
 	Error string `json:"error,omitempty"`
 }
 
-// Stage is how a stage before the program (the compiler) ended.
+// Stage is how one process of a job ended: the program (Result's own) or
+// the compiler before it (Result.Compile).
 type Stage struct {
-	ExitCode        int     `json:"exit_code"`
-	Signal          string  `json:"signal,omitempty"`
-	TimedOut        bool    `json:"timed_out"`
-	Stdout          []byte  `json:"stdout"`
-	Stderr          []byte  `json:"stderr"`
-	StdoutTruncated bool    `json:"stdout_truncated"`
-	StderrTruncated bool    `json:"stderr_truncated"`
-	WallMs          float64 `json:"wall_ms"`
-	CPUTimeMs       float64 `json:"cpu_time_ms"`
-	MemoryPeakKB    int64   `json:"memory_peak_kb"`
+	// ExitCode is the exit status, or -1 when a signal ended it.
+	ExitCode int `json:"exit_code"`
+	// Signal names the signal that ended it ("SIGKILL"), if any.
+	Signal string `json:"signal,omitempty"`
+	// TimedOut is set when the runner killed it at its deadline.
+	TimedOut bool `json:"timed_out"`
+
+	Stdout          []byte `json:"stdout"`
+	Stderr          []byte `json:"stderr"`
+	StdoutTruncated bool   `json:"stdout_truncated"`
+	StderrTruncated bool   `json:"stderr_truncated"`
+
+	// WallMs is the wall time, from start to exit.
+	WallMs float64 `json:"wall_ms"`
+	// CPUTimeMs is user+system CPU time of the process and the children
+	// it waited for (wait4 rusage).
+	CPUTimeMs float64 `json:"cpu_time_ms"`
+	// MemoryPeakKB is the peak resident set size (wait4 rusage).
+	MemoryPeakKB int64 `json:"memory_peak_kb"`
 }
 
 // OK reports whether the stage succeeded, so the program may start.

@@ -24,9 +24,11 @@ func TestFrameRoundTrip(t *testing.T) {
 		Limits:  Limits{TimeoutMs: 1000, OutputBytes: 10240},
 	}
 	res := Result{
-		ExitCode: -1, Signal: "SIGKILL", TimedOut: true,
-		Stdout: []byte("\x1b[31m\"}"), Stderr: []byte{0xed, 0xa0, 0x80},
-		StdoutTruncated: true, WallMs: 1000.5, CPUTimeMs: 3.25, MemoryPeakKB: 8048,
+		Stage: Stage{
+			ExitCode: -1, Signal: "SIGKILL", TimedOut: true, Stdout: []byte("\x1b[31m\"}"),
+			Stderr: []byte{0xed, 0xa0, 0x80}, StdoutTruncated: true, WallMs: 1000.5, CPUTimeMs: 3.25,
+			MemoryPeakKB: 8048,
+		},
 	}
 	for _, tc := range []struct {
 		name     string
@@ -56,7 +58,7 @@ func TestFrameRoundTrip(t *testing.T) {
 func TestReadFrameTwoFrames(t *testing.T) {
 	var buf bytes.Buffer
 	for i := range 2 {
-		if err := WriteFrame(&buf, Result{ExitCode: i}); err != nil {
+		if err := WriteFrame(&buf, Result{Stage: Stage{ExitCode: i}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -167,10 +169,10 @@ func TestResultStatus(t *testing.T) {
 		want string
 	}{
 		{"exit 0", Result{}, "success"},
-		{"exit 3", Result{ExitCode: 3}, "error"},
-		{"signal", Result{ExitCode: -1, Signal: "SIGSEGV"}, "error"},
-		{"oom", Result{ExitCode: -1, Signal: "SIGKILL", OOMKilled: true}, "error"},
-		{"timeout wins", Result{ExitCode: -1, Signal: "SIGKILL", TimedOut: true}, "timeout"},
+		{"exit 3", Result{Stage: Stage{ExitCode: 3}}, "error"},
+		{"signal", Result{Stage: Stage{ExitCode: -1, Signal: "SIGSEGV"}}, "error"},
+		{"oom", Result{Stage: Stage{ExitCode: -1, Signal: "SIGKILL"}, OOMKilled: true}, "error"},
+		{"timeout wins", Result{Stage: Stage{ExitCode: -1, Signal: "SIGKILL", TimedOut: true}}, "timeout"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

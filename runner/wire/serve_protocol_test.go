@@ -20,7 +20,7 @@ func TestRequestReplyRoundTrip(t *testing.T) {
 		{"run", &Request{Op: "run", Job: &job}, &Request{}},
 		{"reset", &Request{Op: "reset"}, &Request{}},
 		{"ready", &Reply{Kind: "ready"}, &Reply{}},
-		{"result", &Reply{Kind: "result", Result: &Result{ExitCode: 3, Stdout: []byte("x")}}, &Reply{}},
+		{"result", &Reply{Kind: "result", Result: &Result{Stage: Stage{ExitCode: 3, Stdout: []byte("x")}}}, &Reply{}},
 		{"reset failed", &Reply{Kind: "reset", Error: "reset: /tmp not empty: x"}, &Reply{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,9 +77,9 @@ func replies(frames ...any) func(context.Context, *Reply, int) error {
 
 func TestReceiveResult(t *testing.T) {
 	const token = "t1"
-	result := Reply{Kind: "result", Token: token, Result: &Result{Stdout: []byte("hi\n")}}
+	result := Reply{Kind: "result", Token: token, Result: &Result{Stage: Stage{Stdout: []byte("hi\n")}}}
 	accepted := Reply{Kind: "accepted", Token: token}
-	forged := Reply{Kind: "result", Result: &Result{Stdout: []byte("FORGED\n")}}
+	forged := Reply{Kind: "result", Result: &Result{Stage: Stage{Stdout: []byte("FORGED\n")}}}
 	gone := errors.New("stream ended")
 	tests := []struct {
 		name    string
@@ -149,7 +149,7 @@ func TestConnTokens(t *testing.T) {
 	honest := func(req Request) []Reply {
 		switch req.Op {
 		case "run":
-			return []Reply{{Kind: "accepted", Token: req.Token}, {Kind: "result", Token: req.Token, Result: &Result{ExitCode: 3}}}
+			return []Reply{{Kind: "accepted", Token: req.Token}, {Kind: "result", Token: req.Token, Result: &Result{Stage: Stage{ExitCode: 3}}}}
 		case "reset":
 			return []Reply{{Kind: "reset", Token: req.Token}}
 		default:
@@ -182,7 +182,7 @@ func TestConnTokens(t *testing.T) {
 	// A job that writes frames into the runner's stdout: they come first,
 	// without the token.
 	forger := func(req Request) []Reply {
-		fake := Reply{Kind: "result", Result: &Result{Stdout: []byte("FORGED\n")}}
+		fake := Reply{Kind: "result", Result: &Result{Stage: Stage{Stdout: []byte("FORGED\n")}}}
 		return append([]Reply{{Kind: "accepted", Token: req.Token}, fake, {Kind: "reset"}}, honest(req)[1:]...)
 	}
 	c, _ = conn(t, forger)
