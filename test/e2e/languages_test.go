@@ -482,7 +482,10 @@ func TestCompileLimits(t *testing.T) {
 }
 
 // TestPlotReturned: the python image's data packages work without a
-// display, and a matplotlib plot comes back as a valid PNG.
+// display, and a matplotlib plot comes back as a valid PNG. mpl_toolkits
+// imports although images.sh removed matplotlib's nspkg .pth (a shim
+// that cost every interpreter start a quarter of its CPU), and no .pth is
+// left for site.py to run.
 func TestPlotReturned(t *testing.T) {
 	d := testdaemon.Start(t, testdaemon.Options{Config: config})
 	r := d.Post(t, "/execute", map[string]any{
@@ -492,6 +495,10 @@ func TestPlotReturned(t *testing.T) {
 import numpy as np, pandas as pd, scipy, sympy
 import matplotlib
 import matplotlib.pyplot as plt
+from mpl_toolkits.mplot3d import Axes3D
+import glob, site
+pth = [p for d in site.getsitepackages() for p in glob.glob(d + "/*.pth")]
+assert pth == [], pth
 x = np.linspace(0, 2 * np.pi, 50)
 df = pd.DataFrame({"x": x, "y": np.sin(x)})
 os.makedirs("out", exist_ok=True)
