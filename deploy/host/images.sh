@@ -87,7 +87,14 @@ IMPORT_VERSION=2 # bump when the import (labels, files written over) changes
 
 # base IMAGE: the hash of what mmdebstrap builds (the cache key);
 # recipe IMAGE: the image's label, that and the files written over it.
-base() { printf '%s\n%s\n%s\n%s\n' "$RECIPE_VERSION" "$SUITE" "$(packages "$1")" "$(customize "$1")" | sha256sum | cut -c1-16; }
+# (An image without a customize hook keeps the key it had before hooks
+# existed, so its cached root filesystem stays valid.)
+base() {
+  {
+    printf '%s\n%s\n%s\n' "$RECIPE_VERSION" "$SUITE" "$(packages "$1")"
+    [ -z "$(customize "$1")" ] || customize "$1"
+  } | sha256sum | cut -c1-16
+}
 recipe() {
   {
     base "$1"
