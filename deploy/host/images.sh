@@ -83,10 +83,10 @@ customize() {
 }
 
 RECIPE_VERSION=3 # bump when what mmdebstrap builds changes
-IMPORT_VERSION=2 # bump when the import (labels, files written over) changes
+IMPORT_VERSION=2 # bump when the import (labels, files added) changes
 
 # base IMAGE: the hash of what mmdebstrap builds (the cache key);
-# recipe IMAGE: the image's label, that and the files written over it.
+# recipe IMAGE: the image's label, that and the files added to it.
 # (An image without a customize hook keeps the key it had before hooks
 # existed, so its cached root filesystem stays valid.)
 base() {
@@ -99,7 +99,9 @@ recipe() {
   {
     base "$1"
     echo "$IMPORT_VERSION"
-    files "$1" | while read -r src dst; do echo "$dst"; cat "$FILES_DIR/$src"; done
+    # "added": files are appended, no longer written over (an image with
+    # files got a new recipe when that changed; the others kept theirs).
+    files "$1" | while read -r src dst; do echo "added $dst"; cat "$FILES_DIR/$src"; done
   } | sha256sum | cut -c1-16
 }
 
@@ -142,8 +144,12 @@ build() {
       cp "$tar" "$WARMBOX_IMAGE_CACHE/$name-$key.tar"
     fi
   fi
-  # Files written over the root filesystem (files IMAGE), replacing the
-  # archive's own entries: the engine refuses duplicates.
+  # Files added to the root filesystem (files IMAGE). Each must be new to
+  # it: the engine refuses an archive that holds a path twice, and GNU
+  # tar's --delete, the only way to replace a member in place, drops the
+  # last members of these archives (typescript's image lost /var/run,
+  # /var/spool, /var/mail, /var/opt and /var/log/wtmp to it). A file a
+  # package installs is changed with a customize hook instead.
   local over=""
   while read -r src dst; do
     [ -n "$src" ] || continue
@@ -152,8 +158,22 @@ build() {
     over+=" .$dst"
   done < <(files "$name")
   if [ -n "$over" ]; then
-    for f in $over; do tar --delete -f "$tar" "$f" 2>/dev/null || true; done
+    local listing
+    listing=$(tar -tf "$tar")
+    for f in $over; do
+      if grep -qxF "$f" <<<"$listing"; then
+        log "$ref: $f is in the root filesystem already; change it with a customize hook"
+        exit 1
+      fi
+    done
     (cd "$tmp/over" && tar --append -f "$tar" --owner=0 --group=0 --numeric-owner $over)
+    local want got
+    want=$(($(wc -l <<<"$listing") + $(wc -w <<<"$over")))
+    got=$(tar -tf "$tar" | wc -l)
+    if [ "$got" != "$want" ]; then
+      log "$ref: the root filesystem has $got entries after adding files, want $want"
+      exit 1
+    fi
   fi
   # The packages asked for, with the versions dpkg installed: the
   # daemon's /environments reports them (label io.warmbox.packages).
