@@ -31,10 +31,11 @@
 // many more for bursts. When demand falls, surplus idle sandboxes are
 // destroyed ([ReasonSurplus]), the oldest first, at most one per maintainer
 // tick (1 s) and never below MinIdle, and only when more than the target
-// stayed idle through the whole tick: a burst that just ended, or a reused
-// sandbox coming back while its replacement was being created, does not
-// make the pool destroy and recreate. Autosize off keeps the target at
-// MinIdle.
+// stayed idle through every tick of the last 10 s: a burst that just
+// ended, a reused sandbox coming back while its replacement was being
+// created, or a target that swings with a loaded host's reset times does
+// not make the pool destroy and recreate (a create costs the host more CPU
+// than a hundred warm jobs). Autosize off keeps the target at MinIdle.
 //
 // # Host limits
 //

@@ -30,6 +30,9 @@ func (s *fakeSandbox) ID() string { return s.id }
 type fakeRuntime struct {
 	createDelay, resetDelay, destroyDelay time.Duration
 	createIgnoresCtx                      bool // Create runs to the end even if ctx ends
+	// resetCycle, when set, replaces resetDelay: Reset call n takes
+	// resetCycle[n % len(resetCycle)].
+	resetCycle []time.Duration
 
 	mu          sync.Mutex
 	createErr   error // Create fails while set
@@ -39,6 +42,7 @@ type fakeRuntime struct {
 	creates     int // Create calls
 	createFails int
 	resets      int
+	resetCalls  int
 	destroys    int
 	inflight    int // creates running now
 	maxInflight int
@@ -97,7 +101,14 @@ func (f *fakeRuntime) Create(ctx context.Context) (*fakeSandbox, error) {
 }
 
 func (f *fakeRuntime) Reset(ctx context.Context, s *fakeSandbox) error {
-	err := sleep(ctx, f.resetDelay)
+	d := f.resetDelay
+	if len(f.resetCycle) > 0 {
+		f.mu.Lock()
+		d = f.resetCycle[f.resetCalls%len(f.resetCycle)]
+		f.resetCalls++
+		f.mu.Unlock()
+	}
+	err := sleep(ctx, d)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.resets++

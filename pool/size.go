@@ -160,11 +160,11 @@ func (p *Pool[S]) budgetCreatesLocked(n int) int {
 
 // shedLocked retires at most one surplus idle sandbox per window of at
 // least maintainInterval, never going below MinIdle: the oldest, when more
-// than the target stayed idle through the whole window (demand fell; a
-// reused sandbox coming back while its replacement was created does not
-// count, as the next Acquire takes it), or when the pool holds more than
-// its fair share of the idle budget while another pool waits for its own.
-// It returns the retired sandbox or nil.
+// than the target stayed idle through every window of the last shedDelay
+// (demand fell; a reused sandbox coming back while its replacement was
+// created does not count, as the next Acquire takes it), or at once when
+// the pool holds more than its fair share of the idle budget while another
+// pool waits for its own. It returns the retired sandbox or nil.
 func (p *Pool[S]) shedLocked(now time.Time, target int) *item[S] {
 	if now.Sub(p.shedWindow) < maintainInterval {
 		return nil
@@ -172,7 +172,14 @@ func (p *Pool[S]) shedLocked(now time.Time, target int) *item[S] {
 	low := min(p.idleLow, len(p.idle))
 	p.shedWindow = now
 	defer func() { p.idleLow = len(p.idle) }() // the next window starts
-	if len(p.idle) <= p.cfg.MinIdle || (low <= target && !p.host.overShare(p.member)) {
+	switch {
+	case low <= target:
+		p.surplusSince = time.Time{}
+	case p.surplusSince.IsZero():
+		p.surplusSince = now
+	}
+	fell := !p.surplusSince.IsZero() && now.Sub(p.surplusSince) >= shedDelay
+	if len(p.idle) <= p.cfg.MinIdle || (!fell && !p.host.overShare(p.member)) {
 		return nil
 	}
 	it := p.idle[0]

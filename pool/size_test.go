@@ -248,10 +248,51 @@ func TestSurplusAfterBurst(t *testing.T) {
 			t.Errorf("under light load Idle, Destroyed[surplus] = %d, %d; want <= %d, <= %d",
 				s.Idle, s.Destroyed[pool.ReasonSurplus], cfg.MinIdle+1, burst)
 		}
-		time.Sleep(5 * time.Second)
+		// Without demand the spare one goes once it stayed spare for the
+		// pool's shed delay (10 s).
+		time.Sleep(15 * time.Second)
 		synctest.Wait()
 		if s := p.Stats(); s.Idle != cfg.MinIdle {
 			t.Errorf("without demand Idle = %d, want MinIdle %d", s.Idle, cfg.MinIdle)
+		}
+	})
+}
+
+// TestSteadyLoadDoesNotChurn holds a steady load on a reused pool whose
+// reset times swing (as a loaded host's do), so that its target swings
+// with them: the pool must not shed a sandbox it creates again seconds
+// later. It sheds only once demand has stayed below the target for the
+// shed delay.
+func TestSteadyLoadDoesNotChurn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := newFake()
+		rt.createDelay = time.Second
+		// 40 resets (2 s at 20/s) of 10 ms, then 40 of 300 ms: the
+		// smoothed reset time, and the target (20/s x it x 1.5), swing
+		// between about 1 and 9 every two seconds.
+		for i := range 80 {
+			rt.resetCycle = append(rt.resetCycle, map[bool]time.Duration{true: 10 * time.Millisecond, false: 300 * time.Millisecond}[i < 40])
+		}
+		cfg := testConfig(1, 12)
+		cfg.MaxUses = 1000
+		cfg.CreateParallel = 4
+		cfg.MaxWaiters = 100
+		p := newPool(t, cfg, rt)
+		waitReady(t, p)
+
+		g := startLoad(t, p, 50*time.Millisecond, 10*time.Millisecond)
+		time.Sleep(15 * time.Second) // the pool grows to the load
+		synctest.Wait()
+		before := p.Stats()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		after := p.Stats()
+		g.Stop()
+		shed := after.Destroyed[pool.ReasonSurplus] - before.Destroyed[pool.ReasonSurplus]
+		created := after.Created - before.Created
+		t.Logf("in a minute of steady load: %d created, %d shed; idle %d, target %d", created, shed, after.Idle, after.Target)
+		if shed != 0 || created != 0 {
+			t.Errorf("in a minute of steady load the pool created %d and shed %d sandboxes, want 0 and 0", created, shed)
 		}
 	})
 }

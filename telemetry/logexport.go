@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
-	"strconv"
 	"strings"
 
 	"go.opentelemetry.io/contrib/bridges/otelslog"
@@ -98,26 +96,12 @@ func SetupLogExport(ctx context.Context, cfg LogExportConfig, serviceName, versi
 // resolveLogsEndpoint applies the environment's precedence and returns
 // the full export URL and whether export is on.
 func resolveLogsEndpoint(cfgEndpoint string) (endpoint string, on bool, err error) {
-	if v := strings.TrimSpace(os.Getenv(envSDKDisabled)); v != "" {
-		disabled, perr := strconv.ParseBool(v)
-		if perr != nil {
-			return "", false, fmt.Errorf("%s: want true or false, got %q", envSDKDisabled, v)
-		}
-		if disabled {
-			return "", false, nil
-		}
+	if off, err := exportOff(envLogsExporter); off || err != nil {
+		return "", false, err
 	}
-	switch v := strings.ToLower(strings.TrimSpace(os.Getenv(envLogsExporter))); v {
-	case "", "otlp":
-	case "none":
-		return "", false, nil
-	default:
-		return "", false, fmt.Errorf("%s: only otlp and none are supported, got %q", envLogsExporter, v)
-	}
-	if v := strings.TrimSpace(os.Getenv(envLogsEndpoint)); v != "" {
-		if err := checkEndpoint(v); err != nil {
-			return "", false, fmt.Errorf("%s: %w", envLogsEndpoint, err)
-		}
+	if v, err := endpointFromEnv(envLogsEndpoint); err != nil {
+		return "", false, err
+	} else if v != "" {
 		return v, true, nil
 	}
 	if cfgEndpoint == "" {

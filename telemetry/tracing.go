@@ -243,34 +243,55 @@ func LogSDKErrors(l *slog.Logger) {
 // export URL for the config's endpoint, whether the environment supplies
 // the endpoint instead, and whether tracing is on.
 func resolveEndpoint(cfgEndpoint string) (endpoint string, fromEnv, on bool, err error) {
-	if v := strings.TrimSpace(os.Getenv(envSDKDisabled)); v != "" {
-		disabled, perr := strconv.ParseBool(v)
-		if perr != nil {
-			return "", false, false, fmt.Errorf("%s: want true or false, got %q", envSDKDisabled, v)
-		}
-		if disabled {
-			return "", false, false, nil
-		}
+	if off, err := exportOff(envTracesExporter); off || err != nil {
+		return "", false, false, err
 	}
-	switch v := strings.ToLower(strings.TrimSpace(os.Getenv(envTracesExporter))); v {
-	case "", "otlp":
-	case "none":
-		return "", false, false, nil
-	default:
-		return "", false, false, fmt.Errorf("%s: only otlp and none are supported, got %q", envTracesExporter, v)
-	}
-	for _, key := range []string{envTracesEndpoint, envEndpoint} {
-		if v := strings.TrimSpace(os.Getenv(key)); v != "" {
-			if err := checkEndpoint(v); err != nil {
-				return "", false, false, fmt.Errorf("%s: %w", key, err)
-			}
-			return v, true, true, nil
-		}
+	if v, err := endpointFromEnv(envTracesEndpoint, envEndpoint); err != nil {
+		return "", false, false, err
+	} else if v != "" {
+		return v, true, true, nil
 	}
 	if cfgEndpoint == "" {
 		return "", false, false, nil
 	}
 	return signalURL(cfgEndpoint, "/v1/traces"), false, true, nil
+}
+
+// exportOff reports whether the environment turns a signal's export off:
+// OTEL_SDK_DISABLED true, or its exporter variable (OTEL_TRACES_EXPORTER,
+// OTEL_LOGS_EXPORTER) none. Any value but otlp and none is an error.
+func exportOff(exporterVar string) (bool, error) {
+	if v := strings.TrimSpace(os.Getenv(envSDKDisabled)); v != "" {
+		disabled, err := strconv.ParseBool(v)
+		if err != nil {
+			return true, fmt.Errorf("%s: want true or false, got %q", envSDKDisabled, v)
+		}
+		if disabled {
+			return true, nil
+		}
+	}
+	switch v := strings.ToLower(strings.TrimSpace(os.Getenv(exporterVar))); v {
+	case "", "otlp":
+		return false, nil
+	case "none":
+		return true, nil
+	default:
+		return true, fmt.Errorf("%s: only otlp and none are supported, got %q", exporterVar, v)
+	}
+}
+
+// endpointFromEnv returns the first of the variables keys that is set,
+// checked; "" when none is.
+func endpointFromEnv(keys ...string) (string, error) {
+	for _, key := range keys {
+		if v := strings.TrimSpace(os.Getenv(key)); v != "" {
+			if err := checkEndpoint(v); err != nil {
+				return "", fmt.Errorf("%s: %w", key, err)
+			}
+			return v, nil
+		}
+	}
+	return "", nil
 }
 
 // samplerFor builds the sampler: parent-based ratio from the config, or
