@@ -34,8 +34,9 @@
 // stayed idle through every tick of the last 10 s: a burst that just
 // ended, a reused sandbox coming back while its replacement was being
 // created, or a target that swings with a loaded host's reset times does
-// not make the pool destroy and recreate (a create costs the host more CPU
-// than a hundred warm jobs). Autosize off keeps the target at MinIdle.
+// not make the pool destroy and recreate (a create, start and remove cost
+// the engine about as much CPU as a dozen warm jobs). Autosize off keeps
+// the target at MinIdle.
 //
 // # Host limits
 //
