@@ -194,6 +194,27 @@ func (p *Pool[S]) retireLocked(it *item[S]) {
 	p.bg.Add(1)
 }
 
+// recycleEarlyLocked reports whether it, released in the last quarter of
+// its MaxUses, goes now to spread the pool's recycles out. Sandboxes
+// created together are handed out in turn and would all reach MaxUses
+// together; their creates, all at once, would stall the host while the
+// pool is short of them all. So the first of several sandboxes in their
+// last quarter goes early, the next one a create time after the last
+// recycle at the soonest (and never while a create runs); a sandbox alone
+// there serves MaxUses.
+func (p *Pool[S]) recycleEarlyLocked(it *item[S], now time.Time) bool {
+	last := p.cfg.MaxUses - p.cfg.MaxUses/4
+	if it.uses < last || p.creating > 0 || now.Sub(p.recycledAt) < p.createTime {
+		return false
+	}
+	for _, other := range p.all {
+		if other != it && other.uses >= last {
+			return true
+		}
+	}
+	return false
+}
+
 // handBack returns a leased item that a cancelled waiter received but never
 // used: it goes to the next waiter or back to idle, unless it must go.
 func (p *Pool[S]) handBack(it *item[S]) {
@@ -268,8 +289,9 @@ func (p *Pool[S]) release(it *item[S], discard DestroyReason) {
 	case reason != "":
 	case it.deadReason != "":
 		reason = it.deadReason
-	case it.uses >= p.cfg.MaxUses:
+	case it.uses >= p.cfg.MaxUses, p.recycleEarlyLocked(it, time.Now()):
 		reason = ReasonUsed
+		p.recycledAt = time.Now()
 	case p.closed:
 		reason = ReasonShutdown
 	}

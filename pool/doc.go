@@ -30,13 +30,22 @@
 // keeps that many in flight or idle, and [Config.Headroom] - 1 times as
 // many more for bursts. When demand falls, surplus idle sandboxes are
 // destroyed ([ReasonSurplus]), the oldest first, at most one per maintainer
-// tick (1 s) and never below MinIdle, and only when more than the target
-// stayed idle through every tick of the last 10 s: a burst that just
-// ended, a reused sandbox coming back while its replacement was being
-// created, or a target that swings with a loaded host's reset times does
-// not make the pool destroy and recreate (a create, start and remove cost
-// the engine about as much CPU as a dozen warm jobs). Autosize off keeps
-// the target at MinIdle.
+// tick (1 s) and never below MinIdle, and only when more than the highest
+// target of the last minute stayed idle through every tick of the last
+// 10 s: a burst that just ended, a reused sandbox coming back while its
+// replacement was being created, or a target that swings with a loaded
+// host's reset times (for seconds or for tens of seconds) does not make
+// the pool destroy and recreate (a create, start and remove cost the
+// engine about as much CPU as a dozen warm jobs). Autosize off keeps the
+// target at MinIdle.
+//
+// Recycles are spread out: sandboxes created together and handed out in
+// turn would all reach MaxUses together, and their creates would run at
+// once while the pool is short of all of them. The first of several
+// sandboxes in the last quarter of their MaxUses goes early
+// ([ReasonUsed]), the next one a create time after the last recycle at
+// the soonest and never while a create is in flight; a sandbox alone
+// there serves MaxUses.
 //
 // # Host limits
 //

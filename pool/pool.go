@@ -76,6 +76,11 @@ const (
 	// jobs/s here), and a sandbox's create, start and remove cost the
 	// engine about 0.5 s of CPU, a dozen warm python jobs.
 	shedDelay = 10 * time.Second
+	// peakHold is how long the highest idle target counts for shedding:
+	// the target follows each reset's duration, which on a loaded host
+	// swings for tens of seconds at a time, and a sandbox shed during a
+	// low swing is created again at the next high one.
+	peakHold = time.Minute
 )
 
 // Pool is a warm pool of sandboxes for one language. It is safe for
@@ -131,10 +136,15 @@ type Pool[S Sandbox] struct {
 	slots      int           // idle-budget slots held from host (0 once closed)
 	shedWindow time.Time     // start of the current surplus window
 	idleLow    int           // fewest idle by Acquire in the window
+	// targetPeak is the highest target since targetPeakAt, at most
+	// peakHold ago; it is what a surplus is measured against.
+	targetPeak   int
+	targetPeakAt time.Time
 	// surplusSince is the end of the first of the consecutive windows
 	// through which more than the target stayed idle; zero when the last
 	// window had none to spare.
 	surplusSince time.Time
+	recycledAt   time.Time // last retirement for MaxUses (acquire.go)
 	// Counters for Stats.
 	acquired        uint64
 	acquireTimeouts uint64

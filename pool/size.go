@@ -164,8 +164,11 @@ func (p *Pool[S]) budgetCreatesLocked(n int) int {
 // (demand fell; a reused sandbox coming back while its replacement was
 // created does not count, as the next Acquire takes it), or at once when
 // the pool holds more than its fair share of the idle budget while another
-// pool waits for its own. It returns the retired sandbox or nil.
+// pool waits for its own. The target it measures a surplus against is the
+// highest of the last peakHold (peakTargetLocked). It returns the retired
+// sandbox or nil.
 func (p *Pool[S]) shedLocked(now time.Time, target int) *item[S] {
+	peak := p.peakTargetLocked(now, target)
 	if now.Sub(p.shedWindow) < maintainInterval {
 		return nil
 	}
@@ -173,7 +176,7 @@ func (p *Pool[S]) shedLocked(now time.Time, target int) *item[S] {
 	p.shedWindow = now
 	defer func() { p.idleLow = len(p.idle) }() // the next window starts
 	switch {
-	case low <= target:
+	case low <= peak:
 		p.surplusSince = time.Time{}
 	case p.surplusSince.IsZero():
 		p.surplusSince = now
@@ -187,4 +190,15 @@ func (p *Pool[S]) shedLocked(now time.Time, target int) *item[S] {
 	p.idle = p.idle[1:]
 	p.retireLocked(it)
 	return it
+}
+
+// peakTargetLocked notes target at now and returns the highest target
+// seen in the last peakHold or so: a peak is held until a higher or equal
+// target replaces it or it is peakHold old, then the current target
+// starts the next one.
+func (p *Pool[S]) peakTargetLocked(now time.Time, target int) int {
+	if target >= p.targetPeak || now.Sub(p.targetPeakAt) >= peakHold {
+		p.targetPeak, p.targetPeakAt = target, now
+	}
+	return p.targetPeak
 }

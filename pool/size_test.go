@@ -261,40 +261,51 @@ func TestSurplusAfterBurst(t *testing.T) {
 // TestSteadyLoadDoesNotChurn holds a steady load on a reused pool whose
 // reset times swing (as a loaded host's do), so that its target swings
 // with them: the pool must not shed a sandbox it creates again seconds
-// later. It sheds only once demand has stayed below the target for the
-// shed delay.
+// later, whether the swings are quick or the target stays low for longer
+// than the shed delay. It sheds only once demand has stayed below the
+// target's recent peak for the shed delay.
 func TestSteadyLoadDoesNotChurn(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		rt := newFake()
-		rt.createDelay = time.Second
-		// 40 resets (2 s at 20/s) of 10 ms, then 40 of 300 ms: the
-		// smoothed reset time, and the target (20/s x it x 1.5), swing
-		// between about 1 and 9 every two seconds.
-		for i := range 80 {
-			rt.resetCycle = append(rt.resetCycle, map[bool]time.Duration{true: 10 * time.Millisecond, false: 300 * time.Millisecond}[i < 40])
-		}
-		cfg := testConfig(1, 12)
-		cfg.MaxUses = 1000
-		cfg.CreateParallel = 4
-		cfg.MaxWaiters = 100
-		p := newPool(t, cfg, rt)
-		waitReady(t, p)
+	for _, tc := range []struct {
+		name      string
+		low, high int // resets of 10 ms, then of 300 ms, at 20/s
+	}{
+		// The smoothed reset time, and the target (20/s x it x 1.5),
+		// swing between about 1 and 9 every two seconds...
+		{"quick swings", 40, 40},
+		// ... or stay low for 15 s, longer than the shed delay.
+		{"slow swings", 300, 60},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rt := newFake()
+				rt.createDelay = time.Second
+				for i := range tc.low + tc.high {
+					rt.resetCycle = append(rt.resetCycle, map[bool]time.Duration{true: 10 * time.Millisecond, false: 300 * time.Millisecond}[i < tc.low])
+				}
+				cfg := testConfig(1, 12)
+				cfg.MaxUses = 1000
+				cfg.CreateParallel = 4
+				cfg.MaxWaiters = 100
+				p := newPool(t, cfg, rt)
+				waitReady(t, p)
 
-		g := startLoad(t, p, 50*time.Millisecond, 10*time.Millisecond)
-		time.Sleep(15 * time.Second) // the pool grows to the load
-		synctest.Wait()
-		before := p.Stats()
-		time.Sleep(time.Minute)
-		synctest.Wait()
-		after := p.Stats()
-		g.Stop()
-		shed := after.Destroyed[pool.ReasonSurplus] - before.Destroyed[pool.ReasonSurplus]
-		created := after.Created - before.Created
-		t.Logf("in a minute of steady load: %d created, %d shed; idle %d, target %d", created, shed, after.Idle, after.Target)
-		if shed != 0 || created != 0 {
-			t.Errorf("in a minute of steady load the pool created %d and shed %d sandboxes, want 0 and 0", created, shed)
-		}
-	})
+				g := startLoad(t, p, 50*time.Millisecond, 10*time.Millisecond)
+				time.Sleep(30 * time.Second) // the pool grows to the load
+				synctest.Wait()
+				before := p.Stats()
+				time.Sleep(time.Minute)
+				synctest.Wait()
+				after := p.Stats()
+				g.Stop()
+				shed := after.Destroyed[pool.ReasonSurplus] - before.Destroyed[pool.ReasonSurplus]
+				created := after.Created - before.Created
+				t.Logf("in a minute of steady load: %d created, %d shed; idle %d, target %d", created, shed, after.Idle, after.Target)
+				if shed != 0 || created != 0 {
+					t.Errorf("in a minute of steady load the pool created %d and shed %d sandboxes, want 0 and 0", created, shed)
+				}
+			})
+		})
+	}
 }
 
 // With reuse, a sandbox is away between jobs for its reset (and a share
@@ -378,6 +389,51 @@ func TestStatsResetting(t *testing.T) {
 		time.Sleep(time.Second)
 		if st := p.Stats(); st.Busy != 0 || st.Resetting != 0 || st.Idle != 1 {
 			t.Errorf("after the reset: Busy %d Resetting %d Idle %d, want 0 0 1", st.Busy, st.Resetting, st.Idle)
+		}
+	})
+}
+
+// TestRecyclesSpread: sandboxes created together and handed out in turn
+// reach max_uses together. The pool spreads their recycles out, so that
+// their creates do not all run at once (each stalls a real host).
+func TestRecyclesSpread(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := newFake()
+		rt.createDelay, rt.resetDelay = time.Second, 50*time.Millisecond
+		cfg := testConfig(8, 8)
+		cfg.Autosize = false
+		cfg.MaxUses = 100
+		cfg.CreateParallel = 8
+		p := newPool(t, cfg, rt)
+		waitReady(t, p)
+		rt.mu.Lock()
+		rt.maxInflight = 0 // the first eight were created together
+		rt.mu.Unlock()
+
+		g := startLoad(t, p, 25*time.Millisecond, 10*time.Millisecond) // 40/s, 5/s per sandbox
+		time.Sleep(40 * time.Second)
+		synctest.Wait()
+		rt.mu.Lock()
+		firstRound := rt.maxInflight
+		rt.maxInflight = 0
+		rt.mu.Unlock()
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		g.Stop()
+		s := p.Stats()
+		rt.mu.Lock()
+		later := rt.maxInflight
+		rt.mu.Unlock()
+		t.Logf("served %d, recycled %d; creates at once: at most %d in the first 40 s, %d after", g.served.Load(), s.Destroyed[pool.ReasonUsed], firstRound, later)
+		// Handed out in turn, all eight go at once (8 and 8). Spread,
+		// the first round is half that, and later ones overlap only when
+		// a sandbox reaches max_uses while another's create runs.
+		if firstRound > 4 || later > 2 {
+			t.Errorf("recycle creates at once: %d in the first 40 s, %d after; want <= 4 and <= 2", firstRound, later)
+		}
+		// Each sandbox serves 75 to 100 jobs: at least served/100 recycles.
+		if used, least := s.Destroyed[pool.ReasonUsed], g.served.Load()/100; used < uint64(least) || used > uint64(g.served.Load()/75+1) {
+			t.Errorf("%d recycled for %d jobs, want %d to %d (75 to 100 jobs each)", used, g.served.Load(), least, g.served.Load()/75+1)
 		}
 	})
 }
