@@ -141,7 +141,7 @@ type Pool[S Sandbox] struct {
 	targetPeak   int
 	targetPeakAt time.Time
 	// surplusSince is the end of the first of the consecutive windows
-	// through which more than the target stayed idle; zero when the last
+	// through which more than targetPeak stayed idle; zero when the last
 	// window had none to spare.
 	surplusSince time.Time
 	recycledAt   time.Time // last retirement for MaxUses (acquire.go)
