@@ -7,7 +7,9 @@
 // per pool keeps Idle+Creating+Resetting at the idle target plus the number of
 // waiters (never above [Config.MaxSize], never more than
 // [Config.CreateParallel] creates at once), replaces expired sandboxes and
-// backs off exponentially while creation fails. A sandbox that has served a
+// backs off exponentially while creation fails (until a create begun after
+// the last failure succeeds: one begun before it, say before an image was
+// removed, proves nothing). A sandbox that has served a
 // job is destroyed and replaced (single use, the default) or, when
 // [Config.MaxUses] > 1, reset in the background and reused.
 //

@@ -30,6 +30,9 @@ func (s *fakeSandbox) ID() string { return s.id }
 type fakeRuntime struct {
 	createDelay, resetDelay, destroyDelay time.Duration
 	createIgnoresCtx                      bool // Create runs to the end even if ctx ends
+	// failAtStart: a Create that begins while createErr is set fails at
+	// once (as with a removed image), and one already running succeeds.
+	failAtStart bool
 	// resetCycle, when set, replaces resetDelay: Reset call n takes
 	// resetCycle[n % len(resetCycle)].
 	resetCycle []time.Duration
@@ -84,10 +87,20 @@ func (f *fakeRuntime) Create(ctx context.Context) (*fakeSandbox, error) {
 	if f.createIgnoresCtx {
 		ctx = context.WithoutCancel(ctx)
 	}
-	err := sleep(ctx, f.createDelay)
+	f.mu.Lock()
+	startErr := f.createErr
+	f.mu.Unlock()
+	var err error
+	if !f.failAtStart || startErr == nil {
+		err = sleep(ctx, f.createDelay)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err == nil {
+	switch {
+	case err != nil:
+	case f.failAtStart:
+		err = startErr
+	default:
 		err = f.createErr
 	}
 	if err != nil {

@@ -168,8 +168,14 @@ func (p *Pool[S]) create() {
 	p.creating--
 	p.created++
 	p.noteCreateTimeLocked(d)
-	recovered := p.failures
-	p.failures, p.lastErr, p.backoffUntil = 0, "", time.Time{}
+	// Only a create begun after the last failure proves its cause gone:
+	// one begun before (say, before the image was removed) may succeed
+	// after later ones failed.
+	recovered := 0
+	if start.After(p.failedAt) {
+		recovered = p.failures
+		p.failures, p.lastErr, p.backoffUntil = 0, "", time.Time{}
+	}
 	if p.closed {
 		p.destroying++ // destroyed right here, still tracked by bg
 		p.mu.Unlock()
@@ -204,6 +210,7 @@ func (p *Pool[S]) createFailed(err error) {
 	p.settleSlotsLocked()
 	p.createFailures++
 	p.failures++
+	p.failedAt = time.Now()
 	failures := p.failures
 	delay := backoffDelay(failures)
 	p.backoffUntil = time.Now().Add(delay)

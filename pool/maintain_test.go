@@ -175,3 +175,41 @@ func TestWaitersFailFast(t *testing.T) {
 		l.Release()
 	})
 }
+
+// TestCreateBegunBeforeFailureDoesNotRecover: a create that began before
+// creation started failing (before the image was removed) may succeed
+// after later ones failed. Its sandbox serves, but the pool stays
+// degraded until a create begun after the failure succeeds.
+func TestCreateBegunBeforeFailureDoesNotRecover(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := newFake()
+		rt.createDelay, rt.failAtStart = time.Second, true
+		cfg := testConfig(1, 4)
+		cfg.Autosize = false
+		cfg.CreateParallel = 4
+		p := newPool(t, cfg, rt)
+		waitReady(t, p)
+
+		first := mustAcquire(t, p) // its replacement's create begins: 1 s
+		time.Sleep(100 * time.Millisecond)
+		rt.setCreateErr(errors.New("no such image"))
+		got := make(chan *pool.Lease[*fakeSandbox], 1)
+		go func() { got <- mustAcquire(t, p) }() // waits; its create fails at once
+		synctest.Wait()
+		if s := p.Stats(); !s.Degraded {
+			t.Fatalf("after a failed create Degraded = false, want true")
+		}
+		second := <-got // the create begun before the failure
+		if s := p.Stats(); !s.Degraded || s.LastError == "" {
+			t.Errorf("after a create begun before the failure succeeded Degraded, LastError = %v, %q; want true and the error", s.Degraded, s.LastError)
+		}
+		rt.setCreateErr(nil)
+		time.Sleep(time.Minute) // the backoff ends and a probe succeeds
+		synctest.Wait()
+		if s := p.Stats(); s.Degraded {
+			t.Errorf("after a create begun after the failure succeeded Degraded = true, want false")
+		}
+		first.Release()
+		second.Release()
+	})
+}

@@ -126,6 +126,7 @@ type Pool[S Sandbox] struct {
 	// Creation health.
 	failures     int       // consecutive create failures; > 0 means degraded
 	lastErr      string    // message of the last create error
+	failedAt     time.Time // when the last create failed
 	backoffUntil time.Time // no create starts before this
 	// Sizing (size.go).
 	rate       float64       // smoothed Acquire calls per second as of rateAt
