@@ -185,9 +185,10 @@ func TestOrphanPodDeleted(t *testing.T) {
 	sel := "warmbox.io/scope=" + d.Scope + ",warmbox.io/language=python"
 	// The pool settles first: the start-up self-test's sandbox comes back
 	// from its reset next to the one created while it ran, and one of
-	// them is shed as surplus.
+	// them is shed as surplus once the self-test's target has held for a
+	// minute and the surplus for 10 s (pool.peakHold, shedDelay).
 	var own []string
-	waitFor(t, 60*time.Second, "the python pool to settle", func() bool {
+	waitFor(t, 150*time.Second, "the python pool to settle", func() bool {
 		st, _ := d.Get(t, "/stats").Body["pools"].(map[string]any)
 		p, _ := st["python"].(map[string]any)
 		if p == nil || p["idle"] != p["target"] || p["busy"] != 0.0 || p["creating"] != 0.0 || p["destroying"] != 0.0 {
