@@ -21,12 +21,15 @@ func (r *Runtime) RunCold(ctx context.Context, job wire.Job) (wire.Result, error
 		return wire.Result{}, fmt.Errorf("cold create: %w", err)
 	}
 	defer r.e.blocks.Put(uid)
-	cfg, host := r.containerConfig(wire.RunCommand(uid, uid+1))
+	cfg, host, err := r.containerConfig(ctx, wire.RunCommand(uid, uid+1))
+	if err != nil {
+		return wire.Result{}, fmt.Errorf("cold create: %w", err)
+	}
 	cfg.OpenStdin, cfg.StdinOnce, cfg.AttachStdin = true, true, true
 	cfg.AttachStdout, cfg.AttachStderr = true, true
 	resp, err := r.e.cli.ContainerCreate(ctx, cfg, host, nil, nil, "")
 	if err != nil {
-		return wire.Result{}, fmt.Errorf("cold create: %w", err)
+		return wire.Result{}, fmt.Errorf("cold create: %w", r.e.checkEtcGone(err))
 	}
 	defer func() { _ = r.e.remove(ctx, resp.ID) }()
 	hj, err := r.e.cli.ContainerAttach(ctx, resp.ID, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})

@@ -72,6 +72,8 @@ type Engine struct {
 	// running but held by no pool, must be before reconcile removes it:
 	// older than any create in flight.
 	orphanAge time.Duration
+	// etc keeps the name files every sandbox mounts (etc.go).
+	etc sandboxEtc
 }
 
 // Info describes the engine, for /health and benchmarks.
@@ -173,9 +175,10 @@ func (e *Engine) Image(ctx context.Context, ref string) (Image, error) {
 }
 
 // Reap force-removes every warmbox sandbox of this scope except those
-// of this instance, or all of them when all is true. It returns how many
-// it removed. Called at start (orphans of a killed daemon) and at
-// shutdown.
+// of this instance, or all of them when all is true, and then the
+// scope's volume of name files too (etc.go). It returns how many
+// sandboxes it removed. Called at start (orphans of a killed daemon) and
+// at shutdown.
 func (e *Engine) Reap(ctx context.Context, all bool) (int, error) {
 	list, err := e.cli.ContainerList(ctx, container.ListOptions{
 		All: true,
@@ -197,6 +200,9 @@ func (e *Engine) Reap(ctx context.Context, all bool) (int, error) {
 			continue
 		}
 		removed++
+	}
+	if all && len(errs) == 0 {
+		errs = append(errs, e.removeEtcVolume(ctx))
 	}
 	return removed, errors.Join(errs...)
 }

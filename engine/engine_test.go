@@ -58,8 +58,9 @@ func TestSandboxSettings(t *testing.T) {
 	}
 	var insp []struct {
 		Config struct {
-			User   string
-			Labels map[string]string
+			User            string
+			Labels          map[string]string
+			NetworkDisabled bool
 		}
 		HostConfig struct {
 			NetworkMode    string
@@ -76,15 +77,11 @@ func TestSandboxSettings(t *testing.T) {
 			ShmSize        int64
 			IpcMode        string
 			CgroupnsMode   string
-			DNS            []string `json:"Dns"`
 			Ulimits        []struct {
 				Name       string
 				Soft, Hard int64
 			}
-			Mounts []struct {
-				Source, Target string
-				ReadOnly       bool
-			}
+			Mounts []inspectMount
 		}
 		NetworkSettings struct {
 			Networks map[string]struct{ IPAddress, GlobalIPv6Address, Gateway string }
@@ -101,7 +98,7 @@ func TestSandboxSettings(t *testing.T) {
 	}{
 		{"network none", h.NetworkMode == "none", h.NetworkMode},
 		{"attached to no network but none (lo only, no address)", onlyNone(insp[0].NetworkSettings.Networks), insp[0].NetworkSettings.Networks},
-		{"resolver on loopback, the host's resolv.conf kept out", slices.Equal(h.DNS, []string{"127.0.0.1"}), h.DNS},
+		{"network disabled: no libnetwork-setkey hook, no name files of Docker's", cfg.NetworkDisabled, cfg.NetworkDisabled},
 		{"read-only root", h.ReadonlyRootfs, h.ReadonlyRootfs},
 		{"all capabilities dropped but the runner's three", len(h.CapDrop) == 1 && h.CapDrop[0] == "ALL" && slices.Equal(slices.Sorted(slices.Values(h.CapAdd)), []string{"CAP_KILL", "CAP_SETGID", "CAP_SETUID"}), [][]string{h.CapDrop, h.CapAdd}},
 		{"no-new-privileges, default seccomp", len(h.SecurityOpt) == 1 && h.SecurityOpt[0] == "no-new-privileges", h.SecurityOpt},
@@ -115,7 +112,7 @@ func TestSandboxSettings(t *testing.T) {
 		{"shm 16 MB", h.ShmSize == 16<<20, h.ShmSize},
 		{"private IPC", h.IpcMode == "private", h.IpcMode},
 		{"private cgroup namespace", h.CgroupnsMode == "private", h.CgroupnsMode},
-		{"runner mounted read-only", len(h.Mounts) == 1 && h.Mounts[0].Target == wire.MountPath && h.Mounts[0].ReadOnly, h.Mounts},
+		{"runner and name files mounted read-only", len(h.Mounts) == 3 && h.Mounts[0].Target == wire.MountPath && h.Mounts[1].Target == "/etc/hosts" && h.Mounts[2].Target == "/etc/resolv.conf" && !slices.ContainsFunc(h.Mounts, func(m inspectMount) bool { return !m.ReadOnly }), h.Mounts},
 		{"labels", cfg.Labels[LabelManagedBy] == "warmbox" && cfg.Labels[LabelScope] == e.opts.Scope && cfg.Labels[LabelInstance] == e.opts.Instance && cfg.Labels[LabelLanguage] == "python", cfg.Labels},
 	}
 	for _, c := range checks {
@@ -132,6 +129,55 @@ func TestSandboxSettings(t *testing.T) {
 	}
 	if ul["nofile"] != 1024 || ul["core"] != 0 || ul["fsize"] != 50<<20 {
 		t.Errorf("ulimits = %v", ul)
+	}
+}
+
+// TestSandboxNameFiles: a sandbox's /etc/hosts and /etc/resolv.conf are
+// warmbox's, read-only; after someone removes their volume the next
+// create writes them again, and Reap at shutdown removes the volume.
+func TestSandboxNameFiles(t *testing.T) {
+	e := newEngine(t)
+	rt := e.Sandboxes(spec(sandbox.HandoffExec))
+	ctx := context.Background()
+	check := func(c *Container) {
+		t.Helper()
+		for _, f := range sandboxEtcFiles {
+			out, err := exec.Command("docker", "exec", "-u", "12345", c.ID(), "cat", f.target).CombinedOutput()
+			if err != nil || string(out) != f.content {
+				t.Errorf("%s = %q, %v; want %q", f.target, out, err, f.content)
+			}
+			// Not only the file's mode (0444, root's): the mount itself
+			// is read-only.
+			out, err = exec.Command("docker", "exec", c.ID(), "awk", "$2 == \""+f.target+"\" { print $4 }", "/proc/mounts").CombinedOutput()
+			if err != nil || !strings.HasPrefix(string(out), "ro,") {
+				t.Errorf("%s's mount options = %q, %v; want read-only", f.target, out, err)
+			}
+		}
+	}
+	c, err := rt.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(c)
+	if out, err := exec.Command("docker", "volume", "rm", e.etcVolumeName()).CombinedOutput(); err != nil {
+		t.Fatalf("docker volume rm: %v %s", err, out)
+	}
+	check(c) // its mounts hold the files they were made from
+	c2, err := rt.Create(ctx)
+	if err != nil {
+		t.Fatalf("create after the volume was removed: %v", err)
+	}
+	check(c2)
+	for _, c := range []*Container{c, c2} {
+		if err := rt.Destroy(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.Reap(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.Command("docker", "volume", "inspect", e.etcVolumeName()).Run(); err == nil {
+		t.Errorf("volume %s is left after Reap", e.etcVolumeName())
 	}
 }
 
@@ -358,6 +404,12 @@ func TestReconcile(t *testing.T) {
 
 // onlyNone reports whether a container's networks are at most Docker's
 // "none" network, which gives it no interface but lo and no address.
+// inspectMount is a mount as docker inspect shows it.
+type inspectMount struct {
+	Source, Target string
+	ReadOnly       bool
+}
+
 func onlyNone(networks map[string]struct{ IPAddress, GlobalIPv6Address, Gateway string }) bool {
 	for name, ep := range networks {
 		if name != "none" || ep.IPAddress != "" || ep.GlobalIPv6Address != "" || ep.Gateway != "" {

@@ -20,11 +20,14 @@ const readyTimeout = 20 * time.Second
 // it, and waits for the runner's "ready" frame.
 func (r *Runtime) createAttached(ctx context.Context, uid int) (*Container, error) {
 	serve := wire.Serve{RunnerUID: uid, Bootstrap: r.spec.Bootstrap, Preload: r.spec.Preload, Env: r.spec.Env, Command: r.spec.Command}
-	cfg, host := r.containerConfig(serve.Args())
+	cfg, host, err := r.containerConfig(ctx, serve.Args())
+	if err != nil {
+		return nil, err
+	}
 	cfg.OpenStdin, cfg.AttachStdin, cfg.AttachStdout, cfg.AttachStderr = true, true, true, true
 	resp, err := r.e.cli.ContainerCreate(ctx, cfg, host, nil, nil, "")
 	if err != nil {
-		return nil, fmt.Errorf("container create: %w", err)
+		return nil, fmt.Errorf("container create: %w", r.e.checkEtcGone(err))
 	}
 	fail := func(err error) (*Container, error) {
 		return nil, errors.Join(err, r.e.remove(ctx, resp.ID))
@@ -36,7 +39,7 @@ func (r *Runtime) createAttached(ctx context.Context, uid int) (*Container, erro
 	s := openStream(hj)
 	if err := r.e.cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
 		s.wait()
-		return fail(fmt.Errorf("container start: %w", err))
+		return fail(fmt.Errorf("container start: %w", r.e.checkEtcGone(err)))
 	}
 	readyCtx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()

@@ -48,7 +48,9 @@ type Runtime struct {
 func (e *Engine) Sandboxes(spec sandbox.Spec) *Runtime { return &Runtime{e: e, spec: spec} }
 
 // Create creates and starts one sandbox. A container that was created but
-// failed to start is removed before Create returns.
+// failed to start is removed before Create returns. If the name files
+// the sandbox mounts were gone from the engine's host, it writes them
+// again and tries once more.
 func (r *Runtime) Create(ctx context.Context) (*Container, error) {
 	ctx, cancel := context.WithTimeout(ctx, createTimeout)
 	defer cancel()
@@ -61,6 +63,9 @@ func (r *Runtime) Create(ctx context.Context) (*Container, error) {
 		create = r.createAttached
 	}
 	c, err := create(ctx, uid)
+	if errors.Is(err, errEtcGone) {
+		c, err = create(ctx, uid)
+	}
 	if err != nil {
 		r.e.blocks.Put(uid)
 		return nil, err
@@ -71,15 +76,18 @@ func (r *Runtime) Create(ctx context.Context) (*Container, error) {
 
 // createIdle creates and starts an exec-mode sandbox.
 func (r *Runtime) createIdle(ctx context.Context, uid int) (*Container, error) {
-	cfg, host := r.containerConfig(wire.IdleCommand(uid))
+	cfg, host, err := r.containerConfig(ctx, wire.IdleCommand(uid))
+	if err != nil {
+		return nil, err
+	}
 	resp, err := r.e.cli.ContainerCreate(ctx, cfg, host, nil, nil, "")
 	if err != nil {
-		return nil, fmt.Errorf("container create: %w", err)
+		return nil, fmt.Errorf("container create: %w", r.e.checkEtcGone(err))
 	}
 	c := &Container{id: resp.ID, runnerUID: uid}
 	if err := r.e.cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
 		rmErr := r.e.remove(ctx, resp.ID)
-		return nil, errors.Join(fmt.Errorf("container start: %w", err), rmErr)
+		return nil, errors.Join(fmt.Errorf("container start: %w", r.e.checkEtcGone(err)), rmErr)
 	}
 	return c, nil
 }
@@ -103,7 +111,11 @@ func (r *Runtime) Destroy(ctx context.Context, c *Container) error {
 // containerConfig turns the language's spec and limits into the
 // sandbox's container settings. Nothing in a request reaches here: the
 // network is off and stays off.
-func (r *Runtime) containerConfig(cmd []string) (*container.Config, *container.HostConfig) {
+func (r *Runtime) containerConfig(ctx context.Context, cmd []string) (*container.Config, *container.HostConfig, error) {
+	etc, err := r.e.etcMounts(ctx, r.spec.Image)
+	if err != nil {
+		return nil, nil, err
+	}
 	l := r.spec.Limits
 	pids := l.Pids
 	// A sandbox has nothing to save: a stop (the engine's own shutdown
@@ -118,7 +130,10 @@ func (r *Runtime) containerConfig(cmd []string) (*container.Config, *container.H
 		Cmd:         cmd,
 		WorkingDir:  WorkDir,
 		Hostname:    "sandbox",
-		Env:         []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + WorkDir, "LANG=C.UTF-8"},
+		// A network namespace of its own with only lo, and no
+		// libnetwork-setkey hook (etc.go): the name files are warmbox's.
+		NetworkDisabled: true,
+		Env:             []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + WorkDir, "LANG=C.UTF-8"},
 		Labels: map[string]string{
 			LabelManagedBy: managedBy,
 			LabelInstance:  r.e.opts.Instance,
@@ -128,15 +143,13 @@ func (r *Runtime) containerConfig(cmd []string) (*container.Config, *container.H
 	}
 	mib := int64(1024 * 1024)
 	host := &container.HostConfig{
-		// Network mode none: a network namespace with only lo. Docker
-		// writes /etc/hosts (the loopback names) for it, so a program can
-		// reach its own server as localhost; NetworkDisabled would leave
-		// the init layer's empty file. The resolver is loopback too: the
-		// host's resolv.conf stays out of the sandbox, and any other
-		// name fails at once (docs/SECURITY.md 19).
+		// Network mode none as well, so that no engine default attaches
+		// the container to a network. /etc/hosts holds the loopback
+		// names, so a program can reach its own server as localhost;
+		// the resolver is loopback too: the host's resolv.conf stays out
+		// of the sandbox, and any other name fails at once
+		// (docs/SECURITY.md 19).
 		NetworkMode:    "none",
-		DNS:            []string{"127.0.0.1"},
-		DNSSearch:      []string{"."},
 		ReadonlyRootfs: true,
 		CapDrop:        []string{"ALL"},
 		CapAdd:         sandboxCaps,
@@ -152,12 +165,12 @@ func (r *Runtime) containerConfig(cmd []string) (*container.Config, *container.H
 		Tmpfs: map[string]string{
 			WorkDir: workDirOptions(r.spec.ExecWorkDir) + ",mode=1777,size=" + strconv.FormatInt(l.TmpfsMB, 10) + "m,nr_inodes=" + strconv.FormatInt(l.TmpfsInodes, 10),
 		},
-		Mounts: []mount.Mount{{
+		Mounts: append([]mount.Mount{{
 			Type:     mount.TypeBind,
 			Source:   r.e.opts.RunnerPath,
 			Target:   wire.MountPath,
 			ReadOnly: true,
-		}},
+		}}, etc...),
 		Resources: container.Resources{
 			Memory:     l.SandboxMemoryMB() * mib,
 			MemorySwap: l.SandboxMemoryMB() * mib,
@@ -170,7 +183,7 @@ func (r *Runtime) containerConfig(cmd []string) (*container.Config, *container.H
 			},
 		},
 	}
-	return cfg, host
+	return cfg, host, nil
 }
 
 // workDirOptions are the work dir's mount flags: never setuid binaries
