@@ -175,8 +175,10 @@ func (e *Engine) Image(ctx context.Context, ref string) (Image, error) {
 }
 
 // Reap force-removes every warmbox sandbox of this scope except those
-// of this instance, or all of them when all is true, and then the
-// scope's volume of name files too (etc.go). It returns how many
+// of this instance, or all of them when all is true. With all it also
+// removes the scope's volume of name files (etc.go), and the engine
+// creates no sandbox after that: a create still in flight at shutdown
+// fails instead of filling the volume again. It returns how many
 // sandboxes it removed. Called at start (orphans of a killed daemon) and
 // at shutdown.
 func (e *Engine) Reap(ctx context.Context, all bool) (int, error) {
@@ -201,7 +203,9 @@ func (e *Engine) Reap(ctx context.Context, all bool) (int, error) {
 		}
 		removed++
 	}
-	if all && len(errs) == 0 {
+	if all {
+		// Even if a removal failed: a sandbox left reads the files it
+		// mounted, which outlive the volume.
 		errs = append(errs, e.removeEtcVolume(ctx))
 	}
 	return removed, errors.Join(errs...)

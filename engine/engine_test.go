@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os/exec"
 	"slices"
@@ -134,7 +135,8 @@ func TestSandboxSettings(t *testing.T) {
 
 // TestSandboxNameFiles: a sandbox's /etc/hosts and /etc/resolv.conf are
 // warmbox's, read-only; after someone removes their volume the next
-// create writes them again, and Reap at shutdown removes the volume.
+// create writes them again, and Reap at shutdown removes the volume for
+// good.
 func TestSandboxNameFiles(t *testing.T) {
 	e := newEngine(t)
 	rt := e.Sandboxes(spec(sandbox.HandoffExec))
@@ -178,6 +180,16 @@ func TestSandboxNameFiles(t *testing.T) {
 	}
 	if err := exec.Command("docker", "volume", "inspect", e.etcVolumeName()).Run(); err == nil {
 		t.Errorf("volume %s is left after Reap", e.etcVolumeName())
+	}
+	// A create still in flight at shutdown must not fill it again.
+	if c, err := rt.Create(ctx); !errors.Is(err, errEngineReaped) {
+		if err == nil {
+			rt.Destroy(ctx, c)
+		}
+		t.Errorf("create after the final Reap: %v, want errEngineReaped", err)
+	}
+	if err := exec.Command("docker", "volume", "inspect", e.etcVolumeName()).Run(); err == nil {
+		t.Errorf("volume %s is back after a create that followed Reap", e.etcVolumeName())
 	}
 }
 

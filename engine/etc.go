@@ -47,7 +47,13 @@ type sandboxEtc struct {
 	// dir is the volume's directory on the engine's host, "" until
 	// filled (and again after a create found it gone).
 	dir string
+	// removed is set by the final Reap: a create still in flight then
+	// fails instead of filling the volume again.
+	removed bool
 }
+
+// errEngineReaped refuses a create that comes after the final Reap.
+var errEngineReaped = errors.New("the engine adapter has removed its sandboxes for good (shutdown)")
 
 var volumeNameUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_.-]`)
 
@@ -63,6 +69,9 @@ func (e *Engine) etcVolumeName() string {
 func (e *Engine) etcMounts(ctx context.Context, image string) ([]mount.Mount, error) {
 	e.etc.mu.Lock()
 	defer e.etc.mu.Unlock()
+	if e.etc.removed {
+		return nil, errEngineReaped
+	}
 	if e.etc.dir == "" {
 		dir, err := e.fillEtcVolume(ctx, image)
 		if err != nil {
@@ -99,12 +108,12 @@ func (e *Engine) checkEtcGone(err error) error {
 	return fmt.Errorf("%w: %w", errEtcGone, err)
 }
 
-// removeEtcVolume removes the scope's volume, once no sandbox of the
-// scope is left to read it.
+// removeEtcVolume removes the scope's volume for good: a create that
+// comes later fails (errEngineReaped) rather than fill it again.
 func (e *Engine) removeEtcVolume(ctx context.Context) error {
 	e.etc.mu.Lock()
 	defer e.etc.mu.Unlock()
-	e.etc.dir = ""
+	e.etc.dir, e.etc.removed = "", true
 	err := e.cli.VolumeRemove(ctx, e.etcVolumeName(), false)
 	if err != nil && !client.IsErrNotFound(err) {
 		return fmt.Errorf("remove volume %s: %w", e.etcVolumeName(), err)

@@ -131,10 +131,15 @@ resource "docker_container" "warmbox" {
     start_period = "60s"
     retries      = 3
   }
-  # SIGTERM drains (shutdown.drain_timeout, 65 s) and removes every sandbox.
-  stop_timeout = 90
-  log_driver   = "local"
-  log_opts     = { "max-size" = "10m", "max-file" = "3" }
+  # SIGTERM drains (shutdown.drain_timeout, 65 s) and removes every sandbox
+  # and the scope's volume. stop_timeout is what `docker stop` waits;
+  # destroy_grace_seconds is what the provider waits on destroy, where it
+  # would otherwise send SIGKILL at once (the daemon then leaves its
+  # scope's volume, and a sandbox whose removal it had not yet asked for).
+  stop_timeout          = 90
+  destroy_grace_seconds = 90
+  log_driver            = "local"
+  log_opts              = { "max-size" = "10m", "max-file" = "3" }
 }
 
 resource "docker_container" "caddy" {

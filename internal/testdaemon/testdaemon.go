@@ -224,7 +224,8 @@ func (d *Daemon) Wait(t testing.TB, within time.Duration) int {
 }
 
 // Stop sends SIGTERM, waits for exit 0, and checks that no sandbox of
-// the daemon's scope is left on the engine.
+// the daemon's scope is left on the engine, nor (Docker backend) its
+// volume.
 func (d *Daemon) Stop(t testing.TB) {
 	t.Helper()
 	select {
@@ -245,6 +246,16 @@ func (d *Daemon) Stop(t testing.TB) {
 		t.Errorf("%d sandbox containers of scope %s left after the daemon stopped", n, d.Scope)
 		RemoveScope(d.Scope)
 	}
+	if vols := Volumes(t, d.Scope); len(vols) != 0 {
+		t.Errorf("volumes of scope %s left after the daemon stopped: %v", d.Scope, vols)
+		_ = exec.Command("docker", append([]string{"volume", "rm"}, vols...)...).Run()
+	}
+}
+
+// Volumes lists the volumes of a scope (the sandboxes' name files).
+func Volumes(t testing.TB, scope string) []string {
+	t.Helper()
+	return listScope(t, scope, "volume", "ls", "-q")
 }
 
 // Logs returns what the daemon has logged so far.
@@ -267,9 +278,16 @@ func Sandboxes(t testing.TB, scope string) int {
 // ContainerIDs lists the containers of a scope.
 func ContainerIDs(t testing.TB, scope string) []string {
 	t.Helper()
-	out, err := exec.Command("docker", "ps", "-aq", "--no-trunc", "--filter", "label=io.warmbox.scope="+scope).Output()
+	return listScope(t, scope, "ps", "-aq", "--no-trunc")
+}
+
+// listScope runs a docker listing (args) of the objects that carry the
+// scope's label and returns their names or ids.
+func listScope(t testing.TB, scope string, args ...string) []string {
+	t.Helper()
+	out, err := exec.Command("docker", append(args, "--filter", "label=io.warmbox.scope="+scope)...).Output()
 	if err != nil {
-		t.Fatalf("docker ps: %v", err)
+		t.Fatalf("docker %s: %v", strings.Join(args, " "), err)
 	}
 	return strings.Fields(string(out))
 }

@@ -175,13 +175,14 @@ func TestTerraform(t *testing.T) {
 			t.Errorf("tofu destroy:\n%s", out)
 		}
 		// Nothing left: the stack's containers, network and volume, and
-		// the sandboxes of its scope (the daemon removes them when it
-		// stops).
+		// the sandboxes of its scope and their name files' volume (the
+		// daemon removes them when it stops).
 		for what, args := range map[string][]string{
-			"containers": {"ps", "-aq", "--filter", "name=^" + name + "-"},
-			"sandboxes":  {"ps", "-aq", "--filter", "label=io.warmbox.scope=" + name},
-			"networks":   {"network", "ls", "-q", "--filter", "name=^" + name + "$"},
-			"volumes":    {"volume", "ls", "-q", "--filter", "name=^" + name + "-"},
+			"containers":                {"ps", "-aq", "--filter", "name=^" + name + "-"},
+			"sandboxes":                 {"ps", "-aq", "--filter", "label=io.warmbox.scope=" + name},
+			"networks":                  {"network", "ls", "-q", "--filter", "name=^" + name + "$"},
+			"volumes":                   {"volume", "ls", "-q", "--filter", "name=^" + name + "-"},
+			"the sandboxes' name files": {"volume", "ls", "-q", "--filter", "label=io.warmbox.scope=" + name},
 		} {
 			if out := run(t, root, nil, "docker", args...); strings.TrimSpace(out) != "" {
 				t.Errorf("after destroy, %s left: %s", what, strings.Join(strings.Fields(out), " "))
