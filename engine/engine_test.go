@@ -414,14 +414,14 @@ func TestReconcile(t *testing.T) {
 	}
 }
 
-// onlyNone reports whether a container's networks are at most Docker's
-// "none" network, which gives it no interface but lo and no address.
 // inspectMount is a mount as docker inspect shows it.
 type inspectMount struct {
 	Source, Target string
 	ReadOnly       bool
 }
 
+// onlyNone reports whether a container's networks are at most Docker's
+// "none" network, which gives it no interface but lo and no address.
 func onlyNone(networks map[string]struct{ IPAddress, GlobalIPv6Address, Gateway string }) bool {
 	for name, ep := range networks {
 		if name != "none" || ep.IPAddress != "" || ep.GlobalIPv6Address != "" || ep.Gateway != "" {
